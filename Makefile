@@ -1,0 +1,55 @@
+# qarith: `make verilog` emits every block's Verilog; `make test` runs both test tiers.
+# Every target bootstraps a local virtual environment (.venv) on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+BUILD  := build
+BLOCK  ?= mac_array
+CONFIG ?=
+SIM    ?= icarus
+JOBS   ?= 2
+SEEDS  ?= 1
+
+.PHONY: all verilog test test-fast sim report bench clean icarus
+
+all: verilog
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "error: qarith needs Python 3.11 or newer as '$(PYTHON)' (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+# Icarus Verilog from Debian's packages when it is missing.
+icarus:
+	@command -v iverilog >/dev/null 2>&1 || { \
+	  echo "Icarus Verilog not found: installing Debian's iverilog package"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq iverilog; } >/dev/null || { \
+	    echo "error: could not install Icarus Verilog. Install it yourself (Debian/Ubuntu:"; \
+	    echo "  'sudo apt-get install iverilog') and run make again."; exit 1; }; }
+
+verilog: $(STAMP)
+	$(BIN)/qarith verilog --all -o $(BUILD)/verilog
+
+test: $(STAMP) icarus
+	$(BIN)/python -m pytest -n $(JOBS) -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) -q -m "not cocotb"
+
+sim: $(STAMP) icarus
+	$(BIN)/qarith sim $(BLOCK) $(if $(CONFIG),--config $(CONFIG)) --sim $(SIM)
+
+report: $(STAMP)
+	$(BIN)/qarith report -o $(BUILD)/report --seeds $(SEEDS)
+
+bench: $(STAMP) icarus
+	$(BIN)/qarith bench -o $(BUILD)/report
+
+clean:
+	rm -rf $(BUILD) .pytest_cache

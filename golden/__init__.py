@@ -1,0 +1,1 @@
+"""qarith.golden"""

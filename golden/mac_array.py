@@ -1,0 +1,144 @@
+"""Integer matrix-multiply tile: the function of the ``mac_array`` block.
+
+A tile is ``C[r, c] = sum_k A[r, k] * B[k, c]`` over a K-step reduction, exact in int64 (the accumulator
+width is chosen so the hardware never wraps; see :attr:`MacArrayConfig.acc_width`). Source: the integer
+GEMM at the core of Jacob et al. (CVPR 2018), ``ALGORITHMS.md`` section 1.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["MacArrayConfig", "operand_range", "mac_tiles"]
+
+
+def operand_range(width, is_signed):
+    """Inclusive ``(min, max)`` of an integer code of ``width`` bits."""
+    if is_signed:
+        return -(1 << (width - 1)), (1 << (width - 1)) - 1
+    return 0, (1 << width) - 1
+
+
+def _width_for(low, high, is_signed):
+    width = 1
+    while operand_range(width, is_signed)[0] > low or operand_range(width, is_signed)[1] < high:
+        width += 1
+    return width
+
+
+@dataclass(frozen=True)
+class MacArrayConfig:
+    """Configuration of the ``mac_array`` block (an output-stationary ``rows x cols`` systolic array).
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array size (1..32 each). A tile is ``rows x cols`` accumulators.
+    a_width, b_width : int
+        Operand widths (2..16; int4/int8/int16 are the usual choices).
+    a_signed, b_signed : bool
+        Operand signedness, per operand.
+    max_k : int
+        Largest reduction depth K the accumulators must hold without overflow (1..65536).
+    acc_width : int or None
+        Accumulator width; ``None`` picks the exact width for ``max_k``. A width that could overflow
+        is rejected.
+    input_reg : bool
+        Register the accepted beat before the skew lines (shorter path from the input pins).
+    mult_reg : bool
+        Register every product before the accumulator adder (the DSP's output register).
+    """
+    rows: int = 4
+    cols: int = 4
+    a_width: int = 8
+    a_signed: bool = True
+    b_width: int = 8
+    b_signed: bool = True
+    max_k: int = 256
+    acc_width: int | None = None
+    input_reg: bool = True
+    mult_reg: bool = True
+
+    def __post_init__(self):
+        for name in ("rows", "cols", "a_width", "b_width", "max_k"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} must be an integer, not {value!r}")
+        for name in ("a_signed", "b_signed", "input_reg", "mult_reg"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
+        for name in ("rows", "cols"):
+            if not 1 <= getattr(self, name) <= 32:
+                raise ValueError(f"Array {name} must be between 1 and 32, not {getattr(self, name)}")
+        for name in ("a_width", "b_width"):
+            if not 2 <= getattr(self, name) <= 16:
+                raise ValueError(f"Operand width {name} must be between 2 and 16, not {getattr(self, name)}")
+        if not 1 <= self.max_k <= 65536:
+            raise ValueError(f"Maximum reduction depth must be between 1 and 65536, not {self.max_k}")
+        if self.acc_width is not None:
+            if not isinstance(self.acc_width, int) or isinstance(self.acc_width, bool):
+                raise TypeError(f"acc_width must be an integer or None, not {self.acc_width!r}")
+            if self.acc_width < self.min_acc_width:
+                raise ValueError(
+                    f"Accumulator width {self.acc_width} could overflow for max_k={self.max_k}: "
+                    f"at least {self.min_acc_width} bits are needed")
+            if self.acc_width > 48:
+                raise ValueError(f"Accumulator width must be at most 48, not {self.acc_width}")
+
+    @property
+    def acc_signed(self):
+        return self.a_signed or self.b_signed
+
+    @property
+    def product_range(self):
+        a_lo, a_hi = operand_range(self.a_width, self.a_signed)
+        b_lo, b_hi = operand_range(self.b_width, self.b_signed)
+        corners = [a_lo * b_lo, a_lo * b_hi, a_hi * b_lo, a_hi * b_hi]
+        return min(corners), max(corners)
+
+    @property
+    def min_acc_width(self):
+        low, high = self.product_range
+        return _width_for(low * self.max_k, high * self.max_k, self.acc_signed)
+
+    @property
+    def acc_bits(self):
+        """The accumulator width the generator uses."""
+        return self.min_acc_width if self.acc_width is None else self.acc_width
+
+    @property
+    def macs(self):
+        return self.rows * self.cols
+
+
+def _check_codes(name, tensor, width, is_signed):
+    low, high = operand_range(width, is_signed)
+    if tensor.numel() and (int(tensor.min()) < low or int(tensor.max()) > high):
+        raise ValueError(f"{name} codes must lie in [{low}, {high}] for a {width}-bit "
+                         f"{'signed' if is_signed else 'unsigned'} operand")
+
+
+def mac_tiles(cfg, a, b):
+    """Exact integer tiles.
+
+    Parameters
+    ----------
+    a : integer tensor (T, rows, K)
+    b : integer tensor (T, K, cols)
+
+    Returns
+    -------
+    int64 tensor (T, rows, cols)
+    """
+    a = torch.as_tensor(a, dtype=torch.int64)
+    b = torch.as_tensor(b, dtype=torch.int64)
+    if a.dim() != 3 or b.dim() != 3 or a.shape[1] != cfg.rows or b.shape[2] != cfg.cols \
+            or a.shape[2] != b.shape[1] or a.shape[0] != b.shape[0]:
+        raise ValueError(f"Expected A of shape (T, {cfg.rows}, K) and B of shape (T, K, {cfg.cols}), "
+                         f"not {tuple(a.shape)} and {tuple(b.shape)}")
+    if not 1 <= a.shape[2] <= cfg.max_k:
+        raise ValueError(f"Reduction depth must be between 1 and max_k={cfg.max_k}, not {a.shape[2]}")
+    _check_codes("A", a, cfg.a_width, cfg.a_signed)
+    _check_codes("B", b, cfg.b_width, cfg.b_signed)
+    # Elementwise product and sum: integer bmm is not implemented on every torch backend.
+    return (a.unsqueeze(3) * b.unsqueeze(1)).sum(dim=2)

@@ -1,0 +1,82 @@
+"""The block registry: one entry per block, shared by the CLI, ``make verilog``, the benches and the
+FPGA report.
+
+Each entry names the block's config dataclass, its Amaranth generator, its golden model, the module
+holding its test bench, and its named default configurations.
+"""
+
+from dataclasses import dataclass, field, fields
+
+from amaranth.hdl import Elaboratable
+
+from ..golden.linear_int8 import LinearInt8Config, linear_int8_hw
+from ..golden.mac_array import MacArrayConfig, mac_tiles
+from ..golden.requant import RequantConfig, requantize
+from .linear_int8 import LinearInt8
+from .mac_array import MacArray
+from .requant import Requant
+
+__all__ = ["Block", "BLOCKS", "config_fields"]
+
+
+@dataclass(frozen=True)
+class Block:
+    """A registered block."""
+    name: str
+    summary: str
+    config: type
+    generator: type
+    golden: object
+    bench: str
+    configs: dict = field(default_factory=dict)
+
+    def elaborate(self, cfg):
+        """A new generator instance for ``cfg``, to be elaborated."""
+        return self.generator(cfg)
+
+    def interface(self, cfg):
+        """A generator instance used only for its ports and derived properties (latency,
+        throughput, table sizes); it is never elaborated, so Amaranth must not warn about it."""
+        component = self.generator(cfg)
+        for part in [component, *vars(component).values()]:
+            if isinstance(part, Elaboratable):
+                part._MustUse__used = True
+        return component
+
+
+def config_fields(config_cls):
+    """``{field name: field type}`` of a config dataclass."""
+    return {f.name: f.type for f in fields(config_cls)}
+
+
+BLOCKS = {block.name: block for block in [
+    Block(
+        name="mac_array",
+        summary="Output-stationary systolic R x C integer MAC array, streaming K-step tiles",
+        config=MacArrayConfig, generator=MacArray, golden=mac_tiles, bench="qarith.sim.mac_array",
+        configs={
+            "int8_4x4": MacArrayConfig(rows=4, cols=4),
+            "int8_8x8": MacArrayConfig(rows=8, cols=8),
+            "int8_2x3_u8s8": MacArrayConfig(rows=2, cols=3, a_signed=False, max_k=64),
+            "int4_4x2": MacArrayConfig(rows=4, cols=2, a_width=4, b_width=4, max_k=16, mult_reg=False),
+            "int16_2x2": MacArrayConfig(rows=2, cols=2, a_width=16, b_width=16, max_k=1024,
+                                        input_reg=False),
+        }),
+    Block(
+        name="requant",
+        summary="TFLite per-channel requantization: bias, Q31 multiplier, shift, zero point, clamp",
+        config=RequantConfig, generator=Requant, golden=requantize, bench="qarith.sim.requant",
+        configs={
+            "int8": RequantConfig(),
+            "int8_x4": RequantConfig(lanes=4, acc_width=24),
+            "uint8_single": RequantConfig(out_signed=False, rounding="single"),
+        }),
+    Block(
+        name="linear_int8",
+        summary="int8 fully-connected layer: mac_array + requant, int8 x int8 -> int32 -> int8",
+        config=LinearInt8Config, generator=LinearInt8, golden=linear_int8_hw, bench="qarith.sim.linear_int8",
+        configs={
+            "b4_o4_k64": LinearInt8Config(rows=4, cols=4, max_k=64),
+            "b2_o8_k256": LinearInt8Config(rows=2, cols=8, max_k=256),
+        }),
+]}

@@ -1,0 +1,74 @@
+"""Verilog emission and the manifest of every emitted module.
+
+``make verilog`` calls :func:`write_all`: one ``<block>__<config>.v`` per named default configuration and
+``manifest.json`` describing each module's parameters, ports, latency, throughput and table sizes.
+Output is byte-identical across runs (no source locations, sorted keys).
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+from .registry import BLOCKS
+
+__all__ = ["emit", "verilog_text", "port_list", "write_all"]
+
+
+def verilog_text(block, cfg, name):
+    component = block.elaborate(cfg)
+    return component, verilog.convert(component, name=name, emit_src=False)
+
+
+def emit(block, cfg, name, directory):
+    """Write ``<directory>/<name>.v``; returns its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    _, text = verilog_text(block, cfg, name)
+    path = directory / f"{name}.v"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def port_list(component):
+    """Ports of a component as Amaranth names them in Verilog: name, direction, width."""
+    ports = [{"name": "clk", "direction": "input", "width": 1},
+             {"name": "rst", "direction": "input", "width": 1}]
+    for path, member, _ in component.signature.flatten(component):
+        ports.append({
+            "name": "__".join(str(part) for part in path),
+            "direction": "input" if member.flow == wiring.In else "output",
+            "width": member.shape.as_shape().width if hasattr(member.shape, "as_shape")
+            else member.shape.width,
+        })
+    return ports
+
+
+def write_all(directory):
+    """Emit every block's default configs and the manifest; returns the manifest."""
+    directory = Path(directory)
+    manifest = {}
+    for block in BLOCKS.values():
+        for config_name, cfg in block.configs.items():
+            name = f"{block.name}__{config_name}"
+            emit(block, cfg, name, directory)
+            component = block.interface(cfg)
+            entry = {
+                "block": block.name,
+                "config": config_name,
+                "parameters": dataclasses.asdict(cfg),
+                "ports": port_list(component),
+                "latency": component.latency,
+                "throughput": component.throughput,
+            }
+            if hasattr(component, "table_bytes"):
+                entry["table_bytes"] = component.table_bytes
+            manifest[name] = entry
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    path = directory / "manifest.json"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return manifest

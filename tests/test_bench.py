@@ -1,0 +1,29 @@
+"""The verification machinery itself: a wrong expectation must be caught and reported."""
+
+import copy
+
+import pytest
+
+from qarith.hdl.registry import BLOCKS
+from qarith.sim.bench import run_amaranth
+from qarith.sim.mac_array import vectors
+
+
+def test_scoreboard_reports_first_mismatch_with_inputs():
+    block = BLOCKS["mac_array"]
+    cfg = block.configs["int8_2x3_u8s8"]
+    case = copy.deepcopy(vectors(cfg)[0])
+    case.expected[3]["acc"][1] += 1
+    with pytest.raises(AssertionError, match=r"random_depths: output beat 3 differs") as info:
+        run_amaranth(block.elaborate(cfg), case)
+    assert "input beat" in str(info.value)
+
+
+def test_missing_outputs_are_reported():
+    block = BLOCKS["requant"]
+    cfg = block.configs["int8"]
+    from qarith.sim.requant import vectors as requant_vectors
+    case = copy.deepcopy(requant_vectors(cfg)[0])
+    case.expected.append(case.expected[-1])
+    with pytest.raises(AssertionError, match=r"expected 257 output beats, got 256"):
+        run_amaranth(block.elaborate(cfg), case, timeout=400)

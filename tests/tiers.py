@@ -1,0 +1,31 @@
+"""Shared pytest helpers: the two tiers every block runs."""
+
+import pytest
+
+from qarith.hdl.registry import BLOCKS
+from qarith.sim.bench import MODES, run_amaranth
+from qarith.sim.runner import SIMULATORS, run_cocotb
+
+
+def fast_tier(block_name, config_name, make_vectors, modes=("plain", "both")):
+    """Every case of ``make_vectors(cfg)`` in amaranth.sim under ``modes``; returns the plain-mode
+    results by case name (the scoreboard inside raises on the first mismatch)."""
+    block = BLOCKS[block_name]
+    cfg = block.configs[config_name]
+    results = {}
+    for case in make_vectors(cfg):
+        for mode in modes:
+            result = run_amaranth(block.elaborate(cfg), case, *MODES[mode], seed=len(mode))
+            if mode == "plain":
+                results[case.name] = (case, result)
+    return results
+
+
+def slow_tier_params(block_name, configs=None):
+    names = configs or list(BLOCKS[block_name].configs)
+    return [pytest.param(name, sim, marks=pytest.mark.cocotb, id=f"{name}-{sim}")
+            for name in names for sim in SIMULATORS]
+
+
+def slow_tier(block_name, config_name, simulator):
+    run_cocotb(block_name, BLOCKS[block_name].configs[config_name], simulator, config_name=config_name)
