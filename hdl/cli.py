@@ -1,6 +1,6 @@
 """The ``qarith`` command.
 
-``qarith list``                          the registry: blocks, their named configs and parameters
+``qarith list [--markdown]``             the registry: blocks, their named configs and parameters
 ``qarith verilog BLOCK [--config NAME] [--set KEY=VALUE ...] [-o DIR]``
                                          emit one configuration's Verilog
 ``qarith verilog --all [-o DIR]``        every block's named configs plus ``manifest.json``
@@ -87,7 +87,18 @@ def _config(block, args):
     return parse_settings(block, base, args.set or []), name
 
 
+def block_table():
+    """The registry as a Markdown table (the README's block table)."""
+    lines = ["| block | what it computes | named configs |", "|---|---|---|"]
+    for block in _blocks().values():
+        lines.append(f"| `{block.name}` | {block.summary} | {', '.join(f'`{c}`' for c in block.configs)} |")
+    return "\n".join(lines) + "\n"
+
+
 def _cmd_list(args):
+    if args.markdown:
+        print(block_table(), end="")
+        return
     from rich.console import Console
     from rich.table import Table
     table = Table(title="qarith blocks")
@@ -144,7 +155,9 @@ def _cmd_bench(args):
 def _parser():
     parser = argparse.ArgumentParser(prog="qarith", description="qarith block generators and flows")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list blocks and configs").set_defaults(func=_cmd_list)
+    p = sub.add_parser("list", help="list blocks and configs")
+    p.add_argument("--markdown", action="store_true", help="print the README's block table")
+    p.set_defaults(func=_cmd_list)
 
     def config_args(p):
         p.add_argument("--config", help="named config of the block (default: the config's defaults)")

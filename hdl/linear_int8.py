@@ -38,6 +38,7 @@ class LinearInt8(wiring.Component):
 
     def __init__(self, cfg):
         if not isinstance(cfg, LinearInt8Config):
+            self._MustUse__silence = True  # never constructed, so never to be elaborated
             raise TypeError(f"Configuration must be a LinearInt8Config, not {cfg!r}")
         self.cfg = cfg
         self.mac = MacArray(cfg.mac)

@@ -54,6 +54,7 @@ class MacArray(wiring.Component):
 
     def __init__(self, cfg):
         if not isinstance(cfg, MacArrayConfig):
+            self._MustUse__silence = True  # never constructed, so never to be elaborated
             raise TypeError(f"Configuration must be a MacArrayConfig, not {cfg!r}")
         self.cfg = cfg
         self.a_shape = _shape(cfg.a_width, cfg.a_signed)

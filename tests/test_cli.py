@@ -67,3 +67,10 @@ def test_console_script_exit_status():
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.startswith("qarith: error: unknown block 'nope'")
+
+
+def test_readme_block_table_matches_registry():
+    from pathlib import Path
+    from qarith.hdl.cli import block_table
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert block_table() in readme

