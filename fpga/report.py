@@ -206,7 +206,8 @@ def run_report(output, blocks=None, devices=None, seeds=1, jobs=2):
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     jobs_list = [(BLOCKS[b], c, DEVICES[d]) for b in (blocks or BLOCKS) for c in BLOCKS[b].configs
-                 for d in (devices or DEVICES)]
+                 for d in (devices or DEVICES)
+                 if getattr(BLOCKS[b].configs[c], "family", None) in (None, DEVICES[d].family)]
     versions = tool_versions()
     records = {}
     with Progress() as progress, ThreadPoolExecutor(max_workers=jobs) as pool:

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["MacArrayConfig", "operand_range", "mac_tiles"]
+__all__ = ["MacArrayConfig", "MULTIPLIERS", "operand_range", "mac_tiles"]
+
+MULTIPLIERS = ("fabric", "ice40_dual")
 
 
 def operand_range(width, is_signed):
@@ -47,6 +49,11 @@ class MacArrayConfig:
         Register the accepted beat before the skew lines (shorter path from the input pins).
     mult_reg : bool
         Register every product before the accumulator adder (the DSP's output register).
+    multiplier : str
+        ``"fabric"``: products written as ``a * b``, left to Yosys (MULT18X18D on ECP5, one SB_MAC16
+        per product on iCE40 while they last, then LUTs). ``"ice40_dual"``: iCE40 SB_MAC16 primitives
+        in their dual 8x8 mode, two processing elements per DSP block, product registers inside the
+        DSP (needs operands of at most 8 bits and ``mult_reg``).
     """
     rows: int = 4
     cols: int = 4
@@ -58,6 +65,7 @@ class MacArrayConfig:
     acc_width: int | None = None
     input_reg: bool = True
     mult_reg: bool = True
+    multiplier: str = "fabric"
 
     def __post_init__(self):
         for name in ("rows", "cols", "a_width", "b_width", "max_k"):
@@ -84,6 +92,19 @@ class MacArrayConfig:
                     f"at least {self.min_acc_width} bits are needed")
             if self.acc_width > 48:
                 raise ValueError(f"Accumulator width must be at most 48, not {self.acc_width}")
+        if self.multiplier not in MULTIPLIERS:
+            raise ValueError(f"Multiplier must be one of {', '.join(MULTIPLIERS)}, not {self.multiplier!r}")
+        if self.multiplier == "ice40_dual":
+            if max(self.a_width, self.b_width) > 8:
+                raise ValueError(f"The ice40_dual multiplier takes operands of at most 8 bits, "
+                                 f"not {self.a_width} and {self.b_width}")
+            if not self.mult_reg:
+                raise ValueError("The ice40_dual multiplier registers its products: set mult_reg")
+
+    @property
+    def family(self):
+        """The FPGA family the config is tied to, or ``None`` for portable configs."""
+        return "ice40" if self.multiplier == "ice40_dual" else None
 
     @property
     def acc_signed(self):

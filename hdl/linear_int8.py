@@ -65,6 +65,10 @@ class LinearInt8(wiring.Component):
         return self.mac.throughput
 
     @property
+    def sim_sources(self):
+        return self.mac.sim_sources
+
+    @property
     def fifo_depth(self):
         return self.mac.fifo_depth
 

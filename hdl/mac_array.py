@@ -7,25 +7,24 @@ Input: one beat per reduction step ``k``: ``a`` (column ``k`` of A, ``rows`` cod
 B, ``cols`` codes) and ``last`` on the tile's final step. Output: the tile, one row of ``cols``
 accumulators per beat in row order, ``last`` on its final row.
 
-Structure. Operands enter skewed (physical row ``p`` delayed ``p`` cycles, column ``c`` delayed ``c``)
-and move one processing element (PE) per cycle right (A) and down (B), so PE ``(p, c)`` sees step ``k``
-at cycle ``t_k + p + c``. Step flags (valid, first, last) ride a central delay line that PE ``(p, c)``
-taps at ``p + c`` (plus one with the product register). Each PE keeps its accumulator and one drain
-register: on a tile's last step the final sum goes to the drain register while the accumulator starts
-the next tile, so tiles follow each other without bubbles. Once a column's drain registers are all
-loaded, the column shifts down once per cycle for ``rows`` cycles; a register stops shifting as soon as
-the data above it is gone, which frees it for the next tile's result. Logical row ``r`` sits in physical
-row ``rows - 1 - r`` so rows leave the bottom in order; a triangle of registers deskews the columns.
+Structure. Operands enter skewed (row ``p`` delayed ``p`` cycles, column ``c`` delayed ``c``) and move
+one processing element (PE) per cycle right (A) and down (B), so PE ``(p, c)`` sees step ``k`` at cycle
+``t_k + p + c``. Step flags (valid, last) ride a central delay line that PE ``(p, c)`` taps at ``p + c``
+(plus one with the product register). On a tile's last step a PE copies its final sum into a drain
+register and clears its accumulator with the flip-flop's synchronous reset, so tiles follow each other
+without bubbles and the accumulator needs no multiplexer. Column ``c`` reads its drain registers in row
+order, each in the first cycle it holds the new sum, through one multiplexer per column; a triangle of
+registers deskews the columns into whole rows.
 
-The array itself never stalls: results go into an output FIFO and the input accepts a beat only while
-the FIFO has room for every row already promised plus one more tile (credits). Two tiles' last steps
-must be at least ``rows`` cycles apart (the drain takes ``rows`` cycles); the input holds back a
-``last`` step that comes earlier, so tiles with ``K < rows`` cost bubbles and nothing else.
+The array itself never stalls: rows go into an output FIFO, and the input accepts a step only while
+the FIFO has room for one more tile beyond every row already promised (a credit counter). Two tiles'
+last steps must be at least ``rows`` cycles apart (a column emits one row per cycle); the input holds
+back a ``last`` step that comes earlier, so tiles with ``K < rows`` cost bubbles and nothing else.
 
 Throughput: ``rows * cols`` MACs per cycle for ``K >= rows``. Latency: :attr:`MacArray.latency`.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -76,7 +75,7 @@ class MacArray(wiring.Component):
     def fill_latency(self):
         """Cycles from accepting a tile's last step to writing its first row into the output FIFO."""
         cfg = self.cfg
-        return int(cfg.input_reg) + cfg.rows + cfg.cols - 1 + int(cfg.mult_reg)
+        return int(cfg.input_reg) + cfg.cols + int(cfg.mult_reg) + 1
 
     @property
     def latency(self):
@@ -93,6 +92,46 @@ class MacArray(wiring.Component):
         """Peak MACs per cycle."""
         return self.cfg.macs
 
+    @property
+    def sim_sources(self):
+        """Simulation models the emitted Verilog needs besides itself (Yosys's SB_MAC16 model)."""
+        return ["ice40:SB_MAC16"] if self.cfg.multiplier == "ice40_dual" else []
+
+    def _ice40_dual_products(self, m, a_at, b_at, products):
+        """Two PEs per SB_MAC16 in dual 8x8 mode: top half A[15:8] x B[15:8], bottom half
+        A[7:0] x B[7:0], both products registered inside the DSP block."""
+        cfg = self.cfg
+        pes = [(p, c) for p in range(cfg.rows) for c in range(cfg.cols)]
+        for n in range(0, len(pes), 2):
+            pair = pes[n:n + 2]
+            top, bottom = pair[0], pair[1] if len(pair) == 2 else None
+            operand_a = Signal(16, name=f"dsp{n // 2}_a")
+            operand_b = Signal(16, name=f"dsp{n // 2}_b")
+            result = Signal(32, name=f"dsp{n // 2}_o")
+            m.d.comb += [
+                operand_a[8:].eq(a_at[top[0]][top[1]].as_signed() if cfg.a_signed else a_at[top[0]][top[1]]),
+                operand_b[8:].eq(b_at[top[0]][top[1]].as_signed() if cfg.b_signed else b_at[top[0]][top[1]]),
+                products[top[0]][top[1]].eq(result[16:].as_signed() if cfg.acc_signed else result[16:]),
+            ]
+            if bottom is not None:
+                m.d.comb += [
+                    operand_a[:8].eq(a_at[bottom[0]][bottom[1]]),
+                    operand_b[:8].eq(b_at[bottom[0]][bottom[1]]),
+                    products[bottom[0]][bottom[1]].eq(result[:16].as_signed() if cfg.acc_signed
+                                                      else result[:16]),
+                ]
+            zero16 = Const(0, 16)
+            m.submodules[f"dsp{n // 2}"] = Instance(
+                "SB_MAC16",
+                p_MODE_8x8=1, p_A_SIGNED=int(cfg.a_signed), p_B_SIGNED=int(cfg.b_signed),
+                p_TOP_8x8_MULT_REG=1, p_BOT_8x8_MULT_REG=1,
+                p_TOPOUTPUT_SELECT=2, p_BOTOUTPUT_SELECT=2,
+                i_CLK=ClockSignal(), i_CE=1, i_A=operand_a, i_B=operand_b, i_C=zero16, i_D=zero16,
+                i_AHOLD=0, i_BHOLD=0, i_CHOLD=0, i_DHOLD=0, i_IRSTTOP=0, i_IRSTBOT=0,
+                i_ORSTTOP=0, i_ORSTBOT=0, i_OLOADTOP=0, i_OLOADBOT=0, i_ADDSUBTOP=0, i_ADDSUBBOT=0,
+                i_OHOLDTOP=0, i_OHOLDBOT=0, i_CI=0, i_ACCUMCI=0, i_SIGNEXTIN=0,
+                o_O=result)
+
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
@@ -107,29 +146,33 @@ class MacArray(wiring.Component):
             fifo.r_en.eq(self.o.ready),
         ]
 
-        # Acceptance: output credits and the minimum spacing of last steps.
-        pending = Signal(range(self.fifo_depth + rows + 1))
-        since_last = Signal(range(rows + 1), init=rows)
-        after_last = Signal(init=1)
+        # Acceptance. Credits count FIFO entries not yet promised to a tile; a step is accepted only
+        # while a whole tile's rows are still free. Both conditions are registers, so the input's
+        # ready is two LUT levels from flip-flops.
         accept = Signal()
-        room = fifo.level + pending + rows <= self.fifo_depth
+        tile_accepted = Signal()
+        credits = Signal(range(self.fifo_depth + 1), init=self.fifo_depth)
+        credits_next = Signal.like(credits)
+        room = Signal(init=1)
+        cooling = Signal()             # the previous last step was accepted under rows cycles ago
+        since_last = Signal(range(rows + 1), init=rows)
         m.d.comb += [
-            self.i.ready.eq(room & ~(self.i.payload.last & (since_last < rows))),
+            self.i.ready.eq(room & ~(self.i.payload.last & cooling)),
             accept.eq(self.i.valid & self.i.ready),
+            tile_accepted.eq(accept & self.i.payload.last),
+            credits_next.eq(credits - Mux(tile_accepted, rows, 0) + (self.o.valid & self.o.ready)),
         ]
-        with m.If(accept):
-            m.d.sync += after_last.eq(self.i.payload.last)
-        with m.If(accept & self.i.payload.last):
-            m.d.sync += since_last.eq(1)
+        m.d.sync += [credits.eq(credits_next), room.eq(credits_next >= rows)]
+        with m.If(tile_accepted):
+            m.d.sync += [since_last.eq(1), cooling.eq(rows > 1)]
         with m.Elif(since_last < rows):
-            m.d.sync += since_last.eq(since_last + 1)
-        m.d.sync += pending.eq(pending + Mux(accept & self.i.payload.last, rows, 0) - fifo.w_en)
+            m.d.sync += [since_last.eq(since_last + 1), cooling.eq(since_last + 1 < rows)]
 
         # The step entering the array: operands and flags, optionally registered.
         step_a = Signal.like(self.i.payload.a)
         step_b = Signal.like(self.i.payload.b)
-        step_flags = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1}))
-        flags_now = Cat(accept, after_last, self.i.payload.last)
+        step_flags = Signal(data.StructLayout({"valid": 1, "last": 1}))
+        flags_now = Cat(accept, self.i.payload.last)
         domain = m.d.sync if cfg.input_reg else m.d.comb
         domain += [
             step_a.eq(self.i.payload.a),
@@ -139,7 +182,7 @@ class MacArray(wiring.Component):
 
         # Central delay line of step flags; entry d is the step that entered d cycles ago.
         line = [step_flags]
-        for d in range(rows + cols + mult_reg + 2 * rows):
+        for d in range(rows + cols + mult_reg + 1):
             delayed = Signal.like(step_flags, name=f"flags_d{d + 1}")
             m.d.sync += delayed.eq(line[-1])
             line.append(delayed)
@@ -151,58 +194,76 @@ class MacArray(wiring.Component):
                 value = delayed
             return value
 
-        # Skewed operand streams. Physical row p computes logical row rows - 1 - p.
-        a_left = [delay(step_a[rows - 1 - p], p, f"a_skew{p}") for p in range(rows)]
+        # Skewed operand streams.
+        a_left = [delay(step_a[p], p, f"a_skew{p}") for p in range(rows)]
         b_top = [delay(step_b[c], c, f"b_skew{c}") for c in range(cols)]
 
-        # Drain control of column 0, one cycle ahead of need; column c uses it c cycles later.
-        # shifting[p]: drain register p takes the one above it; shifting[rows]: the bottom one is read.
-        drain_ctl = Signal(rows + 1, name="drain_ctl_c0")
-        tile_done_next = line[rows + mult_reg - 1].valid & line[rows + mult_reg - 1].last
-        m.d.sync += drain_ctl.eq(Cat(0, Cat(tile_done_next | drain_ctl[p] for p in range(rows))))
-        drain_ctls = [drain_ctl]
-        for c in range(1, cols):
-            delayed = Signal.like(drain_ctl, name=f"drain_ctl_c{c}")
-            m.d.sync += delayed.eq(drain_ctls[-1])
-            drain_ctls.append(delayed)
-
-        drains = [[None] * cols for _ in range(rows)]
-        b_in = list(b_top)
+        # Operands as each PE sees them: A moves right, B moves down, one register per hop.
+        a_at = [[None] * cols for _ in range(rows)]
+        b_at = [[None] * cols for _ in range(rows)]
         for p in range(rows):
-            a_here = a_left[p]
             for c in range(cols):
-                b_here = b_in[c]
-                product = Signal(signed(cfg.a_width + cfg.b_width) if cfg.acc_signed
-                                 else unsigned(cfg.a_width + cfg.b_width), name=f"product_{p}_{c}")
-                (m.d.sync if mult_reg else m.d.comb).__iadd__(product.eq(a_here * b_here))
+                if c == 0:
+                    a_at[p][c] = a_left[p]
+                else:
+                    a_at[p][c] = Signal.like(a_left[p], name=f"a_{p}_{c}")
+                    m.d.sync += a_at[p][c].eq(a_at[p][c - 1])
+                if p == 0:
+                    b_at[p][c] = b_top[c]
+                else:
+                    b_at[p][c] = Signal.like(b_top[c], name=f"b_{p}_{c}")
+                    m.d.sync += b_at[p][c].eq(b_at[p - 1][c])
+
+        product_shape = signed(cfg.a_width + cfg.b_width) if cfg.acc_signed \
+            else unsigned(cfg.a_width + cfg.b_width)
+        products = [[Signal(product_shape, name=f"product_{p}_{c}") for c in range(cols)]
+                    for p in range(rows)]
+        if cfg.multiplier == "ice40_dual":
+            self._ice40_dual_products(m, a_at, b_at, products)
+        else:
+            for p in range(rows):
+                for c in range(cols):
+                    domain = m.d.sync if mult_reg else m.d.comb
+                    domain += products[p][c].eq(a_at[p][c] * b_at[p][c])
+
+        # Accumulate; a tile's last step puts the sum in the PE's drain register and clears the
+        # accumulator (a synchronous reset, free in the flip-flop) for the next tile.
+        drains = [[None] * cols for _ in range(rows)]
+        for p in range(rows):
+            for c in range(cols):
                 acc = Signal(self.acc_shape, name=f"acc_{p}_{c}")
                 drain = Signal(self.acc_shape, name=f"drain_{p}_{c}")
                 total = Signal(self.acc_shape, name=f"total_{p}_{c}")
                 flags = line[p + c + mult_reg]
-                m.d.comb += total.eq(Mux(flags.first, 0, acc) + product)
-                with m.If(flags.valid):
-                    m.d.sync += acc.eq(total)
+                m.d.comb += total.eq(acc + products[p][c])
                 with m.If(flags.valid & flags.last):
-                    m.d.sync += drain.eq(total)
-                if p > 0:
-                    with m.Elif(drain_ctls[c][p]):
-                        m.d.sync += drain.eq(drains[p - 1][c])
+                    m.d.sync += [acc.eq(0), drain.eq(total)]
+                with m.Elif(flags.valid):
+                    m.d.sync += acc.eq(total)
                 drains[p][c] = drain
 
-                if c + 1 < cols:
-                    a_next = Signal.like(a_here, name=f"a_{p}_{c + 1}")
-                    m.d.sync += a_next.eq(a_here)
-                    a_here = a_next
-                if p + 1 < rows:
-                    b_next = Signal.like(b_here, name=f"b_{p + 1}_{c}")
-                    m.d.sync += b_next.eq(b_here)
-                    b_in[c] = b_next
+        # Read each column's drain registers in row order, the row-p register in the first cycle it
+        # holds the new sum; column c runs c cycles behind column 0 and is deskewed by cols - 1 - c.
+        row_out = []
+        for c in range(cols):
+            selected = Signal(self.acc_shape, name=f"column{c}")
+            with m.Switch(Cat(line[mult_reg + 1 + c + p].valid & line[mult_reg + 1 + c + p].last
+                              for p in range(rows))):
+                for p in range(rows):
+                    with m.Case(1 << p):
+                        m.d.sync += selected.eq(drains[p][c])
+            row_out.append(delay(selected, cols - 1 - c, f"deskew{c}"))
 
-        # Deskew the bottom row and write complete rows into the FIFO.
-        row_out = [delay(drains[rows - 1][c], cols - 1 - c, f"deskew{c}") for c in range(cols)]
-        row_last = line[rows + cols - 1 + mult_reg + rows - 1]
+        # Row p of the tile reaches the FIFO from column cols - 1's tap p, one cycle later.
+        row_flags = [line[mult_reg + cols + p] for p in range(rows)]
+        row_valid = Signal()
+        row_last = Signal()
+        m.d.sync += [
+            row_valid.eq(Cat(f.valid & f.last for f in row_flags).any()),
+            row_last.eq(row_flags[-1].valid & row_flags[-1].last),
+        ]
         m.d.comb += [
-            fifo.w_en.eq(drain_ctls[cols - 1][rows]),
-            fifo.w_data.eq(Cat(*row_out, row_last.valid & row_last.last)),
+            fifo.w_en.eq(row_valid),
+            fifo.w_data.eq(Cat(*row_out, row_last)),
         ]
         return m

@@ -49,6 +49,7 @@ class Requant(wiring.Component):
 
     latency = 6
     throughput = 1  # beats per cycle
+    sim_sources = []
 
     def __init__(self, cfg):
         if not isinstance(cfg, RequantConfig):

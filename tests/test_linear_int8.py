@@ -28,6 +28,12 @@ class TestConfig:
             quantize_linear(nn.Conv1d(1, 1, 1), torch.zeros(1, 1))
 
 
+def test_generator_rejects_other_configs():
+    from qarith.hdl.linear_int8 import LinearInt8
+    with pytest.raises(TypeError, match=r"^Configuration must be a LinearInt8Config, not None$"):
+        LinearInt8(None)
+
+
 class TestGolden:
     @pytest.mark.parametrize("activation", ["none", "relu", "relu6"])
     def test_hardware_form_equals_tflite_reference(self, activation):

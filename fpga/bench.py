@@ -1,0 +1,89 @@
+"""Benchmark (not a test): cocotb simulation speed per simulator and MAC-array utilisation.
+
+* Simulation speed: each block's first named config runs its full cocotb bench (every case, all four
+  stream modes); speed is input beats accepted per second of simulation wall time, from the times
+  cocotb writes into its results file (the build is done first and not counted).
+* Utilisation: a long stream of back-to-back tiles through ``mac_array`` in ``amaranth.sim`` with an
+  always-ready consumer; utilisation is useful MACs / (rows * cols * cycles from the first accepted
+  step to the last output row), for several reduction depths K.
+
+``make bench`` writes ``build/report/bench.json``; ``make report`` puts it into ``report.md``.
+"""
+
+import json
+import time
+from pathlib import Path
+from xml.etree import ElementTree
+
+import torch
+
+from ..hdl.registry import BLOCKS
+from ..sim.bench import MODES, run_amaranth
+from ..sim.mac_array import random_tiles, tile_vectors
+from ..sim.runner import SIMULATORS, run_cocotb
+
+__all__ = ["run_benchmark", "simulation_speed", "utilisation"]
+
+
+def simulation_speed(block_name, config_name, simulator):
+    block = BLOCKS[block_name]
+    cfg = block.configs[config_name]
+    bench = __import__(block.bench, fromlist=["vectors"])
+    beats = sum(len(case.beats) for case in bench.vectors(cfg)) * len(MODES)
+    results = run_cocotb(block_name, cfg, simulator, config_name=config_name)
+    seconds = sum(float(case.get("time", 0)) for case in ElementTree.parse(results).iter("testcase"))
+    return {"block": block_name, "config": config_name, "simulator": simulator, "beats": beats,
+            "seconds": round(seconds, 3), "beats_per_second": round(beats / seconds, 1)}
+
+
+def utilisation(config_name, depths, tiles=24, seed=0):
+    cfg = BLOCKS["mac_array"].configs[config_name]
+    rows = []
+    for depth in depths:
+        gen = torch.Generator().manual_seed(seed)
+        case = tile_vectors(cfg, f"k{depth}", random_tiles(cfg, gen, tiles, [depth]))
+        result = run_amaranth(BLOCKS["mac_array"].elaborate(cfg), case)
+        cycles = result.out_cycles[-1] - result.in_cycles[0] + 1
+        macs = tiles * depth * cfg.macs
+        rows.append({"config": config_name, "k": depth, "tiles": tiles, "cycles": cycles,
+                     "macs_per_cycle": round(macs / cycles, 2),
+                     "utilisation": round(macs / (cfg.macs * cycles), 3)})
+    return rows
+
+
+def run_benchmark(output):
+    from rich.console import Console
+    console = Console()
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    speed = []
+    for block_name in BLOCKS:
+        config_name = next(iter(BLOCKS[block_name].configs))
+        for simulator in SIMULATORS:
+            console.log(f"simulation speed: {block_name} {config_name} on {simulator}")
+            speed.append(simulation_speed(block_name, config_name, simulator))
+    util = []
+    for config_name in ("int8_4x4", "int8_8x8"):
+        rows = BLOCKS["mac_array"].configs[config_name].rows
+        console.log(f"utilisation: mac_array {config_name}")
+        util += utilisation(config_name, sorted({1, rows // 2 or 1, rows, 4 * rows, 64}))
+    result = {"command": "make bench", "date": time.strftime("%Y-%m-%d"),
+              "simulation_speed": speed, "mac_array_utilisation": util}
+    (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    (output / "bench.md").write_text(bench_markdown(result))
+    console.print(bench_markdown(result))
+    return result
+
+
+def bench_markdown(result):
+    lines = ["## Simulation speed (cocotb, input beats per second)", "",
+             "| block | config | simulator | beats | seconds | beats/s |", "|---|---|---|---:|---:|---:|"]
+    for r in result["simulation_speed"]:
+        lines.append(f"| {r['block']} | {r['config']} | {r['simulator']} | {r['beats']} | {r['seconds']} | "
+                     f"{r['beats_per_second']} |")
+    lines += ["", "## MAC-array utilisation (back-to-back tiles, always-ready consumer)", "",
+              "| config | K | tiles | cycles | MACs/cycle | utilisation |", "|---|---:|---:|---:|---:|---:|"]
+    for r in result["mac_array_utilisation"]:
+        lines.append(f"| {r['config']} | {r['k']} | {r['tiles']} | {r['cycles']} | {r['macs_per_cycle']} | "
+                     f"{r['utilisation']} |")
+    return "\n".join(lines) + "\n"
