@@ -45,7 +45,7 @@ test-fast: $(STAMP)
 sim: $(STAMP) icarus
 	$(BIN)/qarith sim $(BLOCK) $(if $(CONFIG),--config $(CONFIG)) --sim $(SIM)
 
-report: $(STAMP)
+report: bench
 	$(BIN)/qarith report -o $(BUILD)/report --seeds $(SEEDS)
 
 bench: $(STAMP) icarus

@@ -224,5 +224,10 @@ def run_report(output, blocks=None, devices=None, seeds=1, jobs=2):
         "command": command, "tools": versions, "seeds": seeds,
         "devices": {name: asdict(d) for name, d in DEVICES.items()},
         "records": [asdict(r) for r in ordered]}, indent=2) + "\n")
-    (output / "report.md").write_text(_markdown(ordered, versions, seeds, command))
+    markdown = _markdown(ordered, versions, seeds, command)
+    bench = output / "bench.md"
+    if bench.exists():
+        markdown += "\n## Benchmark (`make bench`, build/report/bench.json)\n\n" \
+            + bench.read_text().replace("## ", "### ")
+    (output / "report.md").write_text(markdown)
     return ordered

@@ -10,11 +10,12 @@ accumulators per beat in row order, ``last`` on its final row.
 Structure. Operands enter skewed (row ``p`` delayed ``p`` cycles, column ``c`` delayed ``c``) and move
 one processing element (PE) per cycle right (A) and down (B), so PE ``(p, c)`` sees step ``k`` at cycle
 ``t_k + p + c``. Step flags (valid, last) ride a central delay line that PE ``(p, c)`` taps at ``p + c``
-(plus one with the product register). On a tile's last step a PE copies its final sum into a drain
-register and clears its accumulator with the flip-flop's synchronous reset, so tiles follow each other
-without bubbles and the accumulator needs no multiplexer. Column ``c`` reads its drain registers in row
-order, each in the first cycle it holds the new sum, through one multiplexer per column; a triangle of
-registers deskews the columns into whole rows.
+(plus one with the product register). On a tile's last step a PE clears its accumulator with the
+flip-flop's synchronous reset and shows its sum in a drain register for exactly one cycle (the drain
+register is held at zero otherwise, again by the synchronous reset). The rows of a column finish in
+different cycles, so an OR of the column's drain registers reads them out in row order, and a triangle
+of registers deskews the columns into whole rows. Per PE this leaves the accumulator's adder as the
+only logic besides the multiplier, and tiles follow each other without bubbles.
 
 The array itself never stalls: rows go into an output FIFO, and the input accepts a step only while
 the FIFO has room for one more tile beyond every row already promised (a credit counter). Two tiles'
@@ -23,6 +24,9 @@ back a ``last`` step that comes earlier, so tiles with ``K < rows`` cost bubbles
 
 Throughput: ``rows * cols`` MACs per cycle for ``K >= rows``. Latency: :attr:`MacArray.latency`.
 """
+
+import operator
+from functools import reduce
 
 from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
@@ -226,8 +230,10 @@ class MacArray(wiring.Component):
                     domain = m.d.sync if mult_reg else m.d.comb
                     domain += products[p][c].eq(a_at[p][c] * b_at[p][c])
 
-        # Accumulate; a tile's last step puts the sum in the PE's drain register and clears the
-        # accumulator (a synchronous reset, free in the flip-flop) for the next tile.
+        # Accumulate. On a tile's last step the accumulator clears (the flip-flop's synchronous reset)
+        # and the sum appears in the PE's drain register for exactly one cycle; every other cycle the
+        # drain register is reset to zero. Both cost no logic, and a column's rows come out at
+        # different cycles, so the column reads its drain registers through a plain OR.
         drains = [[None] * cols for _ in range(rows)]
         for p in range(rows):
             for c in range(cols):
@@ -235,23 +241,21 @@ class MacArray(wiring.Component):
                 drain = Signal(self.acc_shape, name=f"drain_{p}_{c}")
                 total = Signal(self.acc_shape, name=f"total_{p}_{c}")
                 flags = line[p + c + mult_reg]
+                finished = flags.valid & flags.last
                 m.d.comb += total.eq(acc + products[p][c])
-                with m.If(flags.valid & flags.last):
-                    m.d.sync += [acc.eq(0), drain.eq(total)]
+                with m.If(finished):
+                    m.d.sync += acc.eq(0)
                 with m.Elif(flags.valid):
                     m.d.sync += acc.eq(total)
+                m.d.sync += drain.eq(Mux(finished, total, 0))
                 drains[p][c] = drain
 
-        # Read each column's drain registers in row order, the row-p register in the first cycle it
-        # holds the new sum; column c runs c cycles behind column 0 and is deskewed by cols - 1 - c.
+        # Column c holds row p's sum in cycle t_last + 1 + p + c (+1 with the product register); it is
+        # deskewed by cols - 1 - c cycles into whole rows.
         row_out = []
         for c in range(cols):
             selected = Signal(self.acc_shape, name=f"column{c}")
-            with m.Switch(Cat(line[mult_reg + 1 + c + p].valid & line[mult_reg + 1 + c + p].last
-                              for p in range(rows))):
-                for p in range(rows):
-                    with m.Case(1 << p):
-                        m.d.sync += selected.eq(drains[p][c])
+            m.d.sync += selected.eq(reduce(operator.or_, (drains[p][c] for p in range(rows))))
             row_out.append(delay(selected, cols - 1 - c, f"deskew{c}"))
 
         # Row p of the tile reaches the FIFO from column cols - 1's tap p, one cycle later.
