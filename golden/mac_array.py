@@ -11,7 +11,7 @@ import torch
 
 __all__ = ["MacArrayConfig", "MULTIPLIERS", "operand_range", "mac_tiles"]
 
-MULTIPLIERS = ("fabric", "ice40_dual")
+MULTIPLIERS = ("fabric", "ice40_dual", "ecp5_reg")
 
 
 def operand_range(width, is_signed):
@@ -53,7 +53,9 @@ class MacArrayConfig:
         ``"fabric"``: products written as ``a * b``, left to Yosys (MULT18X18D on ECP5, one SB_MAC16
         per product on iCE40 while they last, then LUTs). ``"ice40_dual"``: iCE40 SB_MAC16 primitives
         in their dual 8x8 mode, two processing elements per DSP block, product registers inside the
-        DSP (needs operands of at most 8 bits and ``mult_reg``).
+        DSP (needs operands of at most 8 bits and ``mult_reg``). ``"ecp5_reg"``: ECP5 MULT18X18D
+        primitives with their own input and output registers (two cycles, needs ``mult_reg``), which
+        Yosys's inference leaves unused.
     """
     rows: int = 4
     cols: int = 4
@@ -98,13 +100,18 @@ class MacArrayConfig:
             if max(self.a_width, self.b_width) > 8:
                 raise ValueError(f"The ice40_dual multiplier takes operands of at most 8 bits, "
                                  f"not {self.a_width} and {self.b_width}")
-            if not self.mult_reg:
-                raise ValueError("The ice40_dual multiplier registers its products: set mult_reg")
+        if self.multiplier != "fabric" and not self.mult_reg:
+            raise ValueError(f"The {self.multiplier} multiplier registers its products: set mult_reg")
 
     @property
     def family(self):
         """The FPGA family the config is tied to, or ``None`` for portable configs."""
-        return "ice40" if self.multiplier == "ice40_dual" else None
+        return {"ice40_dual": "ice40", "ecp5_reg": "ecp5"}.get(self.multiplier)
+
+    @property
+    def product_latency(self):
+        """Cycles from a PE's operands to its product."""
+        return {"fabric": int(self.mult_reg), "ice40_dual": 1, "ecp5_reg": 2}[self.multiplier]
 
     @property
     def acc_signed(self):

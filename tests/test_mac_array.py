@@ -27,7 +27,9 @@ class TestConfig:
         ({"max_k": 0}, r"^Maximum reduction depth must be between 1 and 65536, not 0$"),
         ({"acc_width": 23}, r"^Accumulator width 23 could overflow for max_k=256: at least 24 bits are needed$"),
         ({"acc_width": 49}, r"^Accumulator width must be at most 48, not 49$"),
-        ({"multiplier": "lut"}, r"^Multiplier must be one of fabric, ice40_dual, not 'lut'$"),
+        ({"multiplier": "lut"}, r"^Multiplier must be one of fabric, ice40_dual, ecp5_reg, not 'lut'$"),
+        ({"multiplier": "ecp5_reg", "mult_reg": False},
+         r"^The ecp5_reg multiplier registers its products: set mult_reg$"),
         ({"multiplier": "ice40_dual", "b_width": 9},
          r"^The ice40_dual multiplier takes operands of at most 8 bits, not 8 and 9$"),
         ({"multiplier": "ice40_dual", "mult_reg": False},
@@ -59,6 +61,16 @@ def test_ice40_dual_uses_one_dsp_per_two_macs():
     for rows, cols, dsps in ((4, 4, 8), (3, 3, 5)):
         text = rtlil.convert(MacArray(MacArrayConfig(rows=rows, cols=cols, multiplier="ice40_dual")))
         assert text.count("cell \\SB_MAC16 ") == dsps
+
+
+def test_ecp5_reg_uses_registered_mult18x18d():
+    from amaranth.back import rtlil
+    from qarith.hdl.mac_array import MacArray
+    cfg = MacArrayConfig(rows=2, cols=3, multiplier="ecp5_reg")
+    text = rtlil.convert(MacArray(cfg))
+    assert text.count("cell \\MULT18X18D ") == 6
+    assert 'parameter \\REG_INPUTA_CLK "CLK0"' in text and 'parameter \\REG_OUTPUT_CLK "CLK0"' in text
+    assert cfg.product_latency == 2 and cfg.family == "ecp5"
 
 
 class TestGolden:
@@ -101,6 +113,6 @@ def test_fast_tier(config_name):
 
 
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params(
-    "mac_array", ["int8_4x4", "int8_4x4_ice40", "int8_2x3_u8s8", "int4_4x2", "int16_2x2"]))
+    "mac_array", ["int8_4x4", "int8_4x4_ice40", "int8_8x8_ecp5", "int8_2x3_u8s8", "int4_4x2", "int16_2x2"]))
 def test_cocotb(config_name, simulator):
     slow_tier("mac_array", config_name, simulator)
