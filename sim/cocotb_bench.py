@@ -15,14 +15,23 @@ from .bench import MODES, check_outputs, config_from_env, pack, unpack
 __all__ = ["StreamDriver", "StreamMonitor", "TB", "run_stream_test"]
 
 
-class StreamDriver:
-    """Drives an Amaranth stream sink (``<name>__valid/__ready/__payload``) with random idle cycles."""
+class _StreamPort:
+    """The ``<name>__valid/__ready/__payload`` handles of an Amaranth stream port, its payload layout,
+    the clock and a seeded random source for idles or backpressure."""
 
-    def __init__(self, dut, name, layout, idle=0.0, seed=0):
+    def __init__(self, dut, name, layout, probability, seed):
         self.valid = getattr(dut, f"{name}__valid")
         self.ready = getattr(dut, f"{name}__ready")
         self.payload = getattr(dut, f"{name}__payload")
-        self.layout, self.idle, self.rng = layout, idle, random.Random(seed)
+        self.clk = dut.clk
+        self.layout, self.probability, self.rng = layout, probability, random.Random(seed)
+
+
+class StreamDriver(_StreamPort):
+    """Drives an Amaranth stream sink, inserting an idle cycle before a beat with probability ``idle``."""
+
+    def __init__(self, dut, name, layout, idle=0.0, seed=0):
+        super().__init__(dut, name, layout, idle, seed)
         self.accepted_cycles = []
 
     async def send(self, clock_cycles, beats):
@@ -30,7 +39,7 @@ class StreamDriver:
         self.valid.value = 0
         for beat in beats:
             await FallingEdge(self.clk)
-            while self.rng.random() < self.idle:
+            while self.rng.random() < self.probability:
                 self.valid.value = 0
                 await FallingEdge(self.clk)
             self.valid.value = 1
@@ -45,20 +54,18 @@ class StreamDriver:
         self.valid.value = 0
 
 
-class StreamMonitor:
-    """Collects beats from an Amaranth stream source, deasserting ``ready`` at random (backpressure)."""
+class StreamMonitor(_StreamPort):
+    """Collects beats from an Amaranth stream source, holding ``ready`` low in a cycle with probability
+    ``backpressure``."""
 
     def __init__(self, dut, name, layout, backpressure=0.0, seed=1):
-        self.valid = getattr(dut, f"{name}__valid")
-        self.ready = getattr(dut, f"{name}__ready")
-        self.payload = getattr(dut, f"{name}__payload")
-        self.layout, self.backpressure, self.rng = layout, backpressure, random.Random(seed)
+        super().__init__(dut, name, layout, backpressure, seed)
         self.beats, self.cycles = [], []
 
     async def receive(self, clock_cycles, count):
         while len(self.beats) < count:
             await FallingEdge(self.clk)
-            ready = self.rng.random() >= self.backpressure
+            ready = self.rng.random() >= self.probability
             self.ready.value = int(ready)
             await ReadOnly()
             if ready and self.valid.value == 1:
@@ -76,7 +83,6 @@ class TB:
         self.cycle = 0
         self.driver = StreamDriver(dut, "i", component.i.payload.shape(), idle, seed)
         self.monitor = StreamMonitor(dut, "o", component.o.payload.shape(), backpressure, seed + 1)
-        self.driver.clk = self.monitor.clk = dut.clk
 
     async def _count(self):
         while True:
@@ -121,5 +127,11 @@ async def run_stream_test(dut, make_vectors, mode):
     tb = TB(dut, block.interface(cfg), idle, backpressure, seed=sorted(MODES).index(mode))
     await tb.reset()
     for case in make_vectors(cfg):
-        await tb.play(case)
+        accepted, delivered = await tb.play(case)
         dut._log.info("%s: %d beats in, %d out, bit-exact", case.name, len(case.beats), len(case.expected))
+        if mode == "plain" and case.origin is not None:
+            # The first output's latency from the last input beat it depends on, as declared.
+            measured = delivered[0] - accepted[case.origin[0][-1]]
+            assert measured == tb.component.latency, \
+                f"{case.name}: first output {measured} cycles after its last input, declared {tb.component.latency}"
+            dut._log.info("%s: latency %d cycles, as declared", case.name, measured)
