@@ -3,6 +3,7 @@
 * Simulation speed: each block's first named config runs its full cocotb bench (every case, all four
   stream modes); speed is input beats accepted per second of simulation wall time, from the times
   cocotb writes into its results file (the build is done first and not counted).
+* Accuracy: ``linear_int8``'s integer-vs-float error on calibrated layers of several sizes.
 * Utilisation: a long stream of back-to-back tiles through ``mac_array`` in ``amaranth.sim`` with an
   always-ready consumer; utilisation is useful MACs / (rows * cols * cycles from the first accepted
   step to the last output row), for several reduction depths K.
@@ -18,6 +19,7 @@ from xml.etree import ElementTree
 import torch
 
 from ..hdl.registry import BLOCKS
+from .report import write_markdown
 from ..sim.bench import MODES, run_amaranth
 from ..sim.mac_array import random_tiles, tile_vectors
 from ..sim.runner import SIMULATORS, run_cocotb
@@ -51,6 +53,30 @@ def utilisation(config_name, depths, tiles=24, seed=0):
     return rows
 
 
+def accuracy(seed=0):
+    """Float error of ``linear_int8`` (dequantized integer output vs ``torch.nn.Linear``) on the
+    calibration inputs, in output quantization steps (LSB), with the share of outputs inside the
+    rounding bound of :func:`qarith.golden.linear_int8.error_bound`."""
+    from ..golden.linear_int8 import LinearInt8Config, error_bound, float_error
+    from ..sim.linear_int8 import calibrated_layer
+    rows = []
+    for activation in ("none", "relu6"):
+        for depth in (16, 64, 256, 1024):
+            linear, calibration, qlinear = calibrated_layer(LinearInt8Config(cols=16, max_k=1024), depth, seed,
+                                                            activation)
+            with torch.no_grad():
+                reference = linear(calibration)
+                if activation == "relu6":
+                    reference = reference.clamp(0, 6)
+                inside = ((qlinear(calibration) - reference).abs()
+                          <= error_bound(qlinear, linear, calibration)).double().mean().item()
+            error = float_error(qlinear, linear, calibration)
+            rows.append({"activation": activation, "in_features": depth, "out_features": 16,
+                         "max_lsb": round(error["max_lsb"], 3), "mean_lsb": round(error["mean_lsb"], 3),
+                         "within_bound": inside})
+    return rows
+
+
 def run_benchmark(output):
     from rich.console import Console
     console = Console()
@@ -67,10 +93,12 @@ def run_benchmark(output):
         rows = BLOCKS["mac_array"].configs[config_name].rows
         console.log(f"utilisation: mac_array {config_name}")
         util += utilisation(config_name, sorted({1, rows // 2 or 1, rows, 4 * rows, 64}))
+    console.log("accuracy: linear_int8 against torch.nn.Linear")
     result = {"command": "make bench", "date": time.strftime("%Y-%m-%d"),
-              "simulation_speed": speed, "mac_array_utilisation": util}
+              "simulation_speed": speed, "mac_array_utilisation": util, "linear_int8_accuracy": accuracy()}
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
+    write_markdown(output)
     console.print(bench_markdown(result))
     return result
 
@@ -86,4 +114,9 @@ def bench_markdown(result):
     for r in result["mac_array_utilisation"]:
         lines.append(f"| {r['config']} | {r['k']} | {r['tiles']} | {r['cycles']} | {r['macs_per_cycle']} | "
                      f"{r['utilisation']} |")
+    lines += ["", "## linear_int8 accuracy (256 calibration rows, error in output LSB)", "",
+              "| activation | in x out | max LSB | mean LSB | inside rounding bound |", "|---|---|---:|---:|---:|"]
+    for r in result["linear_int8_accuracy"]:
+        lines.append(f"| {r['activation']} | {r['in_features']} x {r['out_features']} | {r['max_lsb']} | "
+                     f"{r['mean_lsb']} | {r['within_bound']:.0%} |")
     return "\n".join(lines) + "\n"

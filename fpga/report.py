@@ -32,7 +32,7 @@ from ..hdl.registry import BLOCKS
 from ..hdl.verilog import port_list
 from .wrapper import PinWrapper
 
-__all__ = ["Device", "DEVICES", "implement", "run_report", "tool_versions"]
+__all__ = ["Device", "DEVICES", "implement", "run_report", "tool_versions", "write_markdown"]
 
 
 @dataclass(frozen=True)
@@ -176,33 +176,49 @@ def implement(block, config_name, device, seeds=1, workdir=None):
     return record
 
 
-def _markdown(records, versions, seeds, command):
+def _markdown(report):
+    seeds = report["seeds"]
     lines = [
         "# qarith FPGA report", "",
-        f"Produced by `{command}`. Tools: {', '.join(f'{k} {v}' for k, v in versions.items())}.",
+        f"Produced by `{report['command']}`. Tools: "
+        f"{', '.join(f'{k} {v}' for k, v in report['tools'].items())}.",
         f"Fmax is nextpnr's post-route estimate, median of {seeds} seed(s). ECP5 rows are placed "
         "out-of-context (block ports are internal nets); iCE40 rows include the pin wrapper, whose own "
         "cells (block as a black box) are listed in the last column.", "",
         "| block | config | device | status | LUT4 | FF | DSP | BRAM | LUT4/MAC | Fmax MHz (target) | wrapper LUT4/FF |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for r in records:
-        family = DEVICES[r.device].family
-        logic_bel, dsp_bel, bram_bel = _BELS[family]
-        used = {k: v["used"] for k, v in r.utilisation.items()}
-        logic = used.get(logic_bel, r.cells.get("lut4", 0))
-        if r.wrapper_cells and r.status == "ok":
-            logic_note = f"{logic} LC"
+    for r in report["records"]:
+        logic_bel, dsp_bel, bram_bel = _BELS[DEVICES[r["device"]].family]
+        used = {k: v["used"] for k, v in r["utilisation"].items()}
+        ok = r["status"] == "ok"
+        logic = used.get(logic_bel, r["cells"].get("lut4", 0))
+        if not ok:
+            logic_note = f"({r['cells'].get('lut4', 0)} synth)"
         else:
-            logic_note = str(logic) if r.status == "ok" else f"({r.cells.get('lut4', 0)} synth)"
-        per_mac = f"{logic / r.macs:.1f}" if r.macs and r.status == "ok" and not r.wrapper_cells else ""
-        fmax = f"{r.fmax_mhz:.1f} ({r.target_mhz:.0f})" if r.fmax_mhz else "-"
-        wrapper = f"{r.wrapper_cells['lut4']}/{r.wrapper_cells['ff']}" if r.wrapper_cells else ""
-        status = r.status if r.status == "ok" else f"{r.status}: {r.note}"
-        lines.append(f"| {r.block} | {r.config} | {r.device} | {status} | {logic_note} | {r.cells.get('ff', 0)} | "
-                     f"{used.get(dsp_bel, r.cells.get('dsp', 0))} | {used.get(bram_bel, r.cells.get('bram', 0))} | "
-                     f"{per_mac} | {fmax} | {wrapper} |")
+            logic_note = f"{logic} LC" if r["wrapper_cells"] else str(logic)
+        per_mac = f"{logic / r['macs']:.1f}" if r["macs"] and ok and not r["wrapper_cells"] else ""
+        fmax = f"{r['fmax_mhz']:.1f} ({r['target_mhz']:.0f})" if r["fmax_mhz"] else "-"
+        wrapper = f"{r['wrapper_cells']['lut4']}/{r['wrapper_cells']['ff']}" if r["wrapper_cells"] else ""
+        status = r["status"] if ok else f"{r['status']}: {r['note']}"
+        lines.append(f"| {r['block']} | {r['config']} | {r['device']} | {status} | {logic_note} | "
+                     f"{r['cells'].get('ff', 0)} | {used.get(dsp_bel, r['cells'].get('dsp', 0))} | "
+                     f"{used.get(bram_bel, r['cells'].get('bram', 0))} | {per_mac} | {fmax} | {wrapper} |")
     return "\n".join(lines) + "\n"
+
+
+def write_markdown(output):
+    """``report.md`` from ``report.json`` and, when present, ``bench.md`` (so whichever of
+    ``qarith report`` and ``qarith bench`` runs last leaves a complete report)."""
+    output = Path(output)
+    if not (output / "report.json").exists():
+        return
+    markdown = _markdown(json.loads((output / "report.json").read_text()))
+    bench = output / "bench.md"
+    if bench.exists():
+        markdown += "\n## Benchmark (`make bench`, build/report/bench.json)\n\n" \
+            + bench.read_text().replace("## ", "### ")
+    (output / "report.md").write_text(markdown)
 
 
 def run_report(output, blocks=None, devices=None, seeds=1, jobs=2):
@@ -230,10 +246,5 @@ def run_report(output, blocks=None, devices=None, seeds=1, jobs=2):
         "command": command, "tools": versions, "seeds": seeds,
         "devices": {name: asdict(d) for name, d in DEVICES.items()},
         "records": [asdict(r) for r in ordered]}, indent=2) + "\n")
-    markdown = _markdown(ordered, versions, seeds, command)
-    bench = output / "bench.md"
-    if bench.exists():
-        markdown += "\n## Benchmark (`make bench`, build/report/bench.json)\n\n" \
-            + bench.read_text().replace("## ", "### ")
-    (output / "report.md").write_text(markdown)
+    write_markdown(output)
     return ordered
