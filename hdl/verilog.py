@@ -15,22 +15,21 @@ from amaranth.lib import wiring
 
 from .registry import BLOCKS
 
-__all__ = ["emit", "verilog_text", "port_list", "write_all"]
+__all__ = ["emit", "port_list", "write_all"]
 
 
-def verilog_text(block, cfg, name):
-    component = block.elaborate(cfg)
-    return component, verilog.convert(component, name=name, emit_src=False)
+def _write_if_changed(path, text):
+    # Leave an unchanged file alone, so simulators and make see no new timestamp.
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
 
 
 def emit(block, cfg, name, directory):
-    """Write ``<directory>/<name>.v``; returns its path."""
+    """Write ``<directory>/<name>.v`` (Verilog module ``name``); returns its path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _, text = verilog_text(block, cfg, name)
     path = directory / f"{name}.v"
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+    _write_if_changed(path, verilog.convert(block.elaborate(cfg), name=name, emit_src=False))
     return path
 
 
@@ -64,11 +63,11 @@ def write_all(directory):
                 "latency": component.latency,
                 "throughput": component.throughput,
             }
+            if component.sim_sources:
+                # Vendor primitives the module instantiates (simulate with their models).
+                entry["primitives"] = [spec.split(":")[1] for spec in component.sim_sources]
             if hasattr(component, "table_bytes"):
                 entry["table_bytes"] = component.table_bytes
             manifest[name] = entry
-    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-    path = directory / "manifest.json"
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+    _write_if_changed(directory / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
