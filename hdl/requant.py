@@ -6,8 +6,9 @@ Per-channel parameters (``bias``, ``multiplier``, ``shift``) travel with each la
 unit serves any channel order; per-tensor ``output_offset``, ``act_min``, ``act_max`` are quasi-static
 input ports.
 
-Six pipeline stages (bias add, left shift, 32x32 multiply, high word and saturation, rounding right shift,
-offset and clamp); latency 6 cycles, one beat per cycle. The pipeline stalls as a whole while ``o.ready``
+Ten pipeline stages (bias add; left shift; four 16x16 partial products, one DSP multiplier each; middle
+sum; full product; high word and saturation; right shift and remainder; rounding; output offset; clamp);
+latency 10 cycles, one beat per cycle. The pipeline stalls as a whole while ``o.ready``
 is low, so backpressure never loses or duplicates a beat.
 """
 
@@ -47,7 +48,7 @@ class Requant(wiring.Component):
     act_min, act_max : In(out_shape)
     """
 
-    latency = 6
+    latency = 10
     throughput = 1  # beats per cycle
     sim_sources = []
 
@@ -92,17 +93,25 @@ class Requant(wiring.Component):
             shifted = Signal(signed(32))
             multiplier2 = Signal(signed(32))
             right2 = Signal.like(right)
-            both_min = Signal()
-            # Stage 3: full product.
+            # Stage 3: four 17x17 partial products (one DSP multiplier each); stage 4: the two middle
+            # ones summed; stage 5: the full product, low and high partial products side by side
+            # plus the middle sum.
+            low_low = Signal(32)
+            high_high = Signal(signed(32))
+            low_high = Signal(signed(33))
+            high_low = Signal(signed(33))
+            middle = Signal(signed(34))
+            low_low4 = Signal.like(low_low)
+            high_high4 = Signal.like(high_high)
             product = Signal(signed(64))
-            right3 = Signal.like(right)
-            both_min3 = Signal()
-            # Stage 4: doubled high word (double rounding) or rounded product (single rounding).
+            right3, right4a, right4b = (Signal.like(right) for _ in range(3))
+            both_min3, both_min4, both_min5 = Signal(), Signal(), Signal()
+            # Stage 6: doubled high word (double rounding) or rounded product (single rounding).
             high = Signal(signed(65) if single else signed(33))
             right4 = Signal.like(right)
-            # Stage 5: rounding right shift.
+            # Stages 7 and 8: rounding right shift.
             scaled = Signal(signed(32))
-            # Stage 6: output offset and clamp.
+            # Stage 9: output offset; stage 10: clamp.
             out = Signal(self.out_shape)
 
             with m.If(advance):
@@ -124,38 +133,68 @@ class Requant(wiring.Component):
                     multiplier2.eq(multiplier1),
                     right2.eq(right),
                 ]
+                x_high, x_low = shifted[16:].as_signed(), shifted[:16]
+                m_high, m_low = multiplier2[16:].as_signed(), multiplier2[:16]
                 m.d.sync += [
-                    product.eq(shifted * multiplier2),
+                    low_low.eq(x_low * m_low),
+                    high_high.eq(x_high * m_high),
+                    low_high.eq(x_low * m_high),
+                    high_low.eq(x_high * m_low),
                     both_min3.eq((shifted == INT32_MIN) & (multiplier2 == INT32_MIN)),
                     right3.eq(right2),
                 ]
+                m.d.sync += [
+                    middle.eq(low_high + high_low),
+                    low_low4.eq(low_low),
+                    high_high4.eq(high_high),
+                    both_min4.eq(both_min3),
+                    right4a.eq(right3),
+                ]
+                m.d.sync += [
+                    product.eq(Cat(low_low4, high_high4).as_signed() + (middle << 16)),
+                    both_min5.eq(both_min4),
+                    right4b.eq(right4a),
+                ]
 
                 if single:
-                    round_bit = (Const(1, unsigned(64)) << (right3 - 1).as_unsigned())[:64]
+                    round_bit = (Const(1, unsigned(64)) << (right4b - 1).as_unsigned())[:64]
                     m.d.sync += high.eq(product + round_bit)
                 else:
-                    nudged = Signal(signed(65))
-                    m.d.comb += nudged.eq(product + Mux(product >= 0, 1 << 30, 1 - (1 << 30)))
-                    # C division by 2**31 truncates toward zero: floor, plus one for a negative
-                    # value with a non-zero remainder.
-                    truncated = (nudged >> 31) + ((nudged < 0) & (nudged[:31] != 0))
-                    m.d.sync += high.eq(Mux(both_min3, INT32_MAX, truncated))
-                m.d.sync += right4.eq(right3)
+                    # gemmlowp adds 2**30 (or 1 - 2**30 to a negative product) and divides by 2**31
+                    # truncating toward zero. For a negative product the sum stays negative, and
+                    # truncating it equals flooring it after adding 2**31 - 1; both cases come to
+                    # floor((product + 2**30) / 2**31), one adder and a free shift.
+                    truncated = (product + (1 << 30)) >> 31
+                    m.d.sync += high.eq(Mux(both_min5, INT32_MAX, truncated))
+                m.d.sync += right4.eq(right4b)
 
                 if single:
-                    m.d.sync += scaled.eq((high >> right4)[:32])
+                    # Stage 7 shifts (the rounding constant went in at stage 6); stage 8 passes it on.
+                    quotient = Signal(signed(33))
+                    m.d.sync += [quotient.eq((high >> right4)[:33]), scaled.eq(quotient[:32])]
                 else:
-                    mask = Signal(33)
-                    remainder = Signal(33)
-                    m.d.comb += [
-                        mask.eq((Const(1, unsigned(33)) << right4)[:33] - 1),
-                        remainder.eq(high & mask),
+                    # RoundingDivideByPOT rounds half away from zero: (x >> e) + (remainder > threshold)
+                    # equals (x + 2**(e-1) - [x < 0]) >> e for e >= 1. Stage 7 adds, stage 8 shifts.
+                    # The two rounding constants are formed at stage 6, beside the high word.
+                    half = Signal(33)
+                    half_less_one = Signal(33)
+                    below = (right4b - 1).as_unsigned()
+                    one_hot = (Const(1, unsigned(33)) << below)[:33]
+                    ones_below = ~(Const((1 << 33) - 1, unsigned(33)) << below)[:33]
+                    m.d.sync += [
+                        half.eq(Mux(right4b == 0, 0, one_hot)),
+                        half_less_one.eq(Mux(right4b == 0, 0, ones_below)),
                     ]
-                    threshold = (mask >> 1) + (high < 0)
-                    m.d.sync += scaled.eq(((high >> right4) + (remainder > threshold))[:32])
+                    rounded = Signal(signed(35))
+                    right5 = Signal.like(right)
+                    m.d.sync += [
+                        rounded.eq(high + Mux(high < 0, half_less_one, half)),
+                        right5.eq(right4),
+                    ]
+                    m.d.sync += scaled.eq((rounded >> right5)[:32])
 
                 with_offset = Signal(signed(32))
-                m.d.comb += with_offset.eq((scaled + self.output_offset)[:32])
+                m.d.sync += with_offset.eq((scaled + self.output_offset)[:32])
                 with m.If(with_offset < self.act_min):
                     m.d.sync += out.eq(self.act_min)
                 with m.Elif(with_offset > self.act_max):

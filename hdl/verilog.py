@@ -15,11 +15,12 @@ from amaranth.lib import wiring
 
 from .registry import BLOCKS
 
-__all__ = ["emit", "port_list", "write_all"]
+__all__ = ["emit", "port_list", "write_all", "write_if_changed"]
 
 
-def _write_if_changed(path, text):
-    # Leave an unchanged file alone, so simulators and make see no new timestamp.
+def write_if_changed(path, text):
+    """Write ``text`` unless ``path`` already holds it (simulators, make and the report's incremental
+    synthesis then see no new timestamp)."""
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
 
@@ -29,7 +30,7 @@ def emit(block, cfg, name, directory):
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.v"
-    _write_if_changed(path, verilog.convert(block.elaborate(cfg), name=name, emit_src=False))
+    write_if_changed(path, verilog.convert(block.elaborate(cfg), name=name, emit_src=False))
     return path
 
 
@@ -69,5 +70,5 @@ def write_all(directory):
             if hasattr(component, "table_bytes"):
                 entry["table_bytes"] = component.table_bytes
             manifest[name] = entry
-    _write_if_changed(directory / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_if_changed(directory / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

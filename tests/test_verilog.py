@@ -30,4 +30,5 @@ def test_manifest_describes_ports_and_timing(tmp_path):
         declaration = f"{direction} {name};" if width == 1 else f"{direction} [{width - 1}:0] {name};"
         assert declaration in text, declaration
     requant = manifest["requant__int8"]
-    assert requant["latency"] == 6 and requant["parameters"]["rounding"] == "double"
+    from qarith.hdl.requant import Requant
+    assert requant["latency"] == Requant.latency and requant["parameters"]["rounding"] == "double"
