@@ -10,9 +10,11 @@ from dataclasses import dataclass, field, fields
 from amaranth.hdl import Elaboratable
 
 from ..golden.linear_int8 import LinearInt8Config, linear_int8_hw
+from ..golden.lut_unary import LutUnaryConfig, lut_unary
 from ..golden.mac_array import MacArrayConfig, mac_tiles
 from ..golden.requant import RequantConfig, requantize
 from .linear_int8 import LinearInt8
+from .lut_unary import LutUnary
 from .mac_array import MacArray
 from .requant import Requant
 
@@ -80,5 +82,15 @@ BLOCKS = {block.name: block for block in [
         configs={
             "b4_o4_k64": LinearInt8Config(rows=4, cols=4, max_k=64),
             "b2_o8_k256": LinearInt8Config(rows=2, cols=8, max_k=256),
+        }),
+    Block(
+        name="lut_unary",
+        summary="Direct lookup table f(x) for inputs of up to 10 bits (gelu, exp, sigmoid, tanh, silu)",
+        config=LutUnaryConfig, generator=LutUnary, golden=lut_unary, bench="qarith.sim.lut_unary",
+        configs={
+            "gelu_s8": LutUnaryConfig(function="gelu"),
+            "sigmoid_s8_u8": LutUnaryConfig(function="sigmoid", out_signed=False, out_frac_bits=8),
+            "exp_neg_s8": LutUnaryConfig(function="exp", in_frac_bits=4, out_signed=False, out_frac_bits=8),
+            "tanh_s10": LutUnaryConfig(function="tanh", in_width=10, in_frac_bits=7, out_frac_bits=7),
         }),
 ]}

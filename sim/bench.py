@@ -118,7 +118,8 @@ def run_amaranth(dut, vectors, idle=0.0, backpressure=0.0, seed=0, timeout=None)
                 holding = next_beat < len(vectors.beats) and rng.random() >= idle
             ctx.set(dut.i.valid, holding)
             if holding:
-                ctx.set(dut.i.payload, layout.const(vectors.beats[next_beat]))
+                beat = vectors.beats[next_beat]
+                ctx.set(dut.i.payload, layout.const(beat) if isinstance(layout, data.Layout) else beat)
             ready = rng.random() >= backpressure
             ctx.set(dut.o.ready, ready)
             _, _, in_ready, out_valid, payload = await ctx.tick().sample(
