@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .codes import code_range
+
 __all__ = ["LutUnaryConfig", "FUNCTIONS", "lut_table", "lut_unary"]
 
 #: The named functions (a Python callable on float64 tensors is accepted too).
@@ -104,11 +106,11 @@ class LutUnaryConfig:
 
     @property
     def out_min(self):
-        return -(1 << (self.out_width - 1)) if self.out_signed else 0
+        return code_range(self.out_width, self.out_signed)[0]
 
     @property
     def out_max(self):
-        return (1 << (self.out_width - 1)) - 1 if self.out_signed else (1 << self.out_width) - 1
+        return code_range(self.out_width, self.out_signed)[1]
 
     def function_values(self):
         """The float function at every table address."""

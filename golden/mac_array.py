@@ -9,21 +9,16 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["MacArrayConfig", "MULTIPLIERS", "operand_range", "mac_tiles"]
+from .codes import code_range
+
+__all__ = ["MacArrayConfig", "MULTIPLIERS", "mac_tiles"]
 
 MULTIPLIERS = ("fabric", "ice40_dual", "ecp5_reg")
 
 
-def operand_range(width, is_signed):
-    """Inclusive ``(min, max)`` of an integer code of ``width`` bits."""
-    if is_signed:
-        return -(1 << (width - 1)), (1 << (width - 1)) - 1
-    return 0, (1 << width) - 1
-
-
 def _width_for(low, high, is_signed):
     width = 1
-    while operand_range(width, is_signed)[0] > low or operand_range(width, is_signed)[1] < high:
+    while code_range(width, is_signed)[0] > low or code_range(width, is_signed)[1] < high:
         width += 1
     return width
 
@@ -119,8 +114,8 @@ class MacArrayConfig:
 
     @property
     def product_range(self):
-        a_lo, a_hi = operand_range(self.a_width, self.a_signed)
-        b_lo, b_hi = operand_range(self.b_width, self.b_signed)
+        a_lo, a_hi = code_range(self.a_width, self.a_signed)
+        b_lo, b_hi = code_range(self.b_width, self.b_signed)
         corners = [a_lo * b_lo, a_lo * b_hi, a_hi * b_lo, a_hi * b_hi]
         return min(corners), max(corners)
 
@@ -140,7 +135,7 @@ class MacArrayConfig:
 
 
 def _check_codes(name, tensor, width, is_signed):
-    low, high = operand_range(width, is_signed)
+    low, high = code_range(width, is_signed)
     if tensor.numel() and (int(tensor.min()) < low or int(tensor.max()) > high):
         raise ValueError(f"{name} codes must lie in [{low}, {high}] for a {width}-bit "
                          f"{'signed' if is_signed else 'unsigned'} operand")

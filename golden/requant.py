@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .codes import code_range
+
 __all__ = ["RequantConfig", "INT32_MIN", "INT32_MAX", "wrap32", "srdhm", "rdbpot",
            "multiply_by_quantized_multiplier", "quantize_multiplier", "activation_range", "requantize"]
 
@@ -80,11 +82,11 @@ class RequantConfig:
 
     @property
     def out_min(self):
-        return -(1 << (self.out_width - 1)) if self.out_signed else 0
+        return code_range(self.out_width, self.out_signed)[0]
 
     @property
     def out_max(self):
-        return (1 << (self.out_width - 1)) - 1 if self.out_signed else (1 << self.out_width) - 1
+        return code_range(self.out_width, self.out_signed)[1]
 
 
 def wrap32(x):

@@ -3,7 +3,8 @@
 import cocotb
 import torch
 
-from ..golden.mac_array import mac_tiles, operand_range
+from ..golden.codes import code_range
+from ..golden.mac_array import mac_tiles
 from .bench import MODES, Vectors
 from .cocotb_bench import run_stream_test
 
@@ -26,8 +27,8 @@ def tile_vectors(cfg, name, tiles):
 
 
 def random_tiles(cfg, gen, count, depths):
-    a_lo, a_hi = operand_range(cfg.a_width, cfg.a_signed)
-    b_lo, b_hi = operand_range(cfg.b_width, cfg.b_signed)
+    a_lo, a_hi = code_range(cfg.a_width, cfg.a_signed)
+    b_lo, b_hi = code_range(cfg.b_width, cfg.b_signed)
     tiles = []
     for n in range(count):
         depth = depths[n % len(depths)]
@@ -40,8 +41,8 @@ def vectors(cfg, seed=1):
     """Named cases: random depths, back-to-back tiles of K = rows, tiles shorter than the drain,
     and full-depth tiles of extreme codes (the accumulator's overflow edge)."""
     gen = torch.Generator().manual_seed(seed)
-    a_lo, a_hi = operand_range(cfg.a_width, cfg.a_signed)
-    b_lo, b_hi = operand_range(cfg.b_width, cfg.b_signed)
+    a_lo, a_hi = code_range(cfg.a_width, cfg.a_signed)
+    b_lo, b_hi = code_range(cfg.b_width, cfg.b_signed)
     small = [d for d in (1, 2, 3, cfg.rows, cfg.rows + 1, 2 * cfg.rows + 3, 17) if d <= cfg.max_k]
     cases = [
         tile_vectors(cfg, "random_depths", random_tiles(cfg, gen, 12, small)),
