@@ -13,7 +13,8 @@ Verilator simulate that Verilog correctly. I/O handling, stated per record:
   a black box and its cells are reported separately.
 
 ``make report`` writes ``build/report/report.json`` (one record per block, config and device) and
-``build/report/report.md``.
+``build/report/report.md``; ``qarith report --block B --device D`` redoes only those rows of an existing
+report. Reruns repeat only the synthesis and placement steps whose netlist or command changed.
 """
 
 import json
@@ -284,11 +285,23 @@ def run_report(output, blocks=None, devices=None, seeds=1, jobs=2):
             except Exception as error:   # one design's tool failure must not lose the others
                 records[key] = Record(key[0], key[1], key[2], DEVICES[key[2]].io, "failed", note=str(error))
             progress.update(task, advance=1, description=f"{'/'.join(key)}: {records[key].status}")
-    ordered = [records[(b.name, c, d.name)] for b, c, d in jobs_list]
+    ordered = [asdict(records[(b.name, c, d.name)]) for b, c, d in jobs_list]
     command = "make report" if seeds == 1 else f"make report SEEDS={seeds}"
+    if blocks or devices:
+        # A partial run updates its rows of an existing report of the same seed count.
+        command = "qarith report --seeds {}{}{}".format(
+            seeds, "".join(f" --block {b}" for b in blocks or []), "".join(f" --device {d}" for d in devices or []))
+        previous = output / "report.json"
+        if previous.exists() and json.loads(previous.read_text()).get("seeds") == seeds:
+            def key(record):
+                return record["block"], record["config"], record["device"]
+            fresh = {key(r): r for r in ordered}
+            old = json.loads(previous.read_text())
+            merged = [fresh.pop(key(r), r) for r in old["records"]]
+            ordered, command = merged + list(fresh.values()), f"{old['command']}; then {command}"
     (output / "report.json").write_text(json.dumps({
         "command": command, "tools": versions, "seeds": seeds,
         "devices": {name: asdict(d) for name, d in DEVICES.items()},
-        "records": [asdict(r) for r in ordered]}, indent=2) + "\n")
+        "records": ordered}, indent=2) + "\n")
     write_markdown(output)
     return ordered
