@@ -44,6 +44,9 @@ class MacArrayConfig:
         Register the accepted beat before the skew lines (shorter path from the input pins).
     mult_reg : bool
         Register every product before the accumulator adder (the DSP's output register).
+    output_reg : bool
+        Put a register slice (with a skid register) between the output FIFO and the output port, so
+        the consumer's ``ready`` drives two registers instead of the FIFO's read logic.
     multiplier : str
         ``"fabric"``: products written as ``a * b``, left to Yosys (MULT18X18D on ECP5, one SB_MAC16
         per product on iCE40 while they last, then LUTs). ``"ice40_dual"``: iCE40 SB_MAC16 primitives
@@ -62,6 +65,7 @@ class MacArrayConfig:
     acc_width: int | None = None
     input_reg: bool = True
     mult_reg: bool = True
+    output_reg: bool = False
     multiplier: str = "fabric"
 
     def __post_init__(self):
@@ -69,7 +73,7 @@ class MacArrayConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"{name} must be an integer, not {value!r}")
-        for name in ("a_signed", "b_signed", "input_reg", "mult_reg"):
+        for name in ("a_signed", "b_signed", "input_reg", "mult_reg", "output_reg"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
         for name in ("rows", "cols"):

@@ -84,7 +84,7 @@ class MacArray(wiring.Component):
     @property
     def latency(self):
         """Cycles from accepting a tile's last step to its first output row being valid."""
-        return self.fill_latency + 2
+        return self.fill_latency + 2 + int(self.cfg.output_reg)
 
     @property
     def fifo_depth(self):
@@ -164,12 +164,30 @@ class MacArray(wiring.Component):
         mult_reg = cfg.product_latency
 
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=cols * cfg.acc_bits + 1, depth=self.fifo_depth)
-        result = data.View(self.o.payload.shape(), fifo.r_data)
-        m.d.comb += [
-            self.o.valid.eq(fifo.r_rdy),
-            self.o.payload.eq(result),
-            fifo.r_en.eq(self.o.ready),
-        ]
+        if cfg.output_reg:
+            # Register slice with a skid register: the FIFO's read enable comes from a flip-flop, so
+            # the consumer's ready reaches no further than these two registers.
+            out_valid, skid_valid = Signal(), Signal()
+            out_data, skid_data = Signal.like(fifo.r_data), Signal.like(fifo.r_data)
+            take = fifo.r_rdy & ~skid_valid
+            m.d.comb += [
+                fifo.r_en.eq(~skid_valid),
+                self.o.valid.eq(out_valid),
+                self.o.payload.eq(data.View(self.o.payload.shape(), out_data)),
+            ]
+            with m.If(self.o.ready | ~out_valid):
+                with m.If(skid_valid):
+                    m.d.sync += [out_data.eq(skid_data), out_valid.eq(1), skid_valid.eq(0)]
+                with m.Else():
+                    m.d.sync += [out_data.eq(fifo.r_data), out_valid.eq(take)]
+            with m.Elif(take):
+                m.d.sync += [skid_data.eq(fifo.r_data), skid_valid.eq(1)]
+        else:
+            m.d.comb += [
+                self.o.valid.eq(fifo.r_rdy),
+                self.o.payload.eq(data.View(self.o.payload.shape(), fifo.r_data)),
+                fifo.r_en.eq(self.o.ready),
+            ]
 
         # Acceptance. Credits count FIFO entries not yet promised to a tile; a step is accepted only
         # while a whole tile's rows are still free. Both conditions are registers, so the input's

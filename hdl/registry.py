@@ -64,7 +64,7 @@ BLOCKS = {block.name: block for block in [
             "int8_2x3_u8s8": MacArrayConfig(rows=2, cols=3, a_signed=False, max_k=64),
             "int4_4x2": MacArrayConfig(rows=4, cols=2, a_width=4, b_width=4, max_k=16, mult_reg=False),
             "int16_2x2": MacArrayConfig(rows=2, cols=2, a_width=16, b_width=16, max_k=1024,
-                                        input_reg=False),
+                                        input_reg=False, output_reg=True),
         }),
     Block(
         name="requant",
