@@ -61,6 +61,7 @@ BLOCKS = {block.name: block for block in [
             "int8_8x8": MacArrayConfig(rows=8, cols=8),
             "int8_4x4_ice40": MacArrayConfig(rows=4, cols=4, multiplier="ice40_dual"),
             "int8_8x8_ecp5": MacArrayConfig(rows=8, cols=8, multiplier="ecp5_reg"),
+            "int8_8x8_ecp5_oreg": MacArrayConfig(rows=8, cols=8, multiplier="ecp5_reg", output_reg=True),
             "int8_2x3_u8s8": MacArrayConfig(rows=2, cols=3, a_signed=False, max_k=64),
             "int4_4x2": MacArrayConfig(rows=4, cols=2, a_width=4, b_width=4, max_k=16, mult_reg=False),
             "int16_2x2": MacArrayConfig(rows=2, cols=2, a_width=16, b_width=16, max_k=1024,
