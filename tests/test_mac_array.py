@@ -112,7 +112,6 @@ def test_fast_tier(config_name):
     assert gaps == [cfg.rows] * (len(case.beats) - 1)
 
 
-@pytest.mark.parametrize("config_name, simulator", slow_tier_params(
-    "mac_array", ["int8_4x4", "int8_4x4_ice40", "int8_8x8_ecp5", "int8_2x3_u8s8", "int4_4x2", "int16_2x2"]))
+@pytest.mark.parametrize("config_name, simulator", slow_tier_params("mac_array"))
 def test_cocotb(config_name, simulator):
     slow_tier("mac_array", config_name, simulator)

@@ -23,10 +23,10 @@ def fast_tier(block_name, config_name, make_vectors, modes=("plain", "both")):
     return results
 
 
-def slow_tier_params(block_name, configs=None):
-    names = configs or list(BLOCKS[block_name].configs)
+def slow_tier_params(block_name):
+    """Every named config of the block on every simulator, marked as the slow tier."""
     return [pytest.param(name, sim, marks=pytest.mark.cocotb, id=f"{name}-{sim}")
-            for name in names for sim in SIMULATORS]
+            for name in BLOCKS[block_name].configs for sim in SIMULATORS]
 
 
 def slow_tier(block_name, config_name, simulator):
