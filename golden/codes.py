@@ -1,6 +1,6 @@
 """Integer code ranges shared by the golden models."""
 
-__all__ = ["code_range"]
+__all__ = ["code_range", "OutputCodes"]
 
 
 def code_range(width, is_signed):
@@ -8,3 +8,15 @@ def code_range(width, is_signed):
     if is_signed:
         return -(1 << (width - 1)), (1 << (width - 1)) - 1
     return 0, (1 << width) - 1
+
+
+class OutputCodes:
+    """``out_min`` / ``out_max`` for a config with ``out_width`` and ``out_signed`` fields."""
+
+    @property
+    def out_min(self):
+        return code_range(self.out_width, self.out_signed)[0]
+
+    @property
+    def out_max(self):
+        return code_range(self.out_width, self.out_signed)[1]

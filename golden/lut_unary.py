@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import code_range
+from .codes import OutputCodes
 
 __all__ = ["LutUnaryConfig", "FUNCTIONS", "lut_table", "lut_unary"]
 
@@ -27,7 +27,7 @@ FUNCTIONS = {
 
 
 @dataclass(frozen=True)
-class LutUnaryConfig:
+class LutUnaryConfig(OutputCodes):
     """Configuration of the ``lut_unary`` block.
 
     Parameters
@@ -103,14 +103,6 @@ class LutUnaryConfig:
     def input_range(self):
         codes = self.codes
         return float(codes.min()) * 2.0 ** -self.in_frac_bits, float(codes.max()) * 2.0 ** -self.in_frac_bits
-
-    @property
-    def out_min(self):
-        return code_range(self.out_width, self.out_signed)[0]
-
-    @property
-    def out_max(self):
-        return code_range(self.out_width, self.out_signed)[1]
 
     def function_values(self):
         """The float function at every table address."""

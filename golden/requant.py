@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import code_range
+from .codes import OutputCodes
 
 __all__ = ["RequantConfig", "INT32_MIN", "INT32_MAX", "wrap32", "srdhm", "rdbpot",
            "multiply_by_quantized_multiplier", "quantize_multiplier", "activation_range", "requantize"]
@@ -43,7 +43,7 @@ ROUNDINGS = ("double", "single")
 
 
 @dataclass(frozen=True)
-class RequantConfig:
+class RequantConfig(OutputCodes):
     """Configuration of the ``requant`` block.
 
     Parameters
@@ -79,14 +79,6 @@ class RequantConfig:
             raise ValueError(f"Output width must be between 2 and 16, not {self.out_width}")
         if self.rounding not in ROUNDINGS:
             raise ValueError(f"Rounding must be one of {', '.join(ROUNDINGS)}, not {self.rounding!r}")
-
-    @property
-    def out_min(self):
-        return code_range(self.out_width, self.out_signed)[0]
-
-    @property
-    def out_max(self):
-        return code_range(self.out_width, self.out_signed)[1]
 
 
 def wrap32(x):

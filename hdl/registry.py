@@ -5,7 +5,7 @@ Each entry names the block's config dataclass, its Amaranth generator, its golde
 holding its test bench, and its named default configurations.
 """
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from amaranth.hdl import Elaboratable
 
@@ -18,7 +18,7 @@ from .lut_unary import LutUnary
 from .mac_array import MacArray
 from .requant import Requant
 
-__all__ = ["Block", "BLOCKS", "config_fields"]
+__all__ = ["Block", "BLOCKS"]
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,6 @@ class Block:
             if isinstance(part, Elaboratable):
                 part._MustUse__used = True
         return component
-
-
-def config_fields(config_cls):
-    """``{field name: field type}`` of a config dataclass."""
-    return {f.name: f.type for f in fields(config_cls)}
 
 
 BLOCKS = {block.name: block for block in [
