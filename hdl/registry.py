@@ -13,10 +13,12 @@ from ..golden.linear_int8 import LinearInt8Config, linear_int8_hw
 from ..golden.lut_unary import LutUnaryConfig, lut_unary
 from ..golden.mac_array import MacArrayConfig, mac_tiles
 from ..golden.requant import RequantConfig, requantize
+from ..golden.softmax_lut import SoftmaxLutConfig, softmax_lut
 from .linear_int8 import LinearInt8
 from .lut_unary import LutUnary
 from .mac_array import MacArray
 from .requant import Requant
+from .softmax_lut import SoftmaxLut
 
 __all__ = ["Block", "BLOCKS"]
 
@@ -88,5 +90,16 @@ BLOCKS = {block.name: block for block in [
             "sigmoid_s8_u8": LutUnaryConfig(function="sigmoid", out_signed=False, out_frac_bits=8),
             "exp_neg_s8": LutUnaryConfig(function="exp", in_frac_bits=4, out_signed=False, out_frac_bits=8),
             "tanh_s10": LutUnaryConfig(function="tanh", in_width=10, in_frac_bits=7, out_frac_bits=7),
+        }),
+    Block(
+        name="softmax_lut",
+        summary="Row softmax from small tables (exp + reciprocal, or log domain), one element per cycle",
+        config=SoftmaxLutConfig, generator=SoftmaxLut, golden=softmax_lut, bench="qarith.sim.softmax_lut",
+        configs={
+            "n64_recip": SoftmaxLutConfig(n=64),
+            "n64_log": SoftmaxLutConfig(n=64, method="log"),
+            "n64_recip_o12": SoftmaxLutConfig(n=64, out_width=12, exp_width=12, recip_width=14),
+            "n16_log": SoftmaxLutConfig(n=16, method="log"),
+            "n256_recip_s10": SoftmaxLutConfig(n=256, in_width=10, scale=1 / 64),
         }),
 ]}
