@@ -3,7 +3,8 @@
 * Simulation speed: each block's first named config runs its full cocotb bench (every case, all four
   stream modes); speed is input beats accepted per second of simulation wall time, from the times
   cocotb writes into its results file (the build is done first and not counted).
-* Accuracy: ``linear_int8``'s integer-vs-float error on calibrated layers of several sizes.
+* Accuracy: ``linear_int8``'s integer-vs-float error on calibrated layers of several sizes; the table
+  blocks' error against their float functions (:mod:`qarith.fpga.accuracy`).
 * Utilisation: a long stream of back-to-back tiles through ``mac_array`` in ``amaranth.sim`` with an
   always-ready consumer; utilisation is useful MACs / (rows * cols * cycles from the first accepted
   step to the last output row), for several reduction depths K.
@@ -19,6 +20,7 @@ from xml.etree import ElementTree
 import torch
 
 from ..hdl.registry import BLOCKS
+from .accuracy import softmax_accuracy, softmax_markdown
 from .report import write_markdown
 from ..sim.bench import MODES, run_amaranth
 from ..sim.mac_array import random_tiles, tile_vectors
@@ -94,8 +96,11 @@ def run_benchmark(output):
         console.log(f"utilisation: mac_array {config_name}")
         util += utilisation(config_name, sorted({1, rows // 2 or 1, rows, 4 * rows, 64}))
     console.log("accuracy: linear_int8 against torch.nn.Linear")
+    linear = accuracy()
+    console.log("accuracy: softmax_lut against torch.softmax, and the hls4ml peer")
     result = {"command": "make bench", "date": time.strftime("%Y-%m-%d"),
-              "simulation_speed": speed, "mac_array_utilisation": util, "linear_int8_accuracy": accuracy()}
+              "simulation_speed": speed, "mac_array_utilisation": util, "linear_int8_accuracy": linear,
+              "softmax_lut_accuracy": softmax_accuracy()}
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)
@@ -119,4 +124,7 @@ def bench_markdown(result):
     for r in result["linear_int8_accuracy"]:
         lines.append(f"| {r['activation']} | {r['in_features']} x {r['out_features']} | {r['max_lsb']} | "
                      f"{r['mean_lsb']} | {r['within_bound']:.0%} |")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if "softmax_lut_accuracy" in result:
+        text += "\n" + softmax_markdown(result["softmax_lut_accuracy"])
+    return text

@@ -37,8 +37,9 @@ from ..golden.softmax_lut import SoftmaxLutConfig, exp_table, log_tables, out_ta
 __all__ = ["SoftmaxLut"]
 
 #: Cycles from the sum stage's last read to its parameters being visible to the output stage: buffer
-#: word, exp word and accumulate, normalise, table word, parameters written.
-SUM_TAIL = 5
+#: word, its register, exp index, exp word, its register and the accumulator, row sum, clamped sum,
+#: leading one, mantissa, table word, parameters written.
+SUM_TAIL = 11
 
 
 def _rom(table, shape):
@@ -85,8 +86,8 @@ class SoftmaxLut(wiring.Component):
     def latency(self):
         # n reads (the first in the cycle after the last element), the sum tail (the parameters are
         # visible to the output stage in the cycle after it), then the output pipeline: buffer word,
-        # ROM index, ROM word, [product,] output register.
-        return self.cfg.n + SUM_TAIL + (5 if self.cfg.method == "recip" else 4)
+        # its register, ROM index, ROM word, [its register, product, shift,] output register.
+        return self.cfg.n + SUM_TAIL + (8 if self.cfg.method == "recip" else 5)
 
     @property
     def table_bytes(self):
@@ -139,7 +140,7 @@ class SoftmaxLut(wiring.Component):
             with m.Else():
                 m.d.sync += in_index.eq(in_index + 1)
 
-        # -- sum stage: free-running pipeline -----------------------------------------------------
+        # -- sum stage: a free-running pipeline; each element carries (valid, first, last, bank) ---------
         sum_index = Signal(range(cfg.n))
         issue = Signal()
         m.d.comb += [
@@ -152,84 +153,94 @@ class SoftmaxLut(wiring.Component):
             with m.Else():
                 m.d.sync += sum_index.eq(sum_index + 1)
 
-        def flags(suffix):
-            return (Signal(name=f"valid_{suffix}"), Signal(name=f"first_{suffix}"), Signal(name=f"last_{suffix}"),
-                    Signal(bank_bits, name=f"bank_{suffix}"))
+        def tags(stage):
+            return [Signal(name=f"s{stage}_valid"), Signal(name=f"s{stage}_first"), Signal(name=f"s{stage}_last"),
+                    Signal(bank_bits, name=f"s{stage}_bank")]
 
-        # s1: the buffer word is on sum_read.data
-        v1, f1, l1, b1 = flags("s1")
-        m.d.sync += [v1.eq(issue), f1.eq(sum_index == 0), l1.eq(sum_index == cfg.n - 1),
-                     b1.eq(rows_summed[:bank_bits])]
-        # s2: e on the exp ROM's data (its address was d = max - x, clamped); accumulate
-        v2, f2, l2, b2 = flags("s2")
-        d1 = Signal(d_shape)
-        masked2 = Signal()
-        m.d.comb += [
-            d1.eq(row_max[b1] - sum_read.data),
-            exp_sum_read.addr.eq(Mux(d1 >= len(exp) - 1, len(exp) - 1, d1)),
-        ]
-        m.d.sync += [v2.eq(v1), f2.eq(f1), l2.eq(l1), b2.eq(b1),
-                     masked2.eq(cfg.mask_min & (sum_read.data == min_code))]
+        def follow(later, earlier):
+            m.d.sync += [a.eq(b) for a, b in zip(later, earlier)]
+
+        # s1: the buffer word is on sum_read.data (block RAM clock-to-out: registered before use)
+        s1 = tags(1)
+        m.d.sync += [s1[0].eq(issue), s1[1].eq(sum_index == 0), s1[2].eq(sum_index == cfg.n - 1),
+                     s1[3].eq(rows_summed[:bank_bits])]
+        s2, s2_x = tags(2), Signal(x_shape)
+        follow(s2, s1)
+        m.d.sync += s2_x.eq(sum_read.data)
+        # s2: d = max - x, clamped: the exp ROM's index (s3); s4: e on the ROM's data, registered (s5)
+        s2_d = Signal(d_shape)
+        m.d.comb += s2_d.eq(row_max[s2[3]] - s2_x)
+        s3, s3_masked, s3_index = tags(3), Signal(), Signal(range(len(exp)))
+        follow(s3, s2)
+        m.d.sync += [s3_masked.eq(cfg.mask_min & (s2_x == min_code)),
+                     s3_index.eq(Mux(s2_d >= len(exp) - 1, len(exp) - 1, s2_d))]
+        m.d.comb += exp_sum_read.addr.eq(s3_index)
+        s4, s4_masked = tags(4), Signal()
+        follow(s4, s3)
+        m.d.sync += s4_masked.eq(s3_masked)
+        s5, s5_e = tags(5), Signal(exp_shape)
+        follow(s5, s4)
+        m.d.sync += s5_e.eq(Mux(s4_masked, 0, exp_sum_read.data))
+        # s5: accumulate; s6: the finished row sum (below 2**p_min only when every score is masked)
         accumulator = Signal(cfg.sum_width)
-        e2 = Signal(exp_shape)
         added = Signal(cfg.sum_width)
-        m.d.comb += [
-            e2.eq(Mux(masked2, 0, exp_sum_read.data)),
-            added.eq(Mux(f2, 0, accumulator) + e2),
-        ]
-        # s3: the finished row sum; normalise it: leading-one position p and the norm_bits bits after it
-        total = Signal(cfg.sum_width)
-        v3 = Signal()
-        b3 = Signal(bank_bits)
-        m.d.sync += [v3.eq(v2 & l2), b3.eq(b2)]
-        with m.If(v2):
+        m.d.comb += added.eq(Mux(s5[1], 0, accumulator) + s5_e)
+        sum_done = Signal(cfg.sum_width)
+        s6_valid, s6_bank = Signal(), Signal(bank_bits)
+        m.d.sync += [s6_valid.eq(s5[0] & s5[2]), s6_bank.eq(s5[3])]
+        with m.If(s5[0]):
             m.d.sync += accumulator.eq(added)
-            with m.If(l2):
-                m.d.sync += total.eq(added)
-        r = cfg.norm_bits
-        clamped = Signal(cfg.sum_width)
+            with m.If(s5[2]):
+                m.d.sync += sum_done.eq(added)
+        # s7: the clamped sum and its leading-one position p
+        total = Signal(cfg.sum_width)
+        s7_valid, s7_bank = Signal(), Signal(bank_bits)
+        m.d.sync += [s7_valid.eq(s6_valid), s7_bank.eq(s6_bank),
+                     total.eq(Mux(sum_done < (1 << cfg.p_min), 1 << cfg.p_min, sum_done))]
         lead = Signal(range(cfg.p_max + 1))
-        m.d.comb += clamped.eq(Mux(total < (1 << cfg.p_min), 1 << cfg.p_min, total))
-        with m.Switch(clamped):                       # the first matching case wins: highest one first
+        with m.Switch(total):                         # the first matching case wins: highest one first
             for bit in reversed(range(cfg.p_min, cfg.p_max + 1)):
                 with m.Case("-" * (cfg.sum_width - 1 - bit) + "1" + "-" * bit):
                     m.d.comb += lead.eq(bit)
-        mantissa = Signal(r)
-        m.d.comb += mantissa.eq((Cat(Const(0, r), clamped) >> lead)[:r])
-        # s4: the table word(s) of the mantissa; the row's parameters are written
-        v4 = Signal()
-        b4 = Signal(bank_bits)
-        p4 = Signal(range(cfg.p_max + 1))
-        m.d.sync += [v4.eq(v3), b4.eq(b3), p4.eq(lead)]
+        # s8: p registered; s9: the norm_bits bits after the leading one
+        r = cfg.norm_bits
+        s8_valid, s8_bank, s8_p, s8_total = Signal(), Signal(bank_bits), Signal(range(cfg.p_max + 1)), Signal(cfg.sum_width)
+        m.d.sync += [s8_valid.eq(s7_valid), s8_bank.eq(s7_bank), s8_p.eq(lead), s8_total.eq(total)]
+        s9_valid, s9_bank, s9_p, s9_mantissa = Signal(), Signal(bank_bits), Signal(range(cfg.p_max + 1)), Signal(r)
+        m.d.sync += [s9_valid.eq(s8_valid), s9_bank.eq(s8_bank), s9_p.eq(s8_p),
+                     s9_mantissa.eq((Cat(Const(0, r), s8_total) >> s8_p)[:r])]
+        # s9: the mantissa addresses the reciprocal / logarithm ROM; s10: the row's parameters are written
+        s10_valid, s10_bank, s10_p = Signal(), Signal(bank_bits), Signal(range(cfg.p_max + 1))
+        m.d.sync += [s10_valid.eq(s9_valid), s10_bank.eq(s9_bank), s10_p.eq(s9_p)]
         if cfg.method == "recip":
             recip = recip_table(cfg)
             recip_shape = unsigned(int(recip.max()).bit_length())
             m.submodules.recip_rom = recip_rom = _rom(recip, recip_shape)
             recip_read = recip_rom.read_port(transparent_for=())
-            m.d.comb += recip_read.addr.eq(mantissa)
+            m.d.comb += recip_read.addr.eq(s9_mantissa)
             # Row parameters: R[j] and the right shift minus one, t - 1 = p + recip_width - out_width - 1.
             shift_shape = unsigned((cfg.p_max + cfg.recip_width - cfg.out_width - 1).bit_length())
             row_recip = Array(Signal(recip_shape, name=f"row_recip_{b}") for b in range(banks))
             row_shift = Array(Signal(shift_shape, name=f"row_shift_{b}") for b in range(banks))
-            with m.If(v4):
-                m.d.sync += [row_recip[b4].eq(recip_read.data),
-                             row_shift[b4].eq(p4 + (cfg.recip_width - cfg.out_width - 1))]
+            with m.If(s10_valid):
+                m.d.sync += [row_recip[s10_bank].eq(recip_read.data),
+                             row_shift[s10_bank].eq(s10_p + (cfg.recip_width - cfg.out_width - 1))]
         else:
             lp, lm = log_tables(cfg)
             lm_shape = signed(max(int(v).bit_length() for v in lm.tolist()) + 1)
             m.submodules.log_rom = log_rom = _rom(lm, lm_shape)
             log_read = log_rom.read_port(transparent_for=())
-            m.d.comb += log_read.addr.eq(mantissa)
+            m.d.comb += log_read.addr.eq(s9_mantissa)
             lp_values = Array(Const(int(v), signed(max(abs(int(v)) for v in lp.tolist()).bit_length() + 1))
                               for v in lp.tolist())
             log_shape = unsigned(max(cfg.log_max, 1).bit_length())
             row_log = Array(Signal(log_shape, name=f"row_log_{b}") for b in range(banks))
             low, high = int(lp.min()) + int(lm.min()), int(lp.max()) + int(lm.max())
             log_sum = Signal(signed(max(abs(low), abs(high)).bit_length() + 2))
-            m.d.comb += log_sum.eq(lp_values[p4 - cfg.p_min] + log_read.data)
-            with m.If(v4):
-                m.d.sync += row_log[b4].eq(Mux(log_sum < 0, 0, log_sum))
-        with m.If(v4):
+            m.d.comb += log_sum.eq(lp_values[s10_p - cfg.p_min] + log_read.data)
+            with m.If(s10_valid):
+                m.d.sync += row_log[s10_bank].eq(Mux(log_sum < 0, 0, log_sum))
+        with m.If(s10_valid):
             m.d.sync += rows_ready.eq(rows_ready + 1)
 
         # -- output stage: a pipeline that stalls as a whole while o.ready is low -------------------
@@ -249,65 +260,59 @@ class SoftmaxLut(wiring.Component):
             with m.Else():
                 m.d.sync += out_index.eq(out_index + 1)
 
-        # c1: the buffer word is on out_read.data; the row's parameters travel with each element
-        # (the bank may be refilled, and its parameters replaced, before the element leaves).
-        c1_valid = Signal()
-        c1_max = Signal(x_shape)
-        with m.If(advance):
-            m.d.sync += [c1_valid.eq(out_issue), c1_max.eq(row_max[bank_out])]
-        c1_d = Signal(d_shape)
-        m.d.comb += c1_d.eq(c1_max - out_read.data)
-        c2_valid, c2_masked = Signal(), Signal()
-        with m.If(advance):
-            m.d.sync += [c2_valid.eq(c1_valid), c2_masked.eq(cfg.mask_min & (out_read.data == min_code))]
-        c3_valid, c3_masked = Signal(), Signal()
-        with m.If(advance):
-            m.d.sync += [c3_valid.eq(c2_valid), c3_masked.eq(c2_masked)]
+        def stalled(*pairs):
+            with m.If(advance):
+                m.d.sync += [a.eq(b) for a, b in pairs]
 
+        # The row's parameters are taken at issue and travel with each element: the bank may be
+        # refilled, and its parameters replaced, before the element leaves.
         if cfg.method == "recip":
-            c1_recip, c2_recip, c3_recip = (Signal(recip_shape, name=f"c{k}_recip") for k in (1, 2, 3))
-            c1_shift, c2_shift, c3_shift, c4_shift = (Signal(shift_shape, name=f"c{k}_shift") for k in (1, 2, 3, 4))
+            params = [(row_recip, recip_shape), (row_shift, shift_shape)]
+        else:
+            params = [(row_log, log_shape)]
+        carried = [row_max[bank_out]] + [array[bank_out] for array, _ in params]
+        shapes = [x_shape] + [shape for _, shape in params]
+        stages = []                                   # stages[k] = (valid, [max, params...]) of c(k+1)
+        previous = (out_issue, carried)
+        for k in range(1, 8):
+            valid = Signal(name=f"c{k}_valid")
+            values = [Signal(shape, name=f"c{k}_p{n}") for n, shape in enumerate(shapes)]
+            stalled((valid, previous[0]), *zip(values, previous[1]))
+            stages.append((valid, values))
+            previous = (valid, values)
+        # c1: the buffer word on out_read.data, registered; c2: d = max - x, clamped, registered as the
+        # ROM index (c3); c4: the ROM word.
+        c2_x = Signal(x_shape)
+        stalled((c2_x, out_read.data))
+        c2_d = Signal(d_shape)
+        m.d.comb += c2_d.eq(stages[1][1][0] - c2_x)
+        c3_masked, c4_masked = Signal(), Signal()
+        stalled((c3_masked, cfg.mask_min & (c2_x == min_code)), (c4_masked, c3_masked))
+        if cfg.method == "recip":
             exp_out_read = exp_rom.read_port(transparent_for=())
-            m.d.comb += exp_out_read.en.eq(advance)
-            with m.If(advance):
-                m.d.sync += [c1_recip.eq(row_recip[bank_out]), c1_shift.eq(row_shift[bank_out]),
-                             c2_recip.eq(c1_recip), c2_shift.eq(c1_shift),
-                             c3_recip.eq(c2_recip), c3_shift.eq(c2_shift)]
-            # c2: exp index registered; c3: e on the ROM's data; c4: product; output: rounded shift.
-            exp_index = Signal(range(len(exp)))
-            with m.If(advance):
-                m.d.sync += exp_index.eq(Mux(c1_d >= len(exp) - 1, len(exp) - 1, c1_d))
-            m.d.comb += exp_out_read.addr.eq(exp_index)
+            c3_index = Signal(range(len(exp)))
+            stalled((c3_index, Mux(c2_d >= len(exp) - 1, len(exp) - 1, c2_d)))
+            m.d.comb += [exp_out_read.addr.eq(c3_index), exp_out_read.en.eq(advance)]
+            # c5: E[d] registered (masked scores read 0); c6: the product E[d] * R; c7: shifted right by
+            # t - 1; output: rounded (+1 >> 1), clamped.
+            c5_e = Signal(exp_shape)
+            stalled((c5_e, Mux(c4_masked, 0, exp_out_read.data)))
             product = Signal(exp_shape.width + recip_shape.width)
-            c4_valid, c4_masked = Signal(), Signal()
-            with m.If(advance):
-                m.d.sync += [c4_valid.eq(c3_valid), c4_masked.eq(c3_masked), c4_shift.eq(c3_shift),
-                             product.eq(exp_out_read.data * c3_recip)]
+            stalled((product, c5_e * stages[4][1][1]))
             halved = Signal(len(product))
+            stalled((halved, product >> stages[5][1][2]))
             rounded = Signal(len(product))
-            m.d.comb += [
-                halved.eq(product >> c4_shift),
-                rounded.eq((halved + 1) >> 1),
-            ]
-            with m.If(advance):
-                m.d.sync += [
-                    self.o.valid.eq(c4_valid),
-                    self.o.payload.eq(Mux(c4_masked, 0, Mux(rounded > cfg.out_max, cfg.out_max, rounded))),
-                ]
+            m.d.comb += rounded.eq((halved + 1) >> 1)
+            stalled((self.o.valid, stages[6][0]),
+                    (self.o.payload, Mux(rounded > cfg.out_max, cfg.out_max, rounded)))
         else:
             out = out_table(cfg)
             m.submodules.out_rom = out_rom = _rom(out, unsigned(cfg.out_width))
             out_rom_read = out_rom.read_port(transparent_for=())
-            m.d.comb += out_rom_read.en.eq(advance)
-            c1_log = Signal(log_shape)
-            out_index_reg = Signal(range(len(out)))
             k = Signal(cfg.in_width + cfg.log_frac_bits + log_shape.width + 1)
-            m.d.comb += k.eq((c1_d << cfg.log_frac_bits) + c1_log)
-            with m.If(advance):
-                m.d.sync += [c1_log.eq(row_log[bank_out]),
-                             out_index_reg.eq(Mux(k >= len(out) - 1, len(out) - 1, k))]
-            m.d.comb += out_rom_read.addr.eq(out_index_reg)
-            with m.If(advance):
-                m.d.sync += [self.o.valid.eq(c3_valid),
-                             self.o.payload.eq(Mux(c3_masked, 0, out_rom_read.data))]
+            m.d.comb += k.eq((c2_d << cfg.log_frac_bits) + stages[1][1][1])
+            c3_index = Signal(range(len(out)))
+            stalled((c3_index, Mux(k >= len(out) - 1, len(out) - 1, k)))
+            m.d.comb += [out_rom_read.addr.eq(c3_index), out_rom_read.en.eq(advance)]
+            stalled((self.o.valid, stages[3][0]), (self.o.payload, Mux(c4_masked, 0, out_rom_read.data)))
         return m

@@ -1,0 +1,86 @@
+"""Accuracy of the table-based blocks against their float functions (part of ``make bench``).
+
+* ``softmax_lut``: every registered config, re-sized to rows of 16, 64 and 256 elements, on score
+  distributions from :func:`qarith.golden.softmax_lut.score_rows`, against ``torch.softmax``; beside it
+  the emulated hls4ml default softmax (:func:`qarith.golden.softmax_lut.hls4ml_softmax`) on the same codes.
+
+Everything here is the golden models' arithmetic (bit-exact with the RTL by the test suite), so it runs
+in seconds on a CPU.
+"""
+
+import dataclasses
+
+import torch
+
+from ..golden.softmax_lut import HLS4ML_TABLE_BYTES, accuracy, float_softmax, hls4ml_softmax, score_rows, softmax_lut
+from ..hdl.registry import BLOCKS
+
+__all__ = ["SOFTMAX_KINDS", "SOFTMAX_LENGTHS", "softmax_accuracy", "softmax_summary", "softmax_markdown"]
+
+SOFTMAX_KINDS = ("gauss0.5", "gauss1", "gauss2", "gauss4", "peaked", "equal", "masked")
+SOFTMAX_LENGTHS = (16, 64, 256)
+PEER = "hls4ml"
+
+
+def softmax_accuracy(rows=1000, seed=0):
+    """One record per (config, n, distribution) and one for the peer on the same input codes."""
+    records = []
+    for name, base in BLOCKS["softmax_lut"].configs.items():
+        for n in SOFTMAX_LENGTHS:
+            cfg = dataclasses.replace(base, n=n)
+            for kind in SOFTMAX_KINDS:
+                x, keep = score_rows(cfg, kind, rows, n, seed=seed)
+                reference = float_softmax(cfg, x, keep)
+                ours = softmax_lut(cfg, x).to(torch.float64) * 2.0 ** -cfg.out_width
+                common = {"n": n, "distribution": kind, "rows": rows}
+                records.append({"config": name, "table_bytes": cfg.table_bytes, **common,
+                                **accuracy(reference, ours, 2.0 ** -cfg.out_width)})
+                records.append({"config": name, "peer": PEER, "table_bytes": HLS4ML_TABLE_BYTES, **common,
+                                **accuracy(reference, hls4ml_softmax(cfg, x), 2.0 ** -10)})
+    return records
+
+
+def softmax_summary(records):
+    """Per config (and the peer on that config's inputs): table bytes at the longest row, worst max error, mean of the mean errors and
+    KL divergences, total argmax flips and rows, over every length and distribution."""
+    groups = {}
+    for r in records:
+        groups.setdefault((r["config"], r.get("peer", "qarith")), []).append(r)
+    summary = []
+    for (config, who), group in groups.items():
+        summary.append({
+            "config": config, "implementation": who, "table_bytes": max(r["table_bytes"] for r in group),
+            "max_abs": max(r["max_abs"] for r in group),
+            "mean_abs": sum(r["mean_abs"] for r in group) / len(group),
+            "kl": sum(r["kl"] for r in group) / len(group),
+            "argmax_flips": sum(r["argmax_flips"] for r in group),
+            "rows": sum(r["rows"] for r in group),
+            "top_kept": min(r["top_kept"] for r in group),
+        })
+    return summary
+
+
+def softmax_markdown(records):
+    lines = ["## softmax_lut accuracy against torch.softmax, beside hls4ml's default softmax", "",
+             f"Rows of {', '.join(map(str, SOFTMAX_LENGTHS))} elements, {records[0]['rows']} rows per "
+             f"distribution ({', '.join(SOFTMAX_KINDS)}); masked scores count as -inf in the reference. "
+             "hls4ml: `softmax_stable` with default types, 1024-entry exp and inverse tables of 18-bit words, "
+             "on the same input codes. Flips: rows whose output argmax (first index among equal outputs) is "
+             "not a largest float probability; top kept: share of rows where a largest float probability "
+             "also has the largest output.", "",
+             "| config | implementation | table bytes | max abs error | mean abs error | mean KL | argmax flips | "
+             "top kept |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for s in softmax_summary(records):
+        lines.append(f"| {s['config']} | {s['implementation']} | {s['table_bytes']} | {s['max_abs']:.4f} | "
+                     f"{s['mean_abs']:.5f} | {s['kl']:.5f} | {s['argmax_flips']} / {s['rows']} | "
+                     f"{s['top_kept']:.3f} |")
+    lines += ["", "### Per length and distribution", "",
+              "| config | n | distribution | ours max / mean / KL / flips | hls4ml max / mean / KL / flips |",
+              "|---|---:|---|---|---|"]
+    ours = [r for r in records if "peer" not in r]
+    peers = [r for r in records if "peer" in r]
+    for a, h in zip(ours, peers):
+        lines.append(f"| {a['config']} | {a['n']} | {a['distribution']} | "
+                     f"{a['max_abs']:.4f} / {a['mean_abs']:.5f} / {a['kl']:.5f} / {a['argmax_flips']} | "
+                     f"{h['max_abs']:.4f} / {h['mean_abs']:.5f} / {h['kl']:.5f} / {h['argmax_flips']} |")
+    return "\n".join(lines) + "\n"
