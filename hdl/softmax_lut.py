@@ -4,23 +4,19 @@ Computes :func:`qarith.golden.softmax_lut.softmax_lut` on rows of ``n`` input co
 element per cycle and leave one element per cycle. Every table (exp, reciprocal or logarithm, output
 exp) is read from :mod:`qarith.golden.softmax_lut`, so the ROMs and the model cannot drift apart.
 
-A row passes three stages, each holding one row at a time, so three rows are in flight:
+The row machinery (banked row buffer, row maximum, free-running reduce pass, stallable output pass)
+is :class:`qarith.hdl.rows.RowEngine`; this block adds its arithmetic to the two passes:
 
-``ingest``
-    writes the row into a bank of the row buffer and keeps its running maximum;
-``sum``
-    reads the row back, looks up ``e = E[max - x]`` and accumulates the sum; then normalises the sum
-    (leading-one position ``p`` and mantissa ``j``) and reads ``R[j]`` (``"recip"``) or
-    ``Lp[p] + Lm[j]`` (``"log"``) into the row's parameters;
+``sum`` (reduce pass)
+    ``e = E[max - x]``, accumulated; then the sum is normalised (leading-one position ``p``, mantissa
+    ``j``) and ``R[j]`` (``"recip"``) or ``Lp[p] + Lm[j]`` (``"log"``) becomes the row's parameters;
 ``output``
-    reads the row a second time and computes each probability: ``(E[d] * R >> (p + ...))`` with one
-    multiplier and a barrel shifter, or ``O[(d << G) + L]`` with no multiplier.
+    ``(E[d] * R >> (p + ...))`` with one multiplier and a barrel shifter, or ``O[(d << G) + L]`` with
+    no multiplier.
 
-The buffer has ``banks`` banks of ``2**ceil(log2 n)`` words (one write port, two read ports); a bank is
-freed when the output stage has read the row's last element, so a new row streams in while earlier
-rows are summed and drained and, in steady state, the block takes and gives one element per cycle.
-The ingest and sum stages never wait for the output; the output stage stalls as a whole while
-``o.ready`` is low, and the input then stops once every bank is taken, so backpressure loses nothing.
+Block RAM and ROM words are registered before any arithmetic uses them (ECP5 block RAM has a
+clock-to-output of about 5.8 ns). In steady state the block takes and gives one element per cycle; the
+input stops only when every buffer bank is taken, so backpressure loses nothing.
 
 ``latency`` is the number of cycles from accepting a row's last element to the row's first output
 (with nothing else in flight): ``n`` cycles of the sum stage plus the pipeline depths. Throughput is
@@ -33,6 +29,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.softmax_lut import SoftmaxLutConfig, exp_table, log_tables, out_table, recip_table
+from .rows import RowEngine, banks_for
 
 __all__ = ["SoftmaxLut"]
 
@@ -77,10 +74,7 @@ class SoftmaxLut(wiring.Component):
     @property
     def banks(self):
         """Row-buffer banks: enough for one row in each stage plus the sum stage's tail."""
-        banks = 4
-        while (banks - 3) * self.cfg.n < SUM_TAIL + 1:
-            banks *= 2
-        return banks
+        return banks_for(self.cfg.n, SUM_TAIL + 1)
 
     @property
     def latency(self):
@@ -96,83 +90,31 @@ class SoftmaxLut(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        banks = self.banks
-        bank_bits = banks.bit_length() - 1
-        index_bits = (cfg.n - 1).bit_length()
-        count_shape = unsigned(bank_bits + 1)          # row counters, modulo 2 * banks
         x_shape = signed(cfg.in_width)
         min_code = -(1 << (cfg.in_width - 1))
         d_shape = unsigned(cfg.in_width)
-
-        m.submodules.buffer = buffer = Memory(shape=x_shape, depth=banks << index_bits, init=[])
-        write = buffer.write_port()
-        sum_read = buffer.read_port(transparent_for=())
-        out_read = buffer.read_port(transparent_for=())
+        rows = RowEngine(m, cfg.n, x_shape, self.banks, self.i)
 
         exp = exp_table(cfg)
         exp_shape = unsigned(int(exp.max()).bit_length())
         m.submodules.exp_rom = exp_rom = _rom(exp, exp_shape)
         exp_sum_read = exp_rom.read_port(transparent_for=())
 
-        rows_in = Signal(count_shape)         # rows completely written
-        rows_summed = Signal(count_shape)     # rows whose sum-stage reads were issued
-        rows_ready = Signal(count_shape)      # rows whose parameters are published
-        rows_out = Signal(count_shape)        # rows whose output-stage reads were issued (banks freed)
-        row_max = Array(Signal(x_shape, name=f"row_max_{b}") for b in range(banks))
-
-        # -- ingest ----------------------------------------------------------------------------------
-        in_index = Signal(range(cfg.n))
-        running_max = Signal(x_shape)
-        new_max = Signal(x_shape)
-        full = Signal()
-        m.d.comb += [
-            full.eq((rows_in - rows_out)[:bank_bits + 1] == banks),
-            self.i.ready.eq(~full),
-            new_max.eq(Mux((in_index == 0) | (self.i.payload > running_max), self.i.payload, running_max)),
-            write.addr.eq(Cat(in_index, rows_in[:bank_bits])),
-            write.data.eq(self.i.payload),
-            write.en.eq(self.i.valid & self.i.ready),
-        ]
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += running_max.eq(new_max)
-            with m.If(in_index == cfg.n - 1):
-                m.d.sync += [in_index.eq(0), rows_in.eq(rows_in + 1), row_max[rows_in[:bank_bits]].eq(new_max)]
-            with m.Else():
-                m.d.sync += in_index.eq(in_index + 1)
-
-        # -- sum stage: a free-running pipeline; each element carries (valid, first, last, bank) ---------
-        sum_index = Signal(range(cfg.n))
-        issue = Signal()
-        m.d.comb += [
-            issue.eq(rows_summed != rows_in),
-            sum_read.addr.eq(Cat(sum_index, rows_summed[:bank_bits])),
-        ]
-        with m.If(issue):
-            with m.If(sum_index == cfg.n - 1):
-                m.d.sync += [sum_index.eq(0), rows_summed.eq(rows_summed + 1)]
-            with m.Else():
-                m.d.sync += sum_index.eq(sum_index + 1)
-
+        # -- sum pass: a free-running pipeline from the row engine's stage s2 ------------------------
         def tags(stage):
             return [Signal(name=f"s{stage}_valid"), Signal(name=f"s{stage}_first"), Signal(name=f"s{stage}_last"),
-                    Signal(bank_bits, name=f"s{stage}_bank")]
+                    Signal(rows.bank_bits, name=f"s{stage}_bank")]
 
         def follow(later, earlier):
             m.d.sync += [a.eq(b) for a, b in zip(later, earlier)]
 
-        # s1: the buffer word is on sum_read.data (block RAM clock-to-out: registered before use)
-        s1 = tags(1)
-        m.d.sync += [s1[0].eq(issue), s1[1].eq(sum_index == 0), s1[2].eq(sum_index == cfg.n - 1),
-                     s1[3].eq(rows_summed[:bank_bits])]
-        s2, s2_x = tags(2), Signal(x_shape)
-        follow(s2, s1)
-        m.d.sync += s2_x.eq(sum_read.data)
         # s2: d = max - x, clamped: the exp ROM's index (s3); s4: e on the ROM's data, registered (s5)
+        s2 = [rows.valid, rows.first, rows.last, rows.bank]
         s2_d = Signal(d_shape)
-        m.d.comb += s2_d.eq(row_max[s2[3]] - s2_x)
+        m.d.comb += s2_d.eq(rows.max - rows.x)
         s3, s3_masked, s3_index = tags(3), Signal(), Signal(range(len(exp)))
         follow(s3, s2)
-        m.d.sync += [s3_masked.eq(cfg.mask_min & (s2_x == min_code)),
+        m.d.sync += [s3_masked.eq(cfg.mask_min & (rows.x == min_code)),
                      s3_index.eq(Mux(s2_d >= len(exp) - 1, len(exp) - 1, s2_d))]
         m.d.comb += exp_sum_read.addr.eq(s3_index)
         s4, s4_masked = tags(4), Signal()
@@ -186,7 +128,7 @@ class SoftmaxLut(wiring.Component):
         added = Signal(cfg.sum_width)
         m.d.comb += added.eq(Mux(s5[1], 0, accumulator) + s5_e)
         sum_done = Signal(cfg.sum_width)
-        s6_valid, s6_bank = Signal(), Signal(bank_bits)
+        s6_valid, s6_bank = Signal(), Signal(rows.bank_bits)
         m.d.sync += [s6_valid.eq(s5[0] & s5[2]), s6_bank.eq(s5[3])]
         with m.If(s5[0]):
             m.d.sync += accumulator.eq(added)
@@ -194,7 +136,7 @@ class SoftmaxLut(wiring.Component):
                 m.d.sync += sum_done.eq(added)
         # s7: the clamped sum and its leading-one position p
         total = Signal(cfg.sum_width)
-        s7_valid, s7_bank = Signal(), Signal(bank_bits)
+        s7_valid, s7_bank = Signal(), Signal(rows.bank_bits)
         m.d.sync += [s7_valid.eq(s6_valid), s7_bank.eq(s6_bank),
                      total.eq(Mux(sum_done < (1 << cfg.p_min), 1 << cfg.p_min, sum_done))]
         lead = Signal(range(cfg.p_max + 1))
@@ -204,13 +146,13 @@ class SoftmaxLut(wiring.Component):
                     m.d.comb += lead.eq(bit)
         # s8: p registered; s9: the norm_bits bits after the leading one
         r = cfg.norm_bits
-        s8_valid, s8_bank, s8_p, s8_total = Signal(), Signal(bank_bits), Signal(range(cfg.p_max + 1)), Signal(cfg.sum_width)
+        s8_valid, s8_bank, s8_p, s8_total = Signal(), Signal(rows.bank_bits), Signal(range(cfg.p_max + 1)), Signal(cfg.sum_width)
         m.d.sync += [s8_valid.eq(s7_valid), s8_bank.eq(s7_bank), s8_p.eq(lead), s8_total.eq(total)]
-        s9_valid, s9_bank, s9_p, s9_mantissa = Signal(), Signal(bank_bits), Signal(range(cfg.p_max + 1)), Signal(r)
+        s9_valid, s9_bank, s9_p, s9_mantissa = Signal(), Signal(rows.bank_bits), Signal(range(cfg.p_max + 1)), Signal(r)
         m.d.sync += [s9_valid.eq(s8_valid), s9_bank.eq(s8_bank), s9_p.eq(s8_p),
                      s9_mantissa.eq((Cat(Const(0, r), s8_total) >> s8_p)[:r])]
         # s9: the mantissa addresses the reciprocal / logarithm ROM; s10: the row's parameters are written
-        s10_valid, s10_bank, s10_p = Signal(), Signal(bank_bits), Signal(range(cfg.p_max + 1))
+        s10_valid, s10_bank, s10_p = Signal(), Signal(rows.bank_bits), Signal(range(cfg.p_max + 1))
         m.d.sync += [s10_valid.eq(s9_valid), s10_bank.eq(s9_bank), s10_p.eq(s9_p)]
         if cfg.method == "recip":
             recip = recip_table(cfg)
@@ -220,8 +162,8 @@ class SoftmaxLut(wiring.Component):
             m.d.comb += recip_read.addr.eq(s9_mantissa)
             # Row parameters: R[j] and the right shift minus one, t - 1 = p + recip_width - out_width - 1.
             shift_shape = unsigned((cfg.p_max + cfg.recip_width - cfg.out_width - 1).bit_length())
-            row_recip = Array(Signal(recip_shape, name=f"row_recip_{b}") for b in range(banks))
-            row_shift = Array(Signal(shift_shape, name=f"row_shift_{b}") for b in range(banks))
+            row_recip = rows.params(recip_shape, "row_recip")
+            row_shift = rows.params(shift_shape, "row_shift")
             with m.If(s10_valid):
                 m.d.sync += [row_recip[s10_bank].eq(recip_read.data),
                              row_shift[s10_bank].eq(s10_p + (cfg.recip_width - cfg.out_width - 1))]
@@ -234,85 +176,49 @@ class SoftmaxLut(wiring.Component):
             lp_values = Array(Const(int(v), signed(max(abs(int(v)) for v in lp.tolist()).bit_length() + 1))
                               for v in lp.tolist())
             log_shape = unsigned(max(cfg.log_max, 1).bit_length())
-            row_log = Array(Signal(log_shape, name=f"row_log_{b}") for b in range(banks))
+            row_log = rows.params(log_shape, "row_log")
             low, high = int(lp.min()) + int(lm.min()), int(lp.max()) + int(lm.max())
             log_sum = Signal(signed(max(abs(low), abs(high)).bit_length() + 2))
             m.d.comb += log_sum.eq(lp_values[s10_p - cfg.p_min] + log_read.data)
             with m.If(s10_valid):
                 m.d.sync += row_log[s10_bank].eq(Mux(log_sum < 0, 0, log_sum))
-        with m.If(s10_valid):
-            m.d.sync += rows_ready.eq(rows_ready + 1)
+        m.d.comb += rows.publish.eq(s10_valid)
 
-        # -- output stage: a pipeline that stalls as a whole while o.ready is low -------------------
-        advance = Signal()
-        out_index = Signal(range(cfg.n))
-        out_issue = Signal()
-        bank_out = rows_out[:bank_bits]
-        m.d.comb += [
-            advance.eq(~self.o.valid | self.o.ready),
-            out_issue.eq(advance & (rows_out != rows_ready)),
-            out_read.addr.eq(Cat(out_index, bank_out)),
-            out_read.en.eq(advance),
-        ]
-        with m.If(out_issue):
-            with m.If(out_index == cfg.n - 1):
-                m.d.sync += [out_index.eq(0), rows_out.eq(rows_out + 1)]
-            with m.Else():
-                m.d.sync += out_index.eq(out_index + 1)
-
-        def stalled(*pairs):
-            with m.If(advance):
-                m.d.sync += [a.eq(b) for a, b in pairs]
-
-        # The row's parameters are taken at issue and travel with each element: the bank may be
-        # refilled, and its parameters replaced, before the element leaves.
-        if cfg.method == "recip":
-            params = [(row_recip, recip_shape), (row_shift, shift_shape)]
-        else:
-            params = [(row_log, log_shape)]
-        carried = [row_max[bank_out]] + [array[bank_out] for array, _ in params]
-        shapes = [x_shape] + [shape for _, shape in params]
-        stages = []                                   # stages[k] = (valid, [max, params...]) of c(k+1)
-        previous = (out_issue, carried)
-        for k in range(1, 8):
-            valid = Signal(name=f"c{k}_valid")
-            values = [Signal(shape, name=f"c{k}_p{n}") for n, shape in enumerate(shapes)]
-            stalled((valid, previous[0]), *zip(values, previous[1]))
-            stages.append((valid, values))
-            previous = (valid, values)
-        # c1: the buffer word on out_read.data, registered; c2: d = max - x, clamped, registered as the
-        # ROM index (c3); c4: the ROM word.
-        c2_x = Signal(x_shape)
-        stalled((c2_x, out_read.data))
+        # -- output pass: stalls as a whole while o.ready is low ---------------------------------------
+        # c1: the buffer word; c2: registered (out.x), d = max - x, clamped to the ROM index (c3);
+        # c4: the ROM word.
+        params = [row_recip, row_shift] if cfg.method == "recip" else [row_log]
+        out = rows.output_pass(self.o, params, depth=7 if cfg.method == "recip" else 4)
+        stalled, stages = out.stalled, out.values
         c2_d = Signal(d_shape)
-        m.d.comb += c2_d.eq(stages[1][1][0] - c2_x)
+        m.d.comb += c2_d.eq(stages[2][0] - out.x)
         c3_masked, c4_masked = Signal(), Signal()
-        stalled((c3_masked, cfg.mask_min & (c2_x == min_code)), (c4_masked, c3_masked))
+        stalled((c3_masked, cfg.mask_min & (out.x == min_code)), (c4_masked, c3_masked))
         if cfg.method == "recip":
             exp_out_read = exp_rom.read_port(transparent_for=())
             c3_index = Signal(range(len(exp)))
             stalled((c3_index, Mux(c2_d >= len(exp) - 1, len(exp) - 1, c2_d)))
-            m.d.comb += [exp_out_read.addr.eq(c3_index), exp_out_read.en.eq(advance)]
+            m.d.comb += [exp_out_read.addr.eq(c3_index), exp_out_read.en.eq(out.advance)]
             # c5: E[d] registered (masked scores read 0); c6: the product E[d] * R; c7: shifted right by
             # t - 1; output: rounded (+1 >> 1), clamped.
             c5_e = Signal(exp_shape)
             stalled((c5_e, Mux(c4_masked, 0, exp_out_read.data)))
             product = Signal(exp_shape.width + recip_shape.width)
-            stalled((product, c5_e * stages[4][1][1]))
+            stalled((product, c5_e * stages[5][1]))
             halved = Signal(len(product))
-            stalled((halved, product >> stages[5][1][2]))
+            stalled((halved, product >> stages[6][2]))
             rounded = Signal(len(product))
             m.d.comb += rounded.eq((halved + 1) >> 1)
-            stalled((self.o.valid, stages[6][0]),
+            stalled((self.o.valid, out.valid[7]),
                     (self.o.payload, Mux(rounded > cfg.out_max, cfg.out_max, rounded)))
         else:
-            out = out_table(cfg)
-            m.submodules.out_rom = out_rom = _rom(out, unsigned(cfg.out_width))
+            table = out_table(cfg)
+            m.submodules.out_rom = out_rom = _rom(table, unsigned(cfg.out_width))
             out_rom_read = out_rom.read_port(transparent_for=())
             k = Signal(cfg.in_width + cfg.log_frac_bits + log_shape.width + 1)
-            m.d.comb += k.eq((c2_d << cfg.log_frac_bits) + stages[1][1][1])
-            c3_index = Signal(range(len(out)))
-            stalled((c3_index, Mux(k >= len(out) - 1, len(out) - 1, k)))
-            m.d.comb += [out_rom_read.addr.eq(c3_index), out_rom_read.en.eq(advance)]
-            stalled((self.o.valid, stages[3][0]), (self.o.payload, Mux(c4_masked, 0, out_rom_read.data)))
+            m.d.comb += k.eq((c2_d << cfg.log_frac_bits) + stages[2][1])
+            c3_index = Signal(range(len(table)))
+            stalled((c3_index, Mux(k >= len(table) - 1, len(table) - 1, k)))
+            m.d.comb += [out_rom_read.addr.eq(c3_index), out_rom_read.en.eq(out.advance)]
+            stalled((self.o.valid, out.valid[4]), (self.o.payload, Mux(c4_masked, 0, out_rom_read.data)))
         return m

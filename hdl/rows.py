@@ -1,0 +1,178 @@
+"""Row machinery shared by the row-wise blocks (``softmax_lut``, ``shiftmax``): a banked row buffer, the
+row maximum, a free-running reduction pass and a stallable output pass.
+
+A row of ``n`` elements passes three stages, each holding one row at a time:
+
+``ingest``
+    writes the row into a free bank of the buffer (one write port) and keeps its running maximum;
+``reduce``
+    reads the row back one element per cycle, free-running (it never waits for the output); the block
+    reduces the elements (a sum, say), derives the row's parameters, stores them by bank and pulses
+    :attr:`RowEngine.publish` once per row, in row order;
+``output``
+    reads the row a second time once its parameters are published, one element per cycle, and stalls
+    as a whole while the block's ``o.ready`` is low. A bank is free again when this pass has read the
+    row's last element; the row's maximum and parameters are taken at that read and travel with each
+    element, so a refilled bank cannot change an element already in flight.
+
+With ``banks`` chosen by :func:`banks_for` from the reduce pass's tail, the next rows stream in while
+earlier ones are reduced and drained: one element per cycle in, one out, in steady state.
+"""
+
+from amaranth.hdl import Array, Cat, Mux, Signal, Value, unsigned
+from amaranth.lib.memory import Memory
+
+__all__ = ["RowEngine", "OutputPass", "banks_for"]
+
+
+def banks_for(n, tail):
+    """Buffer banks for full rate: a row occupies its bank for the three stages plus ``tail`` cycles
+    (from the reduce pass's last read to its parameters being published)."""
+    banks = 4
+    while (banks - 3) * n < tail:
+        banks *= 2
+    return banks
+
+
+class OutputPass:
+    """What :meth:`RowEngine.output_pass` built: ``advance`` (the pipeline moves this cycle),
+    ``valid[k]`` and ``values[k]`` (the row's maximum and parameters) of stage ``c_k`` (k = 1 ..
+    depth), and ``x``, the buffer word registered at stage ``c2``."""
+
+    def __init__(self, m, advance, valid, values, x):
+        self.m, self.advance, self.valid, self.values, self.x = m, advance, valid, values, x
+
+    def stalled(self, *pairs):
+        """Registers that move with the output pipeline: ``(target, value)`` pairs."""
+        with self.m.If(self.advance):
+            self.m.d.sync += [target.eq(value) for target, value in pairs]
+
+
+class RowEngine:
+    """Builds the ingest stage, the reduce pass's reads and the row bookkeeping into ``m``.
+
+    Parameters
+    ----------
+    m : Module
+    n : int
+        Row length.
+    x_shape : Shape
+        Shape of the (signed) elements; the row maximum is taken in it.
+    banks : int
+        Buffer banks (a power of two, at least 4): :func:`banks_for`.
+    i : stream interface
+        The block's input stream (``n`` beats per row).
+
+    Attributes
+    ----------
+    valid, first, last, bank, x : Signal
+        The reduce pass at its stage ``s2``: an element (its buffer word registered), whether it is
+        the row's first or last, and its row's bank.
+    max : Value
+        The row maximum of the element at ``s2``.
+    publish : Signal
+        Driven by the block: high for one cycle when a row's parameters are stored (rows in order).
+    """
+
+    def __init__(self, m, n, x_shape, banks, i):
+        self.m, self.n, self.x_shape, self.banks = m, n, x_shape, banks
+        bank_bits = self.bank_bits = banks.bit_length() - 1
+        index_bits = (n - 1).bit_length()
+        count_shape = unsigned(bank_bits + 1)           # row counters, modulo 2 * banks
+
+        m.submodules.buffer = buffer = Memory(shape=x_shape, depth=banks << index_bits, init=[])
+        write = buffer.write_port()
+        reduce_read = buffer.read_port(transparent_for=())
+        self._out_read = buffer.read_port(transparent_for=())
+
+        rows_in = Signal(count_shape)         # rows completely written
+        rows_reduced = Signal(count_shape)    # rows whose reduce-pass reads were issued
+        self._rows_ready = Signal(count_shape)  # rows whose parameters are published
+        self._rows_out = Signal(count_shape)  # rows whose output-pass reads were issued (banks freed)
+        self.row_max = row_max = Array(Signal(x_shape, name=f"row_max_{b}") for b in range(banks))
+        self.publish = Signal()
+        with m.If(self.publish):
+            m.d.sync += self._rows_ready.eq(self._rows_ready + 1)
+
+        # ingest
+        in_index = Signal(range(n))
+        running_max = Signal(x_shape)
+        new_max = Signal(x_shape)
+        full = Signal()
+        m.d.comb += [
+            full.eq((rows_in - self._rows_out)[:bank_bits + 1] == banks),
+            i.ready.eq(~full),
+            new_max.eq(Mux((in_index == 0) | (i.payload > running_max), i.payload, running_max)),
+            write.addr.eq(Cat(in_index, rows_in[:bank_bits])),
+            write.data.eq(i.payload),
+            write.en.eq(i.valid & i.ready),
+        ]
+        with m.If(i.valid & i.ready):
+            m.d.sync += running_max.eq(new_max)
+            with m.If(in_index == n - 1):
+                m.d.sync += [in_index.eq(0), rows_in.eq(rows_in + 1), row_max[rows_in[:bank_bits]].eq(new_max)]
+            with m.Else():
+                m.d.sync += in_index.eq(in_index + 1)
+
+        # reduce pass: s1 has the buffer word on the read port (block RAM clock-to-out), s2 registers it
+        reduce_index = Signal(range(n))
+        issue = Signal()
+        m.d.comb += [
+            issue.eq(rows_reduced != rows_in),
+            reduce_read.addr.eq(Cat(reduce_index, rows_reduced[:bank_bits])),
+        ]
+        with m.If(issue):
+            with m.If(reduce_index == n - 1):
+                m.d.sync += [reduce_index.eq(0), rows_reduced.eq(rows_reduced + 1)]
+            with m.Else():
+                m.d.sync += reduce_index.eq(reduce_index + 1)
+        s1 = [Signal(name="s1_valid"), Signal(name="s1_first"), Signal(name="s1_last"), Signal(bank_bits, name="s1_bank")]
+        m.d.sync += [s1[0].eq(issue), s1[1].eq(reduce_index == 0), s1[2].eq(reduce_index == n - 1),
+                     s1[3].eq(rows_reduced[:bank_bits])]
+        self.valid, self.first, self.last = Signal(name="s2_valid"), Signal(name="s2_first"), Signal(name="s2_last")
+        self.bank, self.x = Signal(bank_bits, name="s2_bank"), Signal(x_shape, name="s2_x")
+        m.d.sync += [self.valid.eq(s1[0]), self.first.eq(s1[1]), self.last.eq(s1[2]), self.bank.eq(s1[3]),
+                     self.x.eq(reduce_read.data)]
+        self.max = row_max[self.bank]
+
+    def params(self, shape, name):
+        """A per-bank parameter array for the block to store a row's parameters in."""
+        return Array(Signal(shape, name=f"{name}_{b}") for b in range(self.banks))
+
+    def output_pass(self, o, arrays, depth):
+        """Build the output pass's reads and a stallable pipeline of ``depth`` stages that carries each
+        element's row maximum and its row's entries of ``arrays`` (from :meth:`params`). The block
+        computes its result from them and drives ``o.payload``/``o.valid`` through
+        :meth:`OutputPass.stalled`."""
+        m = self.m
+        advance, issue = Signal(), Signal()
+        out_index = Signal(range(self.n))
+        bank = self._rows_out[:self.bank_bits]
+        m.d.comb += [
+            advance.eq(~o.valid | o.ready),
+            issue.eq(advance & (self._rows_out != self._rows_ready)),
+            self._out_read.addr.eq(Cat(out_index, bank)),
+            self._out_read.en.eq(advance),
+        ]
+        with m.If(issue):
+            with m.If(out_index == self.n - 1):
+                m.d.sync += [out_index.eq(0), self._rows_out.eq(self._rows_out + 1)]
+            with m.Else():
+                m.d.sync += out_index.eq(out_index + 1)
+        carried = [self.row_max[bank]] + [array[bank] for array in arrays]
+        valid, values = [None], [None]
+        previous_valid, previous_values = issue, carried
+        for k in range(1, depth + 1):
+            stage_valid = Signal(name=f"c{k}_valid")
+            stage_values = [Signal(Value.cast(value).shape(), name=f"c{k}_v{index}")
+                            for index, value in enumerate(previous_values)]
+            with m.If(advance):
+                m.d.sync += [stage_valid.eq(previous_valid),
+                             *[a.eq(b) for a, b in zip(stage_values, previous_values)]]
+            valid.append(stage_valid)
+            values.append(stage_values)
+            previous_valid, previous_values = stage_valid, stage_values
+        x = Signal(self.x_shape, name="c2_x")
+        with m.If(advance):
+            m.d.sync += x.eq(self._out_read.data)
+        return OutputPass(m, advance, valid, values, x)
