@@ -1,7 +1,7 @@
 """Accuracy of the table-based blocks against their float functions (part of ``make bench``).
 
 * ``softmax_lut``: every registered config, re-sized to rows of 16, 64 and 256 elements, on score
-  distributions from :func:`qarith.golden.softmax_lut.score_rows`, against ``torch.softmax``; beside it
+  distributions from :func:`qarith.golden.scores.score_rows`, against ``torch.softmax``; beside it
   the emulated hls4ml default softmax (:func:`qarith.golden.softmax_lut.hls4ml_softmax`) on the same codes.
 
 Everything here is the golden models' arithmetic (bit-exact with the RTL by the test suite), so it runs
@@ -12,12 +12,13 @@ import dataclasses
 
 import torch
 
-from ..golden.softmax_lut import HLS4ML_TABLE_BYTES, accuracy, float_softmax, hls4ml_softmax, score_rows, softmax_lut
+from ..golden.scores import KINDS, score_rows
+from ..golden.softmax_lut import HLS4ML_TABLE_BYTES, accuracy, float_softmax, hls4ml_softmax, softmax_lut
 from ..hdl.registry import BLOCKS
 
 __all__ = ["SOFTMAX_KINDS", "SOFTMAX_LENGTHS", "softmax_accuracy", "softmax_summary", "softmax_markdown"]
 
-SOFTMAX_KINDS = ("gauss0.5", "gauss1", "gauss2", "gauss4", "peaked", "equal", "masked")
+SOFTMAX_KINDS = KINDS
 SOFTMAX_LENGTHS = (16, 64, 256)
 PEER = "hls4ml"
 

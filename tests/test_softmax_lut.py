@@ -5,14 +5,14 @@ import torch
 
 from qarith.golden.softmax_lut import (HLS4ML_TABLE_BYTES, SoftmaxLut, SoftmaxLutConfig, accuracy, error_bound,
                                        exp_table, float_softmax, hls4ml_softmax, normalise, recip_table,
-                                       score_rows, softmax_lut)
+                                       softmax_lut)
+from qarith.golden.scores import KINDS, score_rows
 from qarith.hdl.registry import BLOCKS
 from qarith.sim.bench import run_amaranth
-from qarith.sim.softmax_lut import row_vectors, vectors
+from qarith.sim.rows import row_vectors
+from qarith.sim.softmax_lut import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params
-
-KINDS = ("gauss0.5", "gauss1", "gauss2", "gauss4", "peaked", "equal", "masked")
 
 
 class TestConfig:
@@ -172,7 +172,7 @@ def test_short_rows(kwargs):
     cfg = SoftmaxLutConfig(**kwargs)
     dut = BLOCKS["softmax_lut"].elaborate(cfg)
     gen = torch.Generator().manual_seed(1)
-    case = row_vectors(cfg, "short", torch.randint(-128, 128, (40, cfg.n), generator=gen))
+    case = row_vectors(cfg, "short", torch.randint(-128, 128, (40, cfg.n), generator=gen), softmax_lut)
     result = run_amaranth(dut, case)
     assert result.out_cycles[-1] - result.in_cycles[0] == (cfg.n - 1) + dut.latency + 40 * cfg.n - 1
     run_amaranth(BLOCKS["softmax_lut"].elaborate(cfg), case, idle=0.3, backpressure=0.5, seed=2)
