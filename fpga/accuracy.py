@@ -4,6 +4,10 @@
   distributions from :func:`qarith.golden.scores.score_rows`, against ``torch.softmax``; beside it
   the emulated hls4ml default softmax (:func:`qarith.golden.softmax_lut.hls4ml_softmax`) on the same codes.
 
+* ``shiftmax``: every registered config on the same distributions (rows of the config's length)
+  against ``torch.softmax``;
+* ``shiftgelu``: every registered config over every input code against the exact GELU.
+
 Everything here is the golden models' arithmetic (bit-exact with the RTL by the test suite), so it runs
 in seconds on a CPU.
 """
@@ -16,7 +20,8 @@ from ..golden.scores import KINDS, score_rows
 from ..golden.softmax_lut import HLS4ML_TABLE_BYTES, accuracy, float_softmax, hls4ml_softmax, softmax_lut
 from ..hdl.registry import BLOCKS
 
-__all__ = ["SOFTMAX_KINDS", "SOFTMAX_LENGTHS", "softmax_accuracy", "softmax_summary", "softmax_markdown"]
+__all__ = ["SOFTMAX_KINDS", "SOFTMAX_LENGTHS", "softmax_accuracy", "softmax_summary", "softmax_markdown",
+           "shift_accuracy", "shift_markdown"]
 
 SOFTMAX_KINDS = KINDS
 SOFTMAX_LENGTHS = (16, 64, 256)
@@ -84,4 +89,45 @@ def softmax_markdown(records):
         lines.append(f"| {a['config']} | {a['n']} | {a['distribution']} | "
                      f"{a['max_abs']:.4f} / {a['mean_abs']:.5f} / {a['kl']:.5f} / {a['argmax_flips']} | "
                      f"{h['max_abs']:.4f} / {h['mean_abs']:.5f} / {h['kl']:.5f} / {h['argmax_flips']} |")
+    return "\n".join(lines) + "\n"
+
+
+def shift_accuracy(rows=1000, seed=0):
+    """``{"shiftmax": [...], "shiftgelu": [...]}``: error records of the I-ViT blocks' configs."""
+    from ..golden.shiftgelu import gelu_reference, shiftgelu
+    from ..golden.shiftmax import float_softmax as shift_float_softmax, shiftmax
+    softmax_records = []
+    for name, cfg in BLOCKS["shiftmax"].configs.items():
+        for kind in SOFTMAX_KINDS:
+            x, keep = score_rows(cfg, kind, rows, cfg.n, seed=seed)
+            reference = torch.softmax((x.to(torch.float64) * cfg.scale).masked_fill(~keep, -torch.inf), dim=-1)
+            lsb = 2.0 ** -(cfg.out_width - 1)
+            softmax_records.append({"config": name, "n": cfg.n, "distribution": kind, "rows": rows,
+                                    **accuracy(reference, shiftmax(cfg, x).to(torch.float64) * lsb, lsb)})
+    gelu_records = []
+    for name, cfg in BLOCKS["shiftgelu"].configs.items():
+        codes = cfg.codes
+        out = shiftgelu(cfg, codes).to(torch.float64) * cfg.out_scale
+        error = (out - gelu_reference(cfg, codes)).abs()
+        gelu_records.append({"config": name, "factor": cfg.factor, "exp_shift": cfg.exp_shift,
+                             "scale": cfg.scale, "codes": len(codes), "max_abs": float(error.max()),
+                             "mean_abs": float(error.mean()), "max_steps": float(error.max() / cfg.scale)})
+    return {"shiftmax": softmax_records, "shiftgelu": gelu_records}
+
+
+def shift_markdown(result):
+    lines = ["## shiftmax accuracy against torch.softmax", "",
+             "Rows of the config's length, 1000 per distribution; masked scores count as -inf in the reference "
+             "(ShiftMax has no masking convention, so those rows show what a mask at the minimum code costs).", "",
+             "| config | n | distribution | max abs error | mean abs error | mean KL | argmax flips |",
+             "|---|---:|---|---:|---:|---:|---:|"]
+    for r in result["shiftmax"]:
+        lines.append(f"| {r['config']} | {r['n']} | {r['distribution']} | {r['max_abs']:.4f} | {r['mean_abs']:.5f} | "
+                     f"{r['kl']:.5f} | {r['argmax_flips']} / {r['rows']} |")
+    lines += ["", "## shiftgelu accuracy against GELU (every input code)", "",
+              "| config | factor | exp_shift | input scale | max abs error | mean abs error | max error (input steps) |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    for r in result["shiftgelu"]:
+        lines.append(f"| {r['config']} | {r['factor']} | {r['exp_shift']} | {r['scale']:g} | {r['max_abs']:.4f} | "
+                     f"{r['mean_abs']:.4f} | {r['max_steps']:.2f} |")
     return "\n".join(lines) + "\n"

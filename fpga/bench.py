@@ -20,7 +20,7 @@ from xml.etree import ElementTree
 import torch
 
 from ..hdl.registry import BLOCKS
-from .accuracy import softmax_accuracy, softmax_markdown
+from .accuracy import shift_accuracy, shift_markdown, softmax_accuracy, softmax_markdown
 from .report import write_markdown
 from ..sim.bench import MODES, run_amaranth
 from ..sim.mac_array import random_tiles, tile_vectors
@@ -100,7 +100,7 @@ def run_benchmark(output):
     console.log("accuracy: softmax_lut against torch.softmax, and the hls4ml peer")
     result = {"command": "make bench", "date": time.strftime("%Y-%m-%d"),
               "simulation_speed": speed, "mac_array_utilisation": util, "linear_int8_accuracy": linear,
-              "softmax_lut_accuracy": softmax_accuracy()}
+              "softmax_lut_accuracy": softmax_accuracy(), "shift_accuracy": shift_accuracy()}
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)
@@ -127,4 +127,6 @@ def bench_markdown(result):
     text = "\n".join(lines) + "\n"
     if "softmax_lut_accuracy" in result:
         text += "\n" + softmax_markdown(result["softmax_lut_accuracy"])
+    if "shift_accuracy" in result:
+        text += "\n" + shift_markdown(result["shift_accuracy"])
     return text

@@ -11,13 +11,19 @@ from amaranth.hdl import Elaboratable
 
 from ..golden.linear_int8 import LinearInt8Config, linear_int8_hw
 from ..golden.lut_unary import LutUnaryConfig, lut_unary
+from ..golden.pwl import PwlConfig, pwl
 from ..golden.mac_array import MacArrayConfig, mac_tiles
 from ..golden.requant import RequantConfig, requantize
+from ..golden.shiftgelu import ShiftGeluConfig, shiftgelu
+from ..golden.shiftmax import ShiftmaxConfig, shiftmax
 from ..golden.softmax_lut import SoftmaxLutConfig, softmax_lut
 from .linear_int8 import LinearInt8
 from .lut_unary import LutUnary
+from .pwl import Pwl
 from .mac_array import MacArray
 from .requant import Requant
+from .shiftgelu import ShiftGelu
+from .shiftmax import Shiftmax
 from .softmax_lut import SoftmaxLut
 
 __all__ = ["Block", "BLOCKS"]
@@ -92,6 +98,23 @@ BLOCKS = {block.name: block for block in [
             "tanh_s10": LutUnaryConfig(function="tanh", in_width=10, in_frac_bits=7, out_frac_bits=7),
         }),
     Block(
+        name="pwl",
+        summary="Piecewise-linear f(x): NN-LUT or iRNN breakpoints, one multiply-add; 1/x and 1/sqrt(x) "
+                "range-reduced",
+        config=PwlConfig, generator=Pwl, golden=pwl, bench="qarith.sim.pwl",
+        configs={
+            "gelu16_s8": PwlConfig(function="gelu", entries=16),
+            "exp16_irnn": PwlConfig(function="exp", method="irnn", entries=16, out_signed=False,
+                                    out_frac_bits=8),
+            "recip16_u12": PwlConfig(function="reciprocal", entries=16, in_width=12, in_signed=False,
+                                     in_frac_bits=8, out_width=12, out_signed=False, out_frac_bits=4),
+            "rsqrt16_u12": PwlConfig(function="rsqrt", entries=16, in_width=12, in_signed=False,
+                                     in_frac_bits=8, out_width=12, out_signed=False, out_frac_bits=7),
+            "sigmoid8_s8": PwlConfig(function="sigmoid", entries=8, out_signed=False, out_frac_bits=8),
+            "tanh32_s10": PwlConfig(function="tanh", entries=32, in_width=10, in_frac_bits=7,
+                                    out_frac_bits=7),
+        }),
+    Block(
         name="softmax_lut",
         summary="Row softmax from small tables (exp + reciprocal, or log domain), one element per cycle",
         config=SoftmaxLutConfig, generator=SoftmaxLut, golden=softmax_lut, bench="qarith.sim.softmax_lut",
@@ -101,5 +124,25 @@ BLOCKS = {block.name: block for block in [
             "n64_recip_o12": SoftmaxLutConfig(n=64, out_width=12, exp_width=12, recip_width=14),
             "n16_log": SoftmaxLutConfig(n=16, method="log"),
             "n256_recip_s10": SoftmaxLutConfig(n=256, in_width=10, scale=1 / 64),
+        }),
+    Block(
+        name="shiftmax",
+        summary="I-ViT ShiftMax: shift-based exp, one pipelined division per row, one element per cycle",
+        config=ShiftmaxConfig, generator=Shiftmax, golden=shiftmax, bench="qarith.sim.shiftmax",
+        configs={
+            "n64_pytorch": ShiftmaxConfig(n=64),
+            "n64_tvm": ShiftmaxConfig(n=64, variant="tvm"),
+            "n197_pytorch": ShiftmaxConfig(n=197, scale=0.05),
+            "n8_tvm_o16": ShiftmaxConfig(n=8, variant="tvm", out_width=16, in_width=10, scale=1 / 64),
+        }),
+    Block(
+        name="shiftgelu",
+        summary="I-ViT ShiftGELU: x * sigmoid(1.702 x) from the shift-based exp, one element per cycle",
+        config=ShiftGeluConfig, generator=ShiftGelu, golden=shiftgelu, bench="qarith.sim.shiftgelu",
+        configs={
+            "s8_scale": ShiftGeluConfig(),
+            "s8_shift": ShiftGeluConfig(factor="shift"),
+            "s8_scale_n23": ShiftGeluConfig(exp_shift=23),
+            "s10_scale_sig10": ShiftGeluConfig(in_width=10, scale=1 / 64, sig_width=10),
         }),
 ]}

@@ -1,0 +1,111 @@
+"""I-ViT ShiftGELU in hardware: :func:`qarith.golden.shiftgelu.shiftgelu`, one element per cycle.
+
+A single pipeline that stalls as a whole while ``o.ready`` is low:
+
+1. ``x`` registered with ``y`` (``x``, or ``x + x/2 + x/8 + x/16`` for ``factor="shift"``);
+2. ``m = max(y, 0)``: ``y - m`` and ``-m`` registered;
+3. two four-stage shift-exp pipelines side by side (:func:`qarith.hdl.shift_exp.shift_exp_stages`)
+   give ``e1 = exp(y - m)`` and ``e2 = exp(-m)``;
+4. ``e1 + e2`` registered;
+5. a restoring divider, one stage per quotient bit (``quotient_width``), gives
+   ``f = floor((2**31 - 1) / (e1 + e2))``;
+6. the sigmoid code ``(e1 * f) >> (32 - sig_width)``, registered; 7. ``x * sigmoid``, registered.
+
+Latency ``quotient_width + 9`` cycles; two multipliers (``e1 * f`` and ``x * sigmoid``), no table.
+"""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.shiftgelu import ShiftGeluConfig
+from ..golden.shiftmax import INT31_MAX
+from .shift_exp import SHIFT_EXP_STAGES, divide_stages, shift_exp_stages
+
+__all__ = ["ShiftGelu"]
+
+
+class ShiftGelu(wiring.Component):
+    """Streaming ShiftGELU.
+
+    Parameters
+    ----------
+    cfg : ShiftGeluConfig
+
+    Members
+    -------
+    i : In(stream.Signature(signed(in_width)))
+    o : Out(stream.Signature(signed(in_width + sig_width - 1)))
+        ``GELU`` at scale ``scale * 2**-(sig_width - 1)``.
+    """
+
+    throughput = 1  # elements per cycle
+    sim_sources = []
+    table_bytes = 0
+
+    def __init__(self, cfg):
+        if not isinstance(cfg, ShiftGeluConfig):
+            self._MustUse__silence = True  # never constructed, so never to be elaborated
+            raise TypeError(f"Configuration must be a ShiftGeluConfig, not {cfg!r}")
+        self.cfg = cfg
+        super().__init__({
+            "i": In(stream.Signature(signed(cfg.in_width))),
+            "o": Out(stream.Signature(signed(cfg.out_width))),
+        })
+
+    @property
+    def latency(self):
+        return 2 + SHIFT_EXP_STAGES + 1 + self.cfg.quotient_width + 2
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+
+        def stalled(target, value):
+            with m.If(advance):
+                m.d.sync += target.eq(value)
+
+        def delayed(value, stages, name):
+            for stage in range(stages):
+                later = Signal.like(value, name=f"{name}_{stage}")
+                stalled(later, value)
+                value = later
+            return value
+
+        x = self.i.payload
+        y_shape = signed(cfg.in_width + 2)
+        y = Signal(y_shape)
+        x1 = Signal.like(x, name="x1")
+        stalled(x1, x)
+        stalled(y, x if cfg.factor == "scale" else x + (x >> 1) + (x >> 3) + (x >> 4))
+        valid = delayed(self.i.valid, 1, "valid_in")
+        # m = max(y, 0); both exponent arguments are <= 0
+        a, b = Signal(signed(len(y) + 1), name="a"), Signal(signed(len(y) + 1), name="b")
+        stalled(a, Mux(y > 0, 0, y))
+        stalled(b, Mux(y > 0, -y, 0))
+        x2 = delayed(x1, 1, "x2")
+        valid = delayed(valid, 1, "valid_m")
+        e1 = shift_exp_stages(m, a, cfg.x0, cfg.exp_shift, "pytorch", stalled, name="e1")
+        e2 = shift_exp_stages(m, b, cfg.x0, cfg.exp_shift, "pytorch", stalled, name="e2")
+        x3 = delayed(x2, SHIFT_EXP_STAGES, "x3")
+        valid = delayed(valid, SHIFT_EXP_STAGES, "valid_exp")
+        total = Signal(len(e1) + 1)
+        stalled(total, e1 + e2)
+        e1 = delayed(e1, 1, "e1_sum")
+        x4 = delayed(x3, 1, "x4")
+        valid = delayed(valid, 1, "valid_sum")
+        factor, stages = divide_stages(m, INT31_MAX, total, cfg.quotient_width, stalled, name="div")
+        e1 = delayed(e1, stages, "e1_div")
+        x5 = delayed(x4, stages, "x5")
+        valid = delayed(valid, stages, "valid_div")
+        sigmoid = Signal(cfg.sig_width)
+        product = Signal(len(e1) + cfg.quotient_width)
+        m.d.comb += product.eq(e1 * factor)
+        stalled(sigmoid, product >> (32 - cfg.sig_width))
+        x6 = delayed(x5, 1, "x6")
+        valid = delayed(valid, 1, "valid_sig")
+        stalled(self.o.payload, x6 * sigmoid)
+        stalled(self.o.valid, valid)
+        return m

@@ -1,0 +1,22 @@
+"""Test bench of the ``shiftgelu`` block: every input code against the golden model."""
+
+import cocotb
+
+from ..golden.shiftgelu import shiftgelu
+from .bench import MODES
+from .cocotb_bench import run_stream_test
+from .unary import unary_cases
+
+__all__ = ["vectors"]
+
+
+def vectors(cfg, seed=1):
+    """Every input code (exhaustive), shuffled, and the range ends (:func:`qarith.sim.unary.unary_cases`)."""
+    return unary_cases(cfg, cfg.codes, shiftgelu, seed)
+
+
+@cocotb.test()
+@cocotb.parametrize(mode=tuple(MODES))
+async def stream(dut, mode):
+    """Every case through the emitted Verilog, in every stream mode."""
+    await run_stream_test(dut, vectors, mode)

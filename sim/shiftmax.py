@@ -1,0 +1,22 @@
+"""Test bench of the ``shiftmax`` block: rows of scores against the golden model."""
+
+import cocotb
+
+from ..golden.shiftmax import shiftmax
+from .bench import MODES
+from .cocotb_bench import run_stream_test
+from .rows import row_cases
+
+__all__ = ["vectors"]
+
+
+def vectors(cfg, seed=1):
+    """The row blocks' cases (:func:`qarith.sim.rows.row_cases`) through :func:`shiftmax`."""
+    return row_cases(cfg, shiftmax, seed)
+
+
+@cocotb.test()
+@cocotb.parametrize(mode=tuple(MODES))
+async def stream(dut, mode):
+    """Every case through the emitted Verilog, in every stream mode."""
+    await run_stream_test(dut, vectors, mode)

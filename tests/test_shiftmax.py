@@ -1,0 +1,132 @@
+import pytest
+import torch
+
+from qarith.golden.scores import KINDS, score_rows
+from qarith.golden.shift_exp import exp_max, shift_exp, x0_of
+from qarith.golden.shiftmax import INT31_MAX, ShiftmaxConfig, float_softmax, shiftmax
+from qarith.hdl.registry import BLOCKS
+from qarith.sim.bench import run_amaranth
+from qarith.sim.rows import row_vectors
+from qarith.sim.shiftmax import vectors
+
+from tiers import fast_tier, slow_tier, slow_tier_params
+
+
+class TestConfig:
+    @pytest.mark.parametrize("kwargs, message", [
+        ({"variant": "onnx"}, r"^Variant must be one of pytorch, tvm, not 'onnx'$"),
+        ({"n": 0}, r"^Row length must be between 1 and 4096, not 0$"),
+        ({"in_width": 1}, r"^Input width must be between 2 and 16, not 1$"),
+        ({"out_width": 17}, r"^Output width must be between 2 and 16, not 17$"),
+        ({"scale": -0.5}, r"^Scale must be a positive finite number, not -0\.5$"),
+        ({"exp_shift": 31}, r"^Exp shift must be between 1 and 30, not 31$"),
+        # x0 = floor(-1 / 1e-5) = -100000; e(0) = 100000 * 2**15 = 3276800000 > 2**31 - 1.
+        ({"scale": 1e-5}, r"^Scale 1e-05 gives x0 = -100000, so e\(0\) = -x0 \* 2\*\*15 = 3276800000 overflows "
+                          r"31 bits; use a coarser scale or a smaller exp_shift$"),
+        # e(0) = 16 * 2**15 = 2**19; 4096 of them make 2**31.
+        ({"n": 4096}, r"^Row length 4096 can overflow the 31-bit sum at this scale: at most 4095 elements of "
+                      r"e\(0\) = 524288$"),
+    ])
+    def test_bad_values(self, kwargs, message):
+        with pytest.raises(ValueError, match=message):
+            ShiftmaxConfig(**kwargs)
+
+    @pytest.mark.parametrize("kwargs, message", [
+        ({"n": "64"}, r"^n must be an integer, not '64'$"),
+        ({"exp_shift": 15.0}, r"^exp_shift must be an integer or None, not 15\.0$"),
+        ({"scale": None}, r"^scale must be a number, not None$"),
+    ])
+    def test_bad_types(self, kwargs, message):
+        with pytest.raises(TypeError, match=message):
+            ShiftmaxConfig(**kwargs)
+
+    def test_generator_rejects_other_configs(self):
+        with pytest.raises(TypeError, match=r"^Configuration must be a ShiftmaxConfig, not None$"):
+            BLOCKS["shiftmax"].generator(None)
+
+    def test_derived(self):
+        cfg = ShiftmaxConfig()
+        assert (cfg.shift, cfg.x0, cfg.e_max) == (15, -16, 16 << 15)
+        # f <= (2**31 - 1) / 2**19 < 2**12: 12 quotient bits.
+        assert cfg.quotient_width == 12
+        assert ShiftmaxConfig(variant="tvm").shift == 16
+
+
+class TestGolden:
+    def test_x0_rules(self):
+        # floor(-1/S) against the C cast of -1/S - 1 (truncation toward zero).
+        assert (x0_of(0.1, "pytorch"), x0_of(0.1, "tvm")) == (-10, -11)
+        assert (x0_of(1 / 16, "pytorch"), x0_of(1 / 16, "tvm")) == (-16, -17)
+
+    def test_shift_exp_worked_by_hand(self):
+        # x = -16 at scale 1/16 (-1.0). pytorch, x0 = -16, n = 15: t = -16 - 8 + 1 = -23; q = floor(23/16) = 1;
+        # r = -23 + 16 = -7; e = ((-7 + 32) << 14) >> 1 = 25 * 2**13 = 204800 (e(0) = 2**19: 0.39 for e^-1).
+        assert shift_exp(torch.tensor([0, -16]), -16, 15, "pytorch").tolist() == [1 << 19, 204800]
+        # tvm, x0 = -17, n = 16: q = floor(23/17) = 1, r = -6; e = ((-6 >> 1) + 17) << 15 = 14 * 2**15.
+        assert shift_exp(torch.tensor([0, -16]), -17, 16, "tvm").tolist() == [17 << 16, 14 << 15]
+        assert exp_max(-17, 16) == 17 << 16
+
+    def test_shift_exp_clamps_at_n_x0(self):
+        # Every x at or below the clamp gives the same e: q = n, r = 0.
+        e = shift_exp(torch.tensor([-200, -255, -1000]), -16, 15, "pytorch")
+        assert e.tolist() == [(32 << 0) >> 1] * 3
+
+    def test_shiftmax_worked_by_hand(self):
+        cfg = ShiftmaxConfig(n=2)
+        # e = [2**19, 204800], s = 729088; f = floor((2**31 - 1) / 729088) = 2945 (729088 * 2945 =
+        # 2147164160, remainder 319487); (524288 * 2945) >> 24 = 92, (204800 * 2945) >> 24 = 35
+        # (float: 93.6 and 34.4 at scale 2**-7).
+        assert shiftmax(cfg, torch.tensor([[16, 0]])).tolist() == [[92, 35]]
+
+    @pytest.mark.parametrize("config_name", list(BLOCKS["shiftmax"].configs))
+    def test_invariants(self, config_name):
+        cfg = BLOCKS["shiftmax"].configs[config_name]
+        for kind in KINDS:
+            x, _ = score_rows(cfg, kind, 100, cfg.n)
+            out = shiftmax(cfg, x)
+            e = shift_exp(x - x.amax(dim=-1, keepdim=True), cfg.x0, cfg.shift, cfg.variant)
+            s = e.sum(dim=-1)
+            total = out.sum(dim=-1)
+            # sum_i e_i f <= 2**31 - 1, and each floor loses less than one step.
+            assert bool((total <= cfg.out_max + 1).all())
+            assert bool((total >= (INT31_MAX + 1 - s) / 2 ** (32 - cfg.out_width) - cfg.n).all())
+            # The largest score gets the largest output; a larger score never a smaller one.
+            top = out.gather(-1, x.argmax(dim=-1, keepdim=True)).squeeze(-1)
+            assert bool((top == out.amax(dim=-1)).all())
+            assert bool((out.gather(-1, x.argsort(dim=-1)).diff(dim=-1) >= 0).all())
+
+    def test_float_error_measured(self):
+        # Not a bound from the paper: the shift-exp's linear 2**f ~ 1 + f/2 is off by up to 6.1 % and
+        # log2(e) ~ 1.4375 adds a little; over realistic rows the probability error stays below 0.04.
+        cfg = ShiftmaxConfig()
+        x, _ = score_rows(cfg, "gauss2", 200, cfg.n)
+        error = (shiftmax(cfg, x).to(torch.float64) / 128 - float_softmax(cfg, x)).abs()
+        assert float(error.max()) < 0.04
+
+
+@pytest.mark.parametrize("config_name", list(BLOCKS["shiftmax"].configs))
+def test_fast_tier(config_name):
+    block = BLOCKS["shiftmax"]
+    cfg = block.configs[config_name]
+    case, result = fast_tier("shiftmax", config_name, vectors)["uniform_back_to_back"]
+    latency = block.interface(cfg).latency
+    assert result.out_cycles[0] - result.in_cycles[cfg.n - 1] == latency
+    rows = len(case.beats) // cfg.n
+    assert result.out_cycles[-1] - result.in_cycles[0] == (cfg.n - 1) + latency + rows * cfg.n - 1
+
+
+@pytest.mark.parametrize("kwargs", [{"n": 1}, {"n": 3, "variant": "tvm"}])
+def test_short_rows(kwargs):
+    """Rows shorter than the divider's pipeline get more banks and keep the full rate."""
+    cfg = ShiftmaxConfig(**kwargs)
+    dut = BLOCKS["shiftmax"].elaborate(cfg)
+    gen = torch.Generator().manual_seed(1)
+    case = row_vectors(cfg, "short", torch.randint(-128, 128, (40, cfg.n), generator=gen), shiftmax)
+    result = run_amaranth(dut, case)
+    assert result.out_cycles[-1] - result.in_cycles[0] == (cfg.n - 1) + dut.latency + 40 * cfg.n - 1
+    run_amaranth(BLOCKS["shiftmax"].elaborate(cfg), case, idle=0.3, backpressure=0.5, seed=2)
+
+
+@pytest.mark.parametrize("config_name, simulator", slow_tier_params("shiftmax"))
+def test_cocotb(config_name, simulator):
+    slow_tier("shiftmax", config_name, simulator)
