@@ -6,7 +6,10 @@
 
 * ``shiftmax``: every registered config on the same distributions (rows of the config's length)
   against ``torch.softmax``;
-* ``shiftgelu``: every registered config over every input code against the exact GELU.
+* ``shiftgelu``: every registered config over every input code against the exact GELU;
+* ``pwl``: every function with both fitters (NN-LUT, iRNN) at 8, 16 and 32 entries on a 16-bit input,
+  16-bit output format, over every input code (:func:`qarith.golden.pwl.error_sweep`), plotted into
+  ``pwl_error.png``, and every registered config's own error.
 
 Everything here is the golden models' arithmetic (bit-exact with the RTL by the test suite), so it runs
 in seconds on a CPU.
@@ -21,7 +24,7 @@ from ..golden.softmax_lut import HLS4ML_TABLE_BYTES, accuracy, float_softmax, hl
 from ..hdl.registry import BLOCKS
 
 __all__ = ["SOFTMAX_KINDS", "SOFTMAX_LENGTHS", "softmax_accuracy", "softmax_summary", "softmax_markdown",
-           "shift_accuracy", "shift_markdown"]
+           "shift_accuracy", "shift_markdown", "pwl_accuracy", "pwl_plot", "pwl_markdown"]
 
 SOFTMAX_KINDS = KINDS
 SOFTMAX_LENGTHS = (16, 64, 256)
@@ -130,4 +133,66 @@ def shift_markdown(result):
     for r in result["shiftgelu"]:
         lines.append(f"| {r['config']} | {r['factor']} | {r['exp_shift']} | {r['scale']:g} | {r['max_abs']:.4f} | "
                      f"{r['mean_abs']:.4f} | {r['max_steps']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def pwl_accuracy(entries=(8, 16, 32)):
+    """``{"sweep": [...], "configs": [...]}``: the fitters' sweep and the registered configs' errors."""
+    from ..golden.pwl import error_stats, error_sweep
+    configs = [{"config": name, **error_stats(cfg)} for name, cfg in BLOCKS["pwl"].configs.items()]
+    return {"sweep": error_sweep(entries=entries), "configs": configs}
+
+
+def pwl_plot(sweep, path):
+    """Max (solid) and mean (dashed) error in output LSB against table entries, one panel per function,
+    both fitters; written as a PNG to ``path``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    functions = list(dict.fromkeys(r["function"] for r in sweep))
+    columns = 4
+    figure, axes = pyplot.subplots((len(functions) + columns - 1) // columns, columns,
+                                   figsize=(4 * columns, 3.2 * ((len(functions) + columns - 1) // columns)),
+                                   squeeze=False)
+    for axis, function in zip(axes.flat, functions):
+        for method, colour in (("nnlut", "tab:blue"), ("irnn", "tab:orange")):
+            rows = [r for r in sweep if r["function"] == function and r["method"] == method]
+            entries = [r["entries"] for r in rows]
+            axis.plot(entries, [r["max_error_lsb"] for r in rows], "o-", color=colour, label=f"{method} max")
+            axis.plot(entries, [r["mean_error_lsb"] for r in rows], "s--", color=colour, label=f"{method} mean")
+        axis.set_title(f"{function} (16-bit in, 16-bit out)")
+        axis.set_xscale("log", base=2)
+        axis.set_yscale("log")
+        axis.set_xlabel("entries")
+        axis.set_ylabel("error (output LSB)")
+        axis.grid(True, which="both", alpha=0.3)
+    for axis in list(axes.flat)[len(functions):]:
+        axis.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    figure.suptitle("pwl: error against the float function over every input code (make bench)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+
+
+def pwl_markdown(result, plot_name="pwl_error.png"):
+    lines = ["## pwl accuracy (every input code)", "",
+             f"Fitter sweep on 16-bit input, 16-bit output formats; errors in output LSB, max / mean. "
+             f"Plot: `{plot_name}`.", "",
+             "| function | method | " + " | ".join(f"{e} entries" for e in sorted({r['entries'] for r in result['sweep']}))
+             + " |", "|---|---|" + "---:|" * len({r["entries"] for r in result["sweep"]})]
+    groups = {}
+    for r in result["sweep"]:
+        groups.setdefault((r["function"], r["method"]), []).append(r)
+    for (function, method), rows in groups.items():
+        cells = " | ".join(f"{r['max_error_lsb']:.3g} / {r['mean_error_lsb']:.3g}"
+                           for r in sorted(rows, key=lambda r: r["entries"]))
+        lines.append(f"| {function} | {method} | {cells} |")
+    lines += ["", "Registered configs (their own formats):", "",
+              "| config | function | method | entries | max error (LSB) | mean error (LSB) |",
+              "|---|---|---|---:|---:|---:|"]
+    for r in result["configs"]:
+        lines.append(f"| {r['config']} | {r['function']} | {r['method']} | {r['entries']} | "
+                     f"{r['max_error_lsb']:.3g} | {r['mean_error_lsb']:.3g} |")
     return "\n".join(lines) + "\n"

@@ -20,7 +20,8 @@ from xml.etree import ElementTree
 import torch
 
 from ..hdl.registry import BLOCKS
-from .accuracy import shift_accuracy, shift_markdown, softmax_accuracy, softmax_markdown
+from .accuracy import (pwl_accuracy, pwl_markdown, pwl_plot, shift_accuracy, shift_markdown, softmax_accuracy,
+                       softmax_markdown)
 from .report import write_markdown
 from ..sim.bench import MODES, run_amaranth
 from ..sim.mac_array import random_tiles, tile_vectors
@@ -101,6 +102,9 @@ def run_benchmark(output):
     result = {"command": "make bench", "date": time.strftime("%Y-%m-%d"),
               "simulation_speed": speed, "mac_array_utilisation": util, "linear_int8_accuracy": linear,
               "softmax_lut_accuracy": softmax_accuracy(), "shift_accuracy": shift_accuracy()}
+    console.log("accuracy: pwl fitters (every input code) and the plot")
+    result["pwl_accuracy"] = pwl_accuracy()
+    pwl_plot(result["pwl_accuracy"]["sweep"], output / "pwl_error.png")
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)
@@ -129,4 +133,6 @@ def bench_markdown(result):
         text += "\n" + softmax_markdown(result["softmax_lut_accuracy"])
     if "shift_accuracy" in result:
         text += "\n" + shift_markdown(result["shift_accuracy"])
+    if "pwl_accuracy" in result:
+        text += "\n" + pwl_markdown(result["pwl_accuracy"])
     return text
