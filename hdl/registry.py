@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from amaranth.hdl import Elaboratable
 
+from ..golden.ilayernorm import ILayerNormConfig, ilayernorm
 from ..golden.linear_int8 import LinearInt8Config, linear_int8_hw
 from ..golden.lut_unary import LutUnaryConfig, lut_unary
 from ..golden.pwl import PwlConfig, pwl
@@ -17,6 +18,7 @@ from ..golden.requant import RequantConfig, requantize
 from ..golden.shiftgelu import ShiftGeluConfig, shiftgelu
 from ..golden.shiftmax import ShiftmaxConfig, shiftmax
 from ..golden.softmax_lut import SoftmaxLutConfig, softmax_lut
+from .ilayernorm import ILayerNorm
 from .linear_int8 import LinearInt8
 from .lut_unary import LutUnary
 from .pwl import Pwl
@@ -144,5 +146,18 @@ BLOCKS = {block.name: block for block in [
             "s8_shift": ShiftGeluConfig(factor="shift"),
             "s8_scale_n23": ShiftGeluConfig(exp_shift=23),
             "s10_scale_sig10": ShiftGeluConfig(in_width=10, scale=1 / 64, sig_width=10),
+        }),
+    Block(
+        name="ilayernorm",
+        summary="Integer LayerNorm (I-ViT): exact isqrt, pipelined divider, requant; FQ-ViT PTF inputs",
+        config=ILayerNormConfig, generator=ILayerNorm, golden=ilayernorm, bench="qarith.sim.ilayernorm",
+        configs={
+            "c64": ILayerNormConfig(channels=64),
+            "c64_ptf_affine": ILayerNormConfig(
+                channels=64, ptf=tuple(2 if c % 16 == 0 else c % 2 for c in range(64)),
+                gamma=tuple(0.75 + 0.125 * (c % 5) for c in range(64)),
+                beta=tuple(0.25 * (c % 3 - 1) for c in range(64))),
+            "c192_deit_tiny": ILayerNormConfig(channels=192),
+            "c3_i6": ILayerNormConfig(channels=3, in_width=6, out_scale=1 / 16),
         }),
 ]}

@@ -36,8 +36,9 @@ def banks_for(n, tail):
 
 class OutputPass:
     """What :meth:`RowEngine.output_pass` built: ``advance`` (the pipeline moves this cycle),
-    ``valid[k]`` and ``values[k]`` (the row's maximum and parameters) of stage ``c_k`` (k = 1 ..
-    depth), and ``x``, the buffer word registered at stage ``c2``."""
+    ``valid[k]`` and ``values[k]`` (the row's maximum, its parameters, and last the element's position
+    in the row) of stage ``c_k`` (k = 1 .. depth), and ``x``, the buffer word registered at stage
+    ``c2``."""
 
     def __init__(self, m, advance, valid, values, x):
         self.m, self.advance, self.valid, self.values, self.x = m, advance, valid, values, x
@@ -65,9 +66,9 @@ class RowEngine:
 
     Attributes
     ----------
-    valid, first, last, bank, x : Signal
+    valid, first, last, bank, x, index : Signal
         The reduce pass at its stage ``s2``: an element (its buffer word registered), whether it is
-        the row's first or last, and its row's bank.
+        the row's first or last, its row's bank and its position in the row.
     max : Value
         The row maximum of the element at ``s2``.
     publish : Signal
@@ -126,13 +127,15 @@ class RowEngine:
                 m.d.sync += [reduce_index.eq(0), rows_reduced.eq(rows_reduced + 1)]
             with m.Else():
                 m.d.sync += reduce_index.eq(reduce_index + 1)
-        s1 = [Signal(name="s1_valid"), Signal(name="s1_first"), Signal(name="s1_last"), Signal(bank_bits, name="s1_bank")]
+        s1 = [Signal(name="s1_valid"), Signal(name="s1_first"), Signal(name="s1_last"), Signal(bank_bits, name="s1_bank"),
+              Signal(range(n), name="s1_index")]
         m.d.sync += [s1[0].eq(issue), s1[1].eq(reduce_index == 0), s1[2].eq(reduce_index == n - 1),
-                     s1[3].eq(rows_reduced[:bank_bits])]
+                     s1[3].eq(rows_reduced[:bank_bits]), s1[4].eq(reduce_index)]
         self.valid, self.first, self.last = Signal(name="s2_valid"), Signal(name="s2_first"), Signal(name="s2_last")
         self.bank, self.x = Signal(bank_bits, name="s2_bank"), Signal(x_shape, name="s2_x")
+        self.index = Signal(range(n), name="s2_index")
         m.d.sync += [self.valid.eq(s1[0]), self.first.eq(s1[1]), self.last.eq(s1[2]), self.bank.eq(s1[3]),
-                     self.x.eq(reduce_read.data)]
+                     self.index.eq(s1[4]), self.x.eq(reduce_read.data)]
         self.max = row_max[self.bank]
 
     def params(self, shape, name):
@@ -159,7 +162,7 @@ class RowEngine:
                 m.d.sync += [out_index.eq(0), self._rows_out.eq(self._rows_out + 1)]
             with m.Else():
                 m.d.sync += out_index.eq(out_index + 1)
-        carried = [self.row_max[bank]] + [array[bank] for array in arrays]
+        carried = [self.row_max[bank]] + [array[bank] for array in arrays] + [out_index]
         valid, values = [None], [None]
         previous_valid, previous_values = issue, carried
         for k in range(1, depth + 1):

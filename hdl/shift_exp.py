@@ -1,18 +1,14 @@
-"""Pipelined hardware pieces of I-ViT's integer kernels, shared by ``shiftmax`` and ``shiftgelu``:
-
-* :func:`shift_exp_stages`: :func:`qarith.golden.shift_exp.shift_exp` in four register stages
+"""I-ViT's shift-based exponential in hardware, shared by ``shiftmax`` and ``shiftgelu``:
+:func:`shift_exp_stages`, :func:`qarith.golden.shift_exp.shift_exp` in four register stages
   (``t`` with its clamp; ``q`` by comparing ``t`` with the constants ``k x0``; ``r = t - q x0``;
   ``e`` by a barrel shift);
-* :func:`divide_stages`: ``floor(numerator / divisor)`` for a constant numerator, one restoring
-  compare-and-subtract stage per quotient bit, so a new division can start every cycle.
-
-Both take a ``register(target, value)`` function, so the same stages serve a free-running pipeline
+The stages take a ``register(target, value)`` function, so the same stages serve a free-running pipeline
 (plain ``m.d.sync``) and a pipeline that stalls with its consumer.
 """
 
 from amaranth.hdl import Const, Mux, Signal, signed, unsigned
 
-__all__ = ["SHIFT_EXP_STAGES", "shift_exp_stages", "divide_stages"]
+__all__ = ["SHIFT_EXP_STAGES", "shift_exp_stages"]
 
 SHIFT_EXP_STAGES = 4
 
@@ -47,24 +43,3 @@ def shift_exp_stages(m, d, x0, n, variant, register, name="exp"):
         m.d.comb += base.eq((r >> 1) - x0)
         register(e, base << amount)
     return e
-
-
-def divide_stages(m, numerator, divisor, quotient_width, register, name="div"):
-    """``floor(numerator / divisor)`` for a constant ``numerator`` and a divisor at least
-    ``numerator >> quotient_width`` + 1 (so the quotient fits ``quotient_width`` bits), after
-    ``quotient_width`` registers. Returns ``(quotient, stage_count)``."""
-    width = max(numerator.bit_length(), len(divisor)) + 1
-    remainder = Const(numerator, unsigned(width))
-    quotient = Const(0, unsigned(quotient_width))
-    current_divisor = divisor
-    for bit in reversed(range(quotient_width)):
-        trial = current_divisor << bit
-        fits = remainder >= trial
-        next_remainder = Signal(unsigned(width), name=f"{name}_rem{bit}")
-        next_quotient = Signal(unsigned(quotient_width), name=f"{name}_quo{bit}")
-        next_divisor = Signal.like(divisor, name=f"{name}_div{bit}")
-        register(next_remainder, Mux(fits, remainder - trial, remainder))
-        register(next_quotient, quotient | Mux(fits, 1 << bit, 0))
-        register(next_divisor, current_divisor)
-        remainder, quotient, current_divisor = next_remainder, next_quotient, next_divisor
-    return quotient, quotient_width

@@ -20,7 +20,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.shiftgelu import ShiftGeluConfig
 from ..golden.shiftmax import INT31_MAX
-from .shift_exp import SHIFT_EXP_STAGES, divide_stages, shift_exp_stages
+from .arith import divide_stages
+from .shift_exp import SHIFT_EXP_STAGES, shift_exp_stages
 
 __all__ = ["ShiftGelu"]
 

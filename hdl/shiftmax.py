@@ -22,7 +22,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.shiftmax import INT31_MAX, ShiftmaxConfig
 from .rows import RowEngine, banks_for
-from .shift_exp import SHIFT_EXP_STAGES, divide_stages, shift_exp_stages
+from .arith import divide_stages
+from .shift_exp import SHIFT_EXP_STAGES, shift_exp_stages
 
 __all__ = ["Shiftmax"]
 

@@ -1,0 +1,74 @@
+"""Pipelined integer arithmetic shared by the blocks: every function builds register stages into a
+module through a ``register(target, value)`` function, so the same stages serve a free-running pipeline
+(plain ``m.d.sync``) and one that stalls with its consumer.
+
+* :func:`divide_stages`: ``floor(numerator / divisor)`` for a constant numerator, one restoring
+  compare-and-subtract stage per quotient bit (a new division can start every cycle);
+* :func:`floor_divide_constant`: ``floor(value / divisor)`` for a constant divisor, as a multiply by
+  ``ceil(2**k / divisor)`` and a shift (exact over the stated range);
+* :func:`isqrt_stages`: ``floor(sqrt(value))``, digit by digit, one stage per root bit.
+"""
+
+from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
+
+__all__ = ["divide_stages", "floor_divide_constant", "isqrt_stages"]
+
+
+def divide_stages(m, numerator, divisor, quotient_width, register, name="div"):
+    """``floor(numerator / divisor)`` for a constant ``numerator`` and a divisor at least
+    ``numerator >> quotient_width`` + 1 (so the quotient fits ``quotient_width`` bits), after
+    ``quotient_width`` registers. Returns ``(quotient, stage_count)``."""
+    width = max(numerator.bit_length(), len(divisor)) + 1
+    remainder = Const(numerator, unsigned(width))
+    quotient = Const(0, unsigned(quotient_width))
+    current_divisor = divisor
+    for bit in reversed(range(quotient_width)):
+        trial = current_divisor << bit
+        fits = remainder >= trial
+        next_remainder = Signal(unsigned(width), name=f"{name}_rem{bit}")
+        next_quotient = Signal(unsigned(quotient_width), name=f"{name}_quo{bit}")
+        next_divisor = Signal.like(divisor, name=f"{name}_div{bit}")
+        register(next_remainder, Mux(fits, remainder - trial, remainder))
+        register(next_quotient, quotient | Mux(fits, 1 << bit, 0))
+        register(next_divisor, current_divisor)
+        remainder, quotient, current_divisor = next_remainder, next_quotient, next_divisor
+    return quotient, quotient_width
+
+
+def floor_divide_constant(m, value, divisor, low, high, register, name="cdiv"):
+    """``floor(value / divisor)`` for a signed ``value`` in ``[low, high]`` and a positive constant
+    ``divisor``, after two registers: ``v = value + B divisor >= 0``, ``q = (v M) >> k - B`` with
+    ``M = ceil(2**k / divisor)`` and ``2**k >= (V + 1) divisor`` for every ``v <= V``, which makes the
+    product's error ``v (M divisor - 2**k) / (divisor 2**k)`` smaller than ``1 / divisor`` (exact)."""
+    offset = -(low // divisor) + 1
+    top = high + offset * divisor
+    k = top.bit_length() + divisor.bit_length()
+    multiplier = -(-(1 << k) // divisor)
+    product = Signal(unsigned(top.bit_length() + multiplier.bit_length()), name=f"{name}_product")
+    register(product, (value + offset * divisor) * multiplier)
+    quotient = Signal(range(low // divisor, high // divisor + 1), name=f"{name}_quotient")
+    register(quotient, (product >> k) - offset)
+    return quotient, 2
+
+
+def isqrt_stages(m, value, register, name="sqrt"):
+    """``floor(sqrt(value))`` for an unsigned ``value``, one register stage per root bit (restoring,
+    two radicand bits a stage). Returns ``(root, stage_count)``."""
+    bits = len(value) + (len(value) & 1)
+    count = bits // 2
+    remainder = Const(0, unsigned(count + 2))
+    root = Const(0, unsigned(count))
+    radicand = value
+    for stage in reversed(range(count)):
+        pair = Cat(radicand[2 * stage], radicand[2 * stage + 1] if 2 * stage + 1 < len(radicand) else Const(0, 1))
+        current = Cat(pair, remainder)                      # remainder * 4 + next two bits
+        trial = Cat(Const(1, 2), root)                      # root * 4 + 1
+        fits = current >= trial
+        next_remainder = Signal(unsigned(count + 2), name=f"{name}_rem{stage}")
+        next_root = Signal(unsigned(count), name=f"{name}_root{stage}")
+        next_radicand = Signal.like(value, name=f"{name}_radicand{stage}")
+        register(next_remainder, Mux(fits, current - trial, current))
+        register(next_root, Cat(fits, root))
+        register(next_radicand, radicand)
+        remainder, root, radicand = next_remainder, next_root, next_radicand
+    return root, count

@@ -1,0 +1,196 @@
+"""Integer LayerNorm in hardware: :func:`qarith.golden.ilayernorm.ilayernorm` on rows of ``C`` channels,
+one element per cycle in and out.
+
+Built on :class:`qarith.hdl.rows.RowEngine` (banked row buffer) and the foundation's
+:class:`qarith.hdl.requant.Requant`:
+
+``reduce`` pass
+    ``x' = x << alpha_c`` (PTF factors from a ROM), ``x'**2`` (one multiplier), the sums ``s1`` and
+    ``s2``; then per row: ``mu = round(s1 / C)`` (a multiply by ``ceil(2**k / C)``, exact, and the
+    half-to-even correction), ``var = s2 - 2 mu s1 + C mu**2``, ``isqrt(var)`` digit by digit (one stage
+    per root bit) and ``f = floor((2**31 - 1) / std)`` from a restoring divider with one stage per
+    quotient bit (31): every row stage is pipelined, so a new row can finish every cycle.
+``output`` pass
+    ``z = ((x' - mu) f) >> 1`` (one multiplier), then the per-channel ``bias``, ``M0`` and ``shift`` from
+    a ROM go with ``z`` into ``Requant`` (TFLite rounding, clamp).
+
+Latency: ``C + root_width + 61`` cycles from a row's last element to its first output (``root_width`` is
+half the variance's width); one element per cycle in steady state.
+"""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..golden.ilayernorm import INT31_MAX, ILayerNormConfig, layernorm_params
+from ..golden.requant import RequantConfig
+from .arith import divide_stages, floor_divide_constant, isqrt_stages
+from .requant import Requant
+from .rows import RowEngine, banks_for
+
+__all__ = ["ILayerNorm"]
+
+#: Reduce-pass cycles before the sums: buffer word, its register (RowEngine), PTF word, x', x'**2, sums.
+_SUM_STAGES = 2 + 1 + 1 + 1 + 1
+#: Row stages after the sums: mean (two for the division, the remainder, the rounding), mu s1 and
+#: mu**2, the variance; after the square root: std; after the divider: the parameters are written.
+_MEAN_VAR_STAGES = 2 + 1 + 1 + 1 + 1
+_OUT_STAGES = 2 + 1 + 1 + 1 + 1     # buffer word and its register, x', x' - mu, the product, into Requant
+
+
+class ILayerNorm(wiring.Component):
+    """Streaming integer LayerNorm over rows of ``cfg.channels`` elements.
+
+    Parameters
+    ----------
+    cfg : ILayerNormConfig
+
+    Members
+    -------
+    i : In(stream.Signature(signed(in_width)))
+    o : Out(stream.Signature(signed(out_width)))
+    """
+
+    throughput = 1  # elements per cycle, in steady state
+    sim_sources = []
+
+    def __init__(self, cfg):
+        if not isinstance(cfg, ILayerNormConfig):
+            self._MustUse__silence = True  # never constructed, so never to be elaborated
+            raise TypeError(f"Configuration must be a ILayerNormConfig, not {cfg!r}")
+        self.cfg = cfg
+        self._requant = Requant(RequantConfig(lanes=1, acc_width=32, out_width=cfg.out_width, out_signed=True))
+        super().__init__({
+            "i": In(stream.Signature(signed(cfg.in_width))),
+            "o": Out(stream.Signature(signed(cfg.out_width))),
+        })
+
+    @property
+    def reduce_tail(self):
+        """Cycles from the reduce pass's last read to the row's parameters being visible."""
+        return _SUM_STAGES + _MEAN_VAR_STAGES + self.cfg.root_width + 1 + self.cfg.quotient_width + 1
+
+    @property
+    def banks(self):
+        return banks_for(self.cfg.channels, self.reduce_tail)
+
+    @property
+    def latency(self):
+        return self.cfg.channels + self.reduce_tail + _OUT_STAGES + self._requant.latency
+
+    @property
+    def table_bytes(self):
+        """The per-channel parameter ROM (bias 32, multiplier 32, shift 6 bits) and the PTF ROM."""
+        return -(-self.cfg.channels * (32 + 32 + 6 + 2) // 8)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        C = cfg.channels
+        rows = RowEngine(m, C, signed(cfg.in_width), self.banks, self.i)
+        xp_shape = signed(cfg.in_width + 3)
+
+        def sync(target, value):
+            m.d.sync += target.eq(value)
+
+        def delayed(value, stages, name, register=sync):
+            for stage in range(stages):
+                later = Signal.like(value, name=f"{name}_{stage}")
+                register(later, value)
+                value = later
+            return value
+
+        m.submodules.ptf_rom = ptf_rom = Memory(shape=unsigned(2), depth=C, init=list(cfg.alphas))
+        bias, multiplier, shift = layernorm_params(cfg)
+        words = [(b & 0xFFFFFFFF) | ((mul & 0xFFFFFFFF) << 32) | ((s & 0x3F) << 64)
+                 for b, mul, s in zip(bias, multiplier, shift)]
+        m.submodules.param_rom = param_rom = Memory(shape=unsigned(70), depth=C, init=words)
+
+        # -- reduce pass ------------------------------------------------------------------------------
+        ptf_reduce = ptf_rom.read_port(transparent_for=())
+        m.d.comb += ptf_reduce.addr.eq(rows.index)
+        valid, first, last = (delayed(s, 1, f"r_{s.name}") for s in (rows.valid, rows.first, rows.last))
+        bank = delayed(rows.bank, 1, "r_bank")
+        x3 = delayed(rows.x, 1, "r_x")
+        xp = Signal(xp_shape)
+        sync(xp, x3 << ptf_reduce.data)
+        valid, first, last, bank = (delayed(s, 1, f"r4_{s.name}") for s in (valid, first, last, bank))
+        square = Signal(unsigned(2 * xp_shape.width))
+        sync(square, xp * xp)
+        xp5 = delayed(xp, 1, "r_xp")
+        valid, first, last, bank = (delayed(s, 1, f"r5_{s.name}") for s in (valid, first, last, bank))
+        acc1, acc2 = Signal(signed(cfg.s1_width)), Signal(unsigned(cfg.var_width + 1))
+        sum1, sum2 = Signal.like(acc1, name="sum1"), Signal.like(acc2, name="sum2")
+        added1, added2 = Signal.like(acc1, name="added1"), Signal.like(acc2, name="added2")
+        m.d.comb += [added1.eq(Mux(first, 0, acc1) + xp5), added2.eq(Mux(first, 0, acc2) + square)]
+        with m.If(valid):
+            m.d.sync += [acc1.eq(added1), acc2.eq(added2)]
+            with m.If(last):
+                m.d.sync += [sum1.eq(added1), sum2.eq(added2)]
+        row_valid, row_bank = Signal(), Signal(rows.bank_bits)
+        m.d.sync += [row_valid.eq(valid & last), row_bank.eq(bank)]
+
+        # mean: floor division by C, then round half to even
+        low, high = -C * cfg.x_max, C * cfg.x_max
+        quotient, stages = floor_divide_constant(m, sum1, C, low, high, sync, name="mean")
+        s1_q, s2_q = delayed(sum1, stages, "s1_mean"), delayed(sum2, stages, "s2_mean")
+        row_valid, row_bank = delayed(row_valid, stages, "v_mean"), delayed(row_bank, stages, "b_mean")
+        remainder = Signal(signed(C.bit_length() + 2))
+        sync(remainder, s1_q - quotient * C)
+        q_r = delayed(quotient, 1, "q_round")
+        s1_r, s2_r = delayed(s1_q, 1, "s1_round"), delayed(s2_q, 1, "s2_round")
+        row_valid, row_bank = delayed(row_valid, 1, "v_round"), delayed(row_bank, 1, "b_round")
+        mean = Signal(signed(cfg.s1_width))
+        up = (2 * remainder > C) | ((2 * remainder == C) & q_r[0])
+        sync(mean, q_r + up)
+        s1_m, s2_m = delayed(s1_r, 1, "s1_mu"), delayed(s2_r, 1, "s2_mu")
+        row_valid, row_bank = delayed(row_valid, 1, "v_mu"), delayed(row_bank, 1, "b_mu")
+        # variance = s2 - 2 mu s1 + C mu**2 (exact)
+        mu_s1, mu_sq = Signal(signed(2 * cfg.s1_width)), Signal(unsigned(2 * cfg.s1_width))
+        sync(mu_s1, mean * s1_m)
+        sync(mu_sq, mean * mean)
+        s2_v, mean_v = delayed(s2_m, 1, "s2_var"), delayed(mean, 1, "mu_var")
+        row_valid, row_bank = delayed(row_valid, 1, "v_prod"), delayed(row_bank, 1, "b_prod")
+        variance = Signal(unsigned(cfg.var_width))
+        sync(variance, s2_v - 2 * mu_s1 + C * mu_sq)
+        mean_s = delayed(mean_v, 1, "mu_sqrt_in")
+        row_valid, row_bank = delayed(row_valid, 1, "v_var"), delayed(row_bank, 1, "b_var")
+        root, stages = isqrt_stages(m, variance, sync, name="sqrt")
+        mean_s = delayed(mean_s, stages, "mu_sqrt")
+        row_valid, row_bank = delayed(row_valid, stages, "v_sqrt"), delayed(row_bank, stages, "b_sqrt")
+        std = Signal(unsigned(cfg.root_width))
+        sync(std, Mux(root == 0, 1, root))
+        mean_d = delayed(mean_s, 1, "mu_std")
+        row_valid, row_bank = delayed(row_valid, 1, "v_std"), delayed(row_bank, 1, "b_std")
+        factor, stages = divide_stages(m, INT31_MAX, std, cfg.quotient_width, sync, name="div")
+        mean_d = delayed(mean_d, stages, "mu_div")
+        row_valid, row_bank = delayed(row_valid, stages, "v_div"), delayed(row_bank, stages, "b_div")
+        row_mean = rows.params(signed(cfg.s1_width), "row_mean")
+        row_factor = rows.params(unsigned(cfg.quotient_width), "row_factor")
+        with m.If(row_valid):
+            m.d.sync += [row_mean[row_bank].eq(mean_d), row_factor[row_bank].eq(factor)]
+        m.d.comb += rows.publish.eq(row_valid)
+
+        # -- output pass ------------------------------------------------------------------------------
+        requant = self._requant
+        m.submodules.requant = requant
+        m.d.comb += [requant.output_offset.eq(0), requant.act_min.eq(cfg.out_min), requant.act_max.eq(cfg.out_max)]
+        wiring.connect(m, requant.o, wiring.flipped(self.o))
+        out = rows.output_pass(requant.i, [row_mean, row_factor], depth=5)
+        ptf_out, param_out = ptf_rom.read_port(transparent_for=()), param_rom.read_port(transparent_for=())
+        m.d.comb += [ptf_out.addr.eq(out.values[1][-1]), ptf_out.en.eq(out.advance),
+                     param_out.addr.eq(out.values[1][-1]), param_out.en.eq(out.advance)]
+        out_xp = Signal(xp_shape)
+        params3 = Signal(70)
+        out.stalled((out_xp, out.x << ptf_out.data), (params3, param_out.data))
+        y = Signal(signed(cfg.s1_width + 1))
+        out.stalled((y, out_xp - out.values[3][1]))
+        params4 = delayed(params3, 1, "params_y", lambda a, b: out.stalled((a, b)))
+        product = Signal(signed(len(y) + cfg.quotient_width + 1))
+        out.stalled((product, y * out.values[4][2]))
+        params5 = delayed(params4, 1, "params_z", lambda a, b: out.stalled((a, b)))
+        lane = requant.i.payload[0]
+        out.stalled((requant.i.valid, out.valid[5]), (lane.acc, product >> 1),
+                    (lane.bias, params5[0:32]), (lane.multiplier, params5[32:64]), (lane.shift, params5[64:70]))
+        return m

@@ -1,0 +1,33 @@
+"""Test bench of the ``ilayernorm`` block: rows of channels against the golden model."""
+
+import cocotb
+import torch
+
+from ..golden.ilayernorm import activation_rows, ilayernorm
+from .bench import MODES
+from .cocotb_bench import run_stream_test
+from .rows import edge_rows, row_vectors
+
+__all__ = ["vectors"]
+
+
+def vectors(cfg, seed=1):
+    """Named cases: transformer-like rows (Gaussian channels with outlier channels), the row blocks'
+    edge rows (all equal: zero variance; one extreme among minimum codes; alternating extremes; a ramp),
+    and a long back-to-back run of uniformly random rows that cycles every buffer bank."""
+    gen = torch.Generator().manual_seed(seed)
+    low, high = -(1 << (cfg.in_width - 1)), (1 << (cfg.in_width - 1)) - 1
+    realistic = activation_rows(cfg, max(4, 256 // cfg.channels), seed=seed)
+    uniform = torch.randint(low, high + 1, (max(12, 512 // cfg.channels), cfg.channels), generator=gen)
+    return [
+        row_vectors(cfg, "realistic", realistic, ilayernorm),
+        row_vectors(cfg, "edges", edge_rows(cfg), ilayernorm),
+        row_vectors(cfg, "uniform_back_to_back", uniform, ilayernorm),
+    ]
+
+
+@cocotb.test()
+@cocotb.parametrize(mode=tuple(MODES))
+async def stream(dut, mode):
+    """Every case through the emitted Verilog, in every stream mode."""
+    await run_stream_test(dut, vectors, mode)
