@@ -23,7 +23,7 @@ from ..hdl.registry import BLOCKS
 from .accuracy import (pwl_accuracy, pwl_markdown, pwl_plot, shift_accuracy, shift_markdown, softmax_accuracy,
                        softmax_markdown)
 from .report import write_markdown
-from ..sim.bench import MODES, run_amaranth
+from ..sim.bench import run_amaranth, slow_modes
 from ..sim.mac_array import random_tiles, tile_vectors
 from ..sim.runner import SIMULATORS, run_cocotb
 
@@ -34,7 +34,7 @@ def simulation_speed(block_name, config_name, simulator):
     block = BLOCKS[block_name]
     cfg = block.configs[config_name]
     bench = __import__(block.bench, fromlist=["vectors"])
-    beats = sum(len(case.beats) for case in bench.vectors(cfg)) * len(MODES)
+    beats = sum(len(case.beats) for case in bench.vectors(cfg)) * len(slow_modes())
     results = run_cocotb(block_name, cfg, simulator, config_name=config_name)
     seconds = sum(float(case.get("time", 0)) for case in ElementTree.parse(results).iter("testcase"))
     return {"block": block_name, "config": config_name, "simulator": simulator, "beats": beats,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-__all__ = ["Vectors", "MODES", "pack", "to_python", "run_amaranth", "StreamResult", "mismatch_report"]
+__all__ = ["Vectors", "MODES", "slow_modes", "pack", "to_python", "run_amaranth", "StreamResult", "mismatch_report"]
 
 #: Stream conditions every bench runs under: (input idle probability, output backpressure probability).
 MODES = {
@@ -24,6 +24,19 @@ MODES = {
     "backpressure": (0.0, 0.4),
     "both": (0.3, 0.4),
 }
+
+
+
+
+def slow_modes():
+    """The stream modes the cocotb tier runs: ``QARITH_MODES`` (comma-separated names of :data:`MODES`),
+    by default ``plain,both`` (without and with idles and backpressure together, as the fast tier);
+    ``QARITH_MODES=plain,idle,backpressure,both`` runs all four."""
+    names = tuple(name.strip() for name in os.environ.get("QARITH_MODES", "plain,both").split(",") if name.strip())
+    unknown = [name for name in names if name not in MODES]
+    if unknown or not names:
+        raise ValueError(f"QARITH_MODES must list some of {', '.join(MODES)}, not {os.environ.get('QARITH_MODES')!r}")
+    return names
 
 
 @dataclass

@@ -4,7 +4,7 @@ import cocotb
 import torch
 
 from ..golden.ilayernorm import activation_rows, ilayernorm
-from .bench import MODES
+from .bench import slow_modes
 from .cocotb_bench import run_stream_test
 from .rows import edge_rows, row_vectors
 
@@ -27,7 +27,7 @@ def vectors(cfg, seed=1):
 
 
 @cocotb.test()
-@cocotb.parametrize(mode=tuple(MODES))
+@cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
     await run_stream_test(dut, vectors, mode)

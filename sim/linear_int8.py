@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..golden.linear_int8 import linear_int8_hw, quantize_linear
-from .bench import MODES, Vectors
+from .bench import Vectors, slow_modes
 from .cocotb_bench import run_stream_test
 
 __all__ = ["vectors", "layer_vectors", "calibrated_layer"]
@@ -60,7 +60,7 @@ def vectors(cfg, seed=1):
 
 
 @cocotb.test()
-@cocotb.parametrize(mode=tuple(MODES))
+@cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
     await run_stream_test(dut, vectors, mode)

@@ -5,7 +5,7 @@ import torch
 
 from ..golden.codes import code_range
 from ..golden.mac_array import mac_tiles
-from .bench import MODES, Vectors
+from .bench import Vectors, slow_modes
 from .cocotb_bench import run_stream_test
 
 __all__ = ["vectors", "tile_vectors"]
@@ -68,7 +68,7 @@ def vectors(cfg, seed=1):
 
 
 @cocotb.test()
-@cocotb.parametrize(mode=tuple(MODES))
+@cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
     await run_stream_test(dut, vectors, mode)

@@ -4,7 +4,7 @@ import cocotb
 import torch
 
 from ..golden.requant import INT32_MAX, INT32_MIN, quantize_multiplier, requantize
-from .bench import MODES, Vectors
+from .bench import Vectors, slow_modes
 from .cocotb_bench import run_stream_test
 
 __all__ = ["vectors"]
@@ -63,7 +63,7 @@ def vectors(cfg, seed=1, count=256):
 
 
 @cocotb.test()
-@cocotb.parametrize(mode=tuple(MODES))
+@cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
     await run_stream_test(dut, vectors, mode)

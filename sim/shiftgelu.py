@@ -3,7 +3,7 @@
 import cocotb
 
 from ..golden.shiftgelu import shiftgelu
-from .bench import MODES
+from .bench import slow_modes
 from .cocotb_bench import run_stream_test
 from .unary import unary_cases
 
@@ -16,7 +16,7 @@ def vectors(cfg, seed=1):
 
 
 @cocotb.test()
-@cocotb.parametrize(mode=tuple(MODES))
+@cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
     await run_stream_test(dut, vectors, mode)

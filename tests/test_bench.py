@@ -27,3 +27,26 @@ def test_missing_outputs_are_reported():
     case.expected.append(case.expected[-1])
     with pytest.raises(AssertionError, match=r"expected 257 output beats, got 256"):
         run_amaranth(block.elaborate(cfg), case, timeout=400)
+
+
+def test_slow_modes(monkeypatch):
+    from qarith.sim.bench import slow_modes
+    monkeypatch.delenv("QARITH_MODES", raising=False)
+    assert slow_modes() == ("plain", "both")
+    monkeypatch.setenv("QARITH_MODES", "plain, idle,backpressure,both")
+    assert slow_modes() == ("plain", "idle", "backpressure", "both")
+    monkeypatch.setenv("QARITH_MODES", "plain,stall")
+    with pytest.raises(ValueError, match=r"^QARITH_MODES must list some of plain, idle, backpressure, both, "
+                                         r"not 'plain,stall'$"):
+        slow_modes()
+
+
+@pytest.mark.cocotb
+def test_cocotb_all_four_modes(monkeypatch):
+    """The slow tier runs plain and both; one small block runs idles alone and backpressure alone too."""
+    from qarith.sim.runner import run_cocotb
+    from xml.etree import ElementTree
+    monkeypatch.setenv("QARITH_MODES", "plain,idle,backpressure,both")
+    results = run_cocotb("lut_unary", BLOCKS["lut_unary"].configs["gelu_s8"], "icarus", config_name="all_modes")
+    names = [case.get("name") for case in ElementTree.parse(results).iter("testcase")]
+    assert len(names) == 4 and all("stream" in name for name in names)
