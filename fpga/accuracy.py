@@ -7,6 +7,7 @@
 * ``shiftmax``: every registered config on the same distributions (rows of the config's length)
   against ``torch.softmax``;
 * ``shiftgelu``: every registered config over every input code against the exact GELU;
+* ``ilayernorm``: every registered config on transformer-like rows against ``layer_norm``;
 * ``pwl``: every function with both fitters (NN-LUT, iRNN) at 8, 16 and 32 entries on a 16-bit input,
   16-bit output format, over every input code (:func:`qarith.golden.pwl.error_sweep`), plotted into
   ``pwl_error.png``, and every registered config's own error.
@@ -96,7 +97,9 @@ def softmax_markdown(records):
 
 
 def shift_accuracy(rows=1000, seed=0):
-    """``{"shiftmax": [...], "shiftgelu": [...]}``: error records of the I-ViT blocks' configs."""
+    """``{"shiftmax": [...], "shiftgelu": [...], "ilayernorm": [...]}``: error records of the I-ViT
+    blocks' configs (``ilayernorm`` against ``layer_norm`` on transformer-like rows, in output steps,
+    the reference clamped to the output range)."""
     from ..golden.shiftgelu import gelu_reference, shiftgelu
     from ..golden.shiftmax import float_softmax as shift_float_softmax, shiftmax
     softmax_records = []
@@ -115,7 +118,15 @@ def shift_accuracy(rows=1000, seed=0):
         gelu_records.append({"config": name, "factor": cfg.factor, "exp_shift": cfg.exp_shift,
                              "scale": cfg.scale, "codes": len(codes), "max_abs": float(error.max()),
                              "mean_abs": float(error.mean()), "max_steps": float(error.max() / cfg.scale)})
-    return {"shiftmax": softmax_records, "shiftgelu": gelu_records}
+    from ..golden.ilayernorm import activation_rows, float_layernorm, ilayernorm
+    norm_records = []
+    for name, cfg in BLOCKS["ilayernorm"].configs.items():
+        x = activation_rows(cfg, rows, seed=seed)
+        reference = (float_layernorm(cfg, x) / cfg.out_scale).clamp(cfg.out_min, cfg.out_max)
+        error = (ilayernorm(cfg, x).to(torch.float64) - reference).abs()
+        norm_records.append({"config": name, "channels": cfg.channels, "rows": rows,
+                             "max_steps": float(error.max()), "mean_steps": float(error.mean())})
+    return {"shiftmax": softmax_records, "shiftgelu": gelu_records, "ilayernorm": norm_records}
 
 
 def shift_markdown(result):
@@ -133,6 +144,12 @@ def shift_markdown(result):
     for r in result["shiftgelu"]:
         lines.append(f"| {r['config']} | {r['factor']} | {r['exp_shift']} | {r['scale']:g} | {r['max_abs']:.4f} | "
                      f"{r['mean_abs']:.4f} | {r['max_steps']:.2f} |")
+    lines += ["", "## ilayernorm accuracy against torch layer_norm", "",
+              "Transformer-like rows (Gaussian channels, four outlier channels 6x larger), the float result clamped "
+              "to the output range; errors in output steps.", "",
+              "| config | channels | rows | max error | mean error |", "|---|---:|---:|---:|---:|"]
+    for r in result.get("ilayernorm", []):
+        lines.append(f"| {r['config']} | {r['channels']} | {r['rows']} | {r['max_steps']:.2f} | {r['mean_steps']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
