@@ -22,13 +22,15 @@ Two variants of the reference differ in ``x0`` and in the rounding of ``r / 2`` 
     ``x0 = int(-1 / S - 1)`` (C truncation toward zero); ``e = ((r >> 1) - x0) << (n - q)``.
 
 ``e(0) = -x0 * 2**n`` in both (``r = q = 0``), the largest value; ``e`` is always positive.
+
+:func:`ibert_exp` is I-BERT's polynomial exponential, the ``"ibert"`` variant of ``shiftmax``.
 """
 
 import math
 
 import torch
 
-__all__ = ["VARIANTS", "x0_of", "exp_max", "shift_exp"]
+__all__ = ["VARIANTS", "x0_of", "exp_max", "shift_exp", "IBERT_COEF", "IBERT_X0", "ibert_constants", "ibert_exp"]
 
 VARIANTS = ("pytorch", "tvm")
 
@@ -55,3 +57,31 @@ def shift_exp(x, x0, n, variant):
     if variant == "pytorch":
         return ((r - 2 * x0) << (n - q)) >> 1
     return ((r >> 1) - x0) << (n - q)
+
+
+# -- I-BERT's polynomial exponential (Kim et al., ICML 2021; ALGORITHMS.md section 5) ------------------
+
+#: ``exp(r) ~ a (r + b)**2 + c`` on ``r`` in (-ln 2, 0]: I-BERT's coefficients, evaluated as
+#: ``r (r + B) + C`` with ``B = b'/S`` and ``C = c'/S**2`` (``b' = 0.96963238 / 0.35815147``,
+#: ``c' = 1 / 0.35815147``) at scale ``a S**2``.
+IBERT_COEF = (0.35815147, 0.96963238 / 0.35815147, 1.0 / 0.35815147)
+IBERT_X0 = -0.6931
+
+
+def ibert_constants(scale):
+    """``(x0, b, c)``: the integer codes of ``-ln 2``, ``b'`` and ``c'`` at ``scale`` (floors, as the
+    reference)."""
+    return (math.floor(IBERT_X0 / scale), math.floor(IBERT_COEF[1] / scale),
+            math.floor(IBERT_COEF[2] / scale ** 2))
+
+
+def ibert_exp(x, scale, n=30):
+    """I-BERT's ``i-exp`` for integer ``x <= 0`` at ``scale``: ``x`` clamped at ``n x0``,
+    ``q = floor(x / x0)``, ``r = x - q x0``, ``z = r (r + b) + c``, ``e = z << (n - q)``."""
+    x0, b, c = ibert_constants(scale)
+    x = torch.as_tensor(x, dtype=torch.int64)
+    t = torch.maximum(x, torch.full_like(x, n * x0))
+    q = torch.div(t, x0, rounding_mode="floor")
+    r = t - x0 * q
+    z = r * (r + b) + c
+    return (z << (n - q)).clamp(min=0)

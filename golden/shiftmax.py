@@ -9,7 +9,15 @@ For a row of ``n`` integer scores ``x`` at scale ``S``::
     out_i = (e_i * f) >> (32 - out_width)                      # 0 .. 2**(out_width - 1) - 1
 
 so ``out_i`` is the probability at scale ``2**-(out_width - 1)`` (the reference: ``output_bit = 8``,
-shift 24, scale 2^-7). ``e_i <= s`` makes ``e_i f < 2**31``, so the output never reaches
+shift 24, scale 2^-7).
+
+``variant="ibert"`` is I-BERT's integer softmax (Kim et al., ICML 2021; ``ALGORITHMS.md`` section 5) on the
+same hardware: ``e_i = ibert_exp(x_i - max) >> k`` (the polynomial exponential, ``exp_shift`` 30,
+requantized to 16 bits by a right shift ``k`` that fits ``e(0)`` in 16 bits: the reference's 16-bit
+``QuantAct`` has a calibrated scale instead, so this shift is qarith's fixed choice),
+``f = floor(2**32 / s)`` and ``out_i = min((e_i f) >> (32 - out_width), 2**out_width - 1)``, the
+probability at scale ``2**-out_width`` (a row whose whole sum is one element would give
+``2**out_width``: it clamps). ``e_i <= s`` makes ``e_i f < 2**31``, so the output never reaches
 ``2**(out_width - 1)`` and the TVM variant's int8 cast never wraps.
 
 Both reference variants are a config choice (``variant``): ``"pytorch"`` (``exp_shift`` 15 by default,
@@ -25,12 +33,15 @@ from dataclasses import dataclass
 
 import torch
 
-from .shift_exp import VARIANTS, exp_max, shift_exp, x0_of
+from .shift_exp import VARIANTS, exp_max, ibert_constants, ibert_exp, shift_exp, x0_of
 
-__all__ = ["ShiftmaxConfig", "shiftmax", "float_softmax", "INT31_MAX"]
+__all__ = ["ShiftmaxConfig", "SOFTMAX_VARIANTS", "row_exponentials", "shiftmax", "float_softmax", "INT31_MAX"]
 
 INT31_MAX = (1 << 31) - 1
-DEFAULT_SHIFT = {"pytorch": 15, "tvm": 16}
+SOFTMAX_VARIANTS = (*VARIANTS, "ibert")
+DEFAULT_SHIFT = {"pytorch": 15, "tvm": 16, "ibert": 30}
+#: I-BERT requantizes its exponential to 16 bits before the sum.
+IBERT_EXP_BITS = 16
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,8 @@ class ShiftmaxConfig:
     n : int
         Row length (1..4096).
     variant : str
-        ``"pytorch"`` or ``"tvm"``: the reference implementation to match bit for bit.
+        ``"pytorch"`` or ``"tvm"``: the I-ViT reference implementation to match bit for bit;
+        ``"ibert"``: I-BERT's polynomial exponential and softmax.
     in_width : int
         Width of the signed input codes (2..16).
     scale : float
@@ -69,8 +81,8 @@ class ShiftmaxConfig:
             raise TypeError(f"exp_shift must be an integer or None, not {self.exp_shift!r}")
         if not isinstance(self.scale, (int, float)) or isinstance(self.scale, bool):
             raise TypeError(f"scale must be a number, not {self.scale!r}")
-        if self.variant not in VARIANTS:
-            raise ValueError(f"Variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}")
+        if self.variant not in SOFTMAX_VARIANTS:
+            raise ValueError(f"Variant must be one of {', '.join(SOFTMAX_VARIANTS)}, not {self.variant!r}")
         if not 1 <= self.n <= 4096:
             raise ValueError(f"Row length must be between 1 and 4096, not {self.n}")
         if not 2 <= self.in_width <= 16:
@@ -81,10 +93,15 @@ class ShiftmaxConfig:
             raise ValueError(f"Scale must be a positive finite number, not {self.scale!r}")
         if self.exp_shift is not None and not 1 <= self.exp_shift <= 30:
             raise ValueError(f"Exp shift must be between 1 and 30, not {self.exp_shift}")
-        if self.e_max > INT31_MAX:
+        if self.variant == "ibert" and self.x0 == 0:
+            raise ValueError(f"Scale {self.scale} makes x0 = floor(-ln 2 / scale) zero")
+        if self.variant != "ibert" and self.e_max > INT31_MAX:
             raise ValueError(f"Scale {self.scale} gives x0 = {self.x0}, so e(0) = -x0 * 2**{self.shift} = "
                              f"{self.e_max} overflows 31 bits; use a coarser scale or a smaller exp_shift")
-        if self.n * self.e_max > INT31_MAX:
+        if self.variant == "ibert" and self.ibert_raw_max.bit_length() > 62:
+            raise ValueError(f"Scale {self.scale} makes I-BERT's e(0) = {self.ibert_raw_max} wider than 62 bits; "
+                             f"use a coarser scale or a smaller exp_shift")
+        if self.n * self.e_max > self.numerator:
             raise ValueError(f"Row length {self.n} can overflow the 31-bit sum at this scale: "
                              f"at most {INT31_MAX // self.e_max} elements of e(0) = {self.e_max}")
 
@@ -95,11 +112,36 @@ class ShiftmaxConfig:
 
     @property
     def x0(self):
+        if self.variant == "ibert":
+            return ibert_constants(self.scale)[0]
         return x0_of(self.scale, self.variant)
 
     @property
+    def ibert_raw_max(self):
+        """I-BERT's ``e(0) = c << exp_shift`` before the 16-bit requantization."""
+        return ibert_constants(self.scale)[2] << self.shift
+
+    @property
+    def ibert_requant_shift(self):
+        """The right shift that brings I-BERT's ``e(0)`` below ``2**16``."""
+        return max(self.ibert_raw_max.bit_length() - IBERT_EXP_BITS, 0)
+
+    @property
     def e_max(self):
+        if self.variant == "ibert":
+            return self.ibert_raw_max >> self.ibert_requant_shift
         return exp_max(self.x0, self.shift)
+
+    @property
+    def numerator(self):
+        """The dividend of ``f``: ``2**31 - 1`` (I-ViT) or ``2**32`` (I-BERT)."""
+        return 1 << 32 if self.variant == "ibert" else INT31_MAX
+
+    @property
+    def out_bits(self):
+        """Width of the unsigned output code: ``out_width - 1`` (I-ViT, scale ``2**-(out_width - 1)``) or
+        ``out_width`` (I-BERT, scale ``2**-out_width``)."""
+        return self.out_width if self.variant == "ibert" else self.out_width - 1
 
     @property
     def sum_width(self):
@@ -108,11 +150,19 @@ class ShiftmaxConfig:
     @property
     def quotient_width(self):
         """Bits of ``f = floor((2**31 - 1) / s)``: ``s >= e(0)`` bounds it."""
-        return (INT31_MAX // self.e_max).bit_length()
+        return (self.numerator // self.e_max).bit_length()
 
     @property
     def out_max(self):
-        return (1 << (self.out_width - 1)) - 1
+        return (1 << self.out_bits) - 1
+
+
+def row_exponentials(cfg, x):
+    """``e_i`` of every element of rows ``x``: the variant's exponential of ``x_i - max(x)``."""
+    d = x - x.amax(dim=-1, keepdim=True)
+    if cfg.variant == "ibert":
+        return ibert_exp(d, cfg.scale, cfg.shift) >> cfg.ibert_requant_shift
+    return shift_exp(d, cfg.x0, cfg.shift, cfg.variant)
 
 
 def shiftmax(cfg, x):
@@ -120,9 +170,9 @@ def shiftmax(cfg, x):
     x = torch.as_tensor(x, dtype=torch.int64)
     if x.shape[-1] != cfg.n:
         raise ValueError(f"Rows must have {cfg.n} elements, not {x.shape[-1]}")
-    e = shift_exp(x - x.amax(dim=-1, keepdim=True), cfg.x0, cfg.shift, cfg.variant)
-    f = torch.div(INT31_MAX, e.sum(dim=-1, keepdim=True), rounding_mode="floor")
-    return (e * f) >> (32 - cfg.out_width)
+    e = row_exponentials(cfg, x)
+    f = torch.div(cfg.numerator, e.sum(dim=-1, keepdim=True), rounding_mode="floor")
+    return ((e * f) >> (32 - cfg.out_width)).clamp(max=cfg.out_max)
 
 
 def float_softmax(cfg, x):

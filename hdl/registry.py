@@ -129,13 +129,14 @@ BLOCKS = {block.name: block for block in [
         }),
     Block(
         name="shiftmax",
-        summary="I-ViT ShiftMax: shift-based exp, one pipelined division per row, one element per cycle",
+        summary="I-ViT ShiftMax (or I-BERT i-exp softmax): integer exp, one pipelined division per row",
         config=ShiftmaxConfig, generator=Shiftmax, golden=shiftmax, bench="qarith.sim.shiftmax",
         configs={
             "n64_pytorch": ShiftmaxConfig(n=64),
             "n64_tvm": ShiftmaxConfig(n=64, variant="tvm"),
             "n197_pytorch": ShiftmaxConfig(n=197, scale=0.05),
             "n8_tvm_o16": ShiftmaxConfig(n=8, variant="tvm", out_width=16, in_width=10, scale=1 / 64),
+            "n64_ibert": ShiftmaxConfig(n=64, variant="ibert"),
         }),
     Block(
         name="shiftgelu",

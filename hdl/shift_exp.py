@@ -1,5 +1,6 @@
-"""I-ViT's shift-based exponential in hardware, shared by ``shiftmax`` and ``shiftgelu``:
-:func:`shift_exp_stages`, :func:`qarith.golden.shift_exp.shift_exp` in four register stages
+"""The integer exponentials in hardware: I-ViT's shift-based one (:func:`shift_exp_stages`, shared by
+``shiftmax`` and ``shiftgelu``) and I-BERT's polynomial one (:func:`ibert_exp_stages`, ``shiftmax``'s
+``"ibert"`` variant). :func:`shift_exp_stages`: :func:`qarith.golden.shift_exp.shift_exp` in four register stages
   (``t`` with its clamp; ``q`` by comparing ``t`` with the constants ``k x0``; ``r = t - q x0``;
   ``e`` by a barrel shift);
 The stages take a ``register(target, value)`` function, so the same stages serve a free-running pipeline
@@ -8,7 +9,9 @@ The stages take a ``register(target, value)`` function, so the same stages serve
 
 from amaranth.hdl import Const, Mux, Signal, signed, unsigned
 
-__all__ = ["SHIFT_EXP_STAGES", "shift_exp_stages"]
+from ..golden.shift_exp import ibert_constants
+
+__all__ = ["SHIFT_EXP_STAGES", "shift_exp_stages", "IBERT_EXP_STAGES", "ibert_exp_stages"]
 
 SHIFT_EXP_STAGES = 4
 
@@ -42,4 +45,35 @@ def shift_exp_stages(m, d, x0, n, variant, register, name="exp"):
         base = Signal(unsigned(Const(-x0).shape().width), name=f"{name}_base")        # (r >> 1) - x0 > 0
         m.d.comb += base.eq((r >> 1) - x0)
         register(e, base << amount)
+    return e
+
+
+IBERT_EXP_STAGES = 5
+
+
+def ibert_exp_stages(m, d, scale, n, requant_shift, register, name="iexp"):
+    """``ibert_exp(d) >> requant_shift`` for a signed ``d <= 0``, :data:`IBERT_EXP_STAGES` registers after
+    ``d``: the clamp, ``q`` (comparisons with ``k x0``), ``r = t - q x0``, the polynomial
+    ``z = r (r + b) + c`` (one multiplier), the shift ``(z << (n - q)) >> requant_shift``."""
+    x0, b, c = ibert_constants(scale)
+    limit = n * x0
+    t = Signal(signed(max(len(d) + 1, Const(limit).shape().width + 1)), name=f"{name}_t")
+    register(t, Mux(d < limit, limit, d))
+    q = Signal(range(n + 1), name=f"{name}_q")
+    t2 = Signal.like(t, name=f"{name}_t2")
+    register(q, sum(t <= k * x0 for k in range(1, n + 1)))
+    register(t2, t)
+    r = Signal(signed(Const(x0).shape().width + 1), name=f"{name}_r")
+    amount = Signal(range(n + 1), name=f"{name}_shift")
+    register(r, t2 - q * Const(x0))
+    register(amount, n - q)
+    z = Signal(signed(max((c + b * -x0).bit_length(), Const(c).shape().width) + 2), name=f"{name}_z")
+    amount2 = Signal.like(amount, name=f"{name}_shift2")
+    register(z, r * (r + b) + c)
+    register(amount2, amount)
+    width = (c << n).bit_length() - requant_shift
+    e = Signal(unsigned(max(width, 1)), name=f"{name}_e")
+    positive = Signal(unsigned(len(z)), name=f"{name}_zpos")
+    m.d.comb += positive.eq(Mux(z < 0, 0, z))
+    register(e, (positive << amount2) >> requant_shift)
     return e

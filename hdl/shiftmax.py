@@ -12,18 +12,23 @@ Built on :class:`qarith.hdl.rows.RowEngine` (banked row buffer and row maximum):
 ``output`` pass
     ``e_i`` again through the same pipeline, then ``(e_i * f) >> (32 - out_width)``: one multiplier.
 
-Latency from a row's last element to its first output: ``n + quotient_width + 18`` cycles. One element
-per cycle in steady state; backpressure stalls the output pass and, once every bank is taken, the input.
+``variant="ibert"`` swaps in I-BERT's polynomial exponential
+(:func:`qarith.hdl.shift_exp.ibert_exp_stages`, five stages and one more multiplier) and the dividend
+``2**32``; the rest is the same hardware.
+
+Latency from a row's last element to its first output: ``n + quotient_width + 18`` cycles (``+ 20`` for
+``"ibert"``). One element per cycle in steady state; backpressure stalls the output pass and, once every
+bank is taken, the input.
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.shiftmax import INT31_MAX, ShiftmaxConfig
+from ..golden.shiftmax import ShiftmaxConfig
 from .rows import RowEngine, banks_for
 from .arith import divide_stages
-from .shift_exp import SHIFT_EXP_STAGES, shift_exp_stages
+from .shift_exp import IBERT_EXP_STAGES, SHIFT_EXP_STAGES, ibert_exp_stages, shift_exp_stages
 
 __all__ = ["Shiftmax"]
 
@@ -39,8 +44,8 @@ class Shiftmax(wiring.Component):
     -------
     i : In(stream.Signature(signed(in_width)))
         Score codes, row after row.
-    o : Out(stream.Signature(unsigned(out_width - 1)))
-        Probability codes at scale ``2**-(out_width - 1)``.
+    o : Out(stream.Signature(unsigned(out_bits)))
+        Probability codes at scale ``2**-out_bits`` (``out_width - 1`` bits, or ``out_width`` for I-BERT).
     """
 
     throughput = 1  # elements per cycle, in steady state
@@ -54,14 +59,18 @@ class Shiftmax(wiring.Component):
         self.cfg = cfg
         super().__init__({
             "i": In(stream.Signature(signed(cfg.in_width))),
-            "o": Out(stream.Signature(unsigned(cfg.out_width - 1))),
+            "o": Out(stream.Signature(unsigned(cfg.out_bits))),
         })
+
+    @property
+    def exp_stages(self):
+        return IBERT_EXP_STAGES if self.cfg.variant == "ibert" else SHIFT_EXP_STAGES
 
     @property
     def reduce_tail(self):
         """Cycles from the reduce pass's last read to the row's ``f`` being visible to the output pass:
         buffer word, its register, d, the exp stages, the accumulator, the divider, the parameter."""
-        return 2 + 1 + SHIFT_EXP_STAGES + 1 + self.cfg.quotient_width + 1
+        return 2 + 1 + self.exp_stages + 1 + self.cfg.quotient_width + 1
 
     @property
     def banks(self):
@@ -72,7 +81,7 @@ class Shiftmax(wiring.Component):
         # n reads (the first in the cycle after the last element), the reduce tail, then the output
         # pass (it reads in the cycle the parameters are visible): buffer word, its register, d, the
         # exp stages, the product, the output register.
-        return self.cfg.n + self.reduce_tail + 2 + 1 + SHIFT_EXP_STAGES + 1 + 1
+        return self.cfg.n + self.reduce_tail + 2 + 1 + self.exp_stages + 1 + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -85,7 +94,7 @@ class Shiftmax(wiring.Component):
 
         # -- reduce pass: d = x - max; e; the row sum; f = floor((2**31 - 1) / sum) ----------------
         tags = [rows.valid, rows.first, rows.last, rows.bank]
-        delays = 1 + SHIFT_EXP_STAGES
+        delays = 1 + self.exp_stages
         for stage in range(delays):
             later = [Signal.like(t, name=f"r{stage}_{t.name}") for t in tags]
             m.d.sync += [a.eq(b) for a, b in zip(later, tags)]
@@ -93,7 +102,12 @@ class Shiftmax(wiring.Component):
         valid, first, last, bank = tags
         d = Signal(d_shape)
         sync(d, rows.x - rows.max)
-        e = shift_exp_stages(m, d, cfg.x0, cfg.shift, cfg.variant, sync, name="sum_exp")
+        def exponential(d, register, name):
+            if cfg.variant == "ibert":
+                return ibert_exp_stages(m, d, cfg.scale, cfg.shift, cfg.ibert_requant_shift, register, name=name)
+            return shift_exp_stages(m, d, cfg.x0, cfg.shift, cfg.variant, register, name=name)
+
+        e = exponential(d, sync, "sum_exp")
         accumulator, added = Signal(cfg.sum_width), Signal(cfg.sum_width)
         m.d.comb += added.eq(Mux(first, 0, accumulator) + e)
         total, total_valid, total_bank = Signal(cfg.sum_width), Signal(), Signal(rows.bank_bits)
@@ -102,7 +116,7 @@ class Shiftmax(wiring.Component):
             m.d.sync += accumulator.eq(added)
             with m.If(last):
                 m.d.sync += total.eq(added)
-        factor, stages = divide_stages(m, INT31_MAX, total, cfg.quotient_width, sync, name="div")
+        factor, stages = divide_stages(m, cfg.numerator, total, cfg.quotient_width, sync, name="div")
         done, done_bank = total_valid, total_bank
         for stage in range(stages):
             later_valid, later_bank = Signal(name=f"div_valid{stage}"), Signal(rows.bank_bits, name=f"div_bank{stage}")
@@ -114,13 +128,14 @@ class Shiftmax(wiring.Component):
         m.d.comb += rows.publish.eq(done)
 
         # -- output pass: e again, times f, shifted --------------------------------------------------
-        depth = 2 + 1 + SHIFT_EXP_STAGES + 1
+        depth = 2 + 1 + self.exp_stages + 1
         out = rows.output_pass(self.o, [row_factor], depth)
         out_d = Signal(d_shape)
         out.stalled((out_d, out.x - out.values[2][0]))
-        out_e = shift_exp_stages(m, out_d, cfg.x0, cfg.shift, cfg.variant, lambda a, b: out.stalled((a, b)),
-                                 name="out_exp")
+        out_e = exponential(out_d, lambda a, b: out.stalled((a, b)), "out_exp")
         product = Signal(len(out_e) + cfg.quotient_width)
         out.stalled((product, out_e * out.values[depth - 1][1]))
-        out.stalled((self.o.valid, out.valid[depth]), (self.o.payload, product >> (32 - cfg.out_width)))
+        shifted = product >> (32 - cfg.out_width)
+        out.stalled((self.o.valid, out.valid[depth]),
+                    (self.o.payload, Mux(shifted > cfg.out_max, cfg.out_max, shifted)))
         return m

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from qarith.golden.scores import KINDS, score_rows
-from qarith.golden.shift_exp import exp_max, shift_exp, x0_of
-from qarith.golden.shiftmax import INT31_MAX, ShiftmaxConfig, float_softmax, shiftmax
+from qarith.golden.shift_exp import exp_max, ibert_constants, ibert_exp, shift_exp, x0_of
+from qarith.golden.shiftmax import ShiftmaxConfig, float_softmax, row_exponentials, shiftmax
 from qarith.hdl.registry import BLOCKS
 from qarith.sim.bench import run_amaranth
 from qarith.sim.rows import row_vectors
@@ -14,7 +14,7 @@ from tiers import fast_tier, slow_tier, slow_tier_params
 
 class TestConfig:
     @pytest.mark.parametrize("kwargs, message", [
-        ({"variant": "onnx"}, r"^Variant must be one of pytorch, tvm, not 'onnx'$"),
+        ({"variant": "onnx"}, r"^Variant must be one of pytorch, tvm, ibert, not 'onnx'$"),
         ({"n": 0}, r"^Row length must be between 1 and 4096, not 0$"),
         ({"in_width": 1}, r"^Input width must be between 2 and 16, not 1$"),
         ({"out_width": 17}, r"^Output width must be between 2 and 16, not 17$"),
@@ -84,16 +84,28 @@ class TestGolden:
         for kind in KINDS:
             x, _ = score_rows(cfg, kind, 100, cfg.n)
             out = shiftmax(cfg, x)
-            e = shift_exp(x - x.amax(dim=-1, keepdim=True), cfg.x0, cfg.shift, cfg.variant)
-            s = e.sum(dim=-1)
+            s = row_exponentials(cfg, x).sum(dim=-1)
             total = out.sum(dim=-1)
-            # sum_i e_i f <= 2**31 - 1, and each floor loses less than one step.
+            # sum_i e_i f <= numerator (2**31 - 1 or 2**32), and each floor loses less than one step.
             assert bool((total <= cfg.out_max + 1).all())
-            assert bool((total >= (INT31_MAX + 1 - s) / 2 ** (32 - cfg.out_width) - cfg.n).all())
+            assert bool((total >= (cfg.numerator + 1 - s) / 2 ** (32 - cfg.out_width) - cfg.n - 1).all())
             # The largest score gets the largest output; a larger score never a smaller one.
             top = out.gather(-1, x.argmax(dim=-1, keepdim=True)).squeeze(-1)
             assert bool((top == out.amax(dim=-1)).all())
             assert bool((out.gather(-1, x.argsort(dim=-1)).diff(dim=-1) >= 0).all())
+
+    def test_ibert_exp_worked_by_hand(self):
+        # Scale 1/16: x0 = floor(-0.6931 * 16) = -12, b = floor(2.7073 * 16) = 43, c = floor(2.7921 * 256) = 714.
+        assert ibert_constants(1 / 16) == (-12, 43, 714)
+        # x = -16: q = floor(16/12) = 1, r = -4; z = -4 * 39 + 714 = 558; e = 558 << 29.
+        assert ibert_exp(torch.tensor([0, -16]), 1 / 16).tolist() == [714 << 30, 558 << 29]
+        cfg = ShiftmaxConfig(n=2, variant="ibert")
+        # e(0) = 714 * 2**30 has 40 bits: >> 24 keeps 16. e = [45696, 17856]; s = 63552;
+        # f = floor(2**32 / 63552) = 67581; (45696 f) >> 24 = 184, (17856 f) >> 24 = 71 (float: 187.2, 68.8).
+        assert cfg.ibert_requant_shift == 24 and cfg.e_max == 45696
+        assert shiftmax(cfg, torch.tensor([[16, 0]])).tolist() == [[184, 71]]
+        # A row of one element would be 256/256: it clamps to the top code.
+        assert shiftmax(ShiftmaxConfig(n=1, variant="ibert"), torch.tensor([[3]])).tolist() == [[255]]
 
     def test_float_error_measured(self):
         # Not a bound from the paper: the shift-exp's linear 2**f ~ 1 + f/2 is off by up to 6.1 % and
