@@ -115,7 +115,9 @@ def shift_accuracy(rows=1000, seed=0):
         codes = cfg.codes
         out = shiftgelu(cfg, codes).to(torch.float64) * cfg.out_scale
         error = (out - gelu_reference(cfg, codes)).abs()
-        gelu_records.append({"config": name, "factor": cfg.factor, "exp_shift": cfg.exp_shift,
+        gelu_records.append({"config": name, "method": cfg.method,
+                             "factor": cfg.factor if cfg.method == "shift" else f"erf_shift {cfg.erf_shift}",
+                             "exp_shift": cfg.exp_shift if cfg.method == "shift" else "-",
                              "scale": cfg.scale, "codes": len(codes), "max_abs": float(error.max()),
                              "mean_abs": float(error.mean()), "max_steps": float(error.max() / cfg.scale)})
     from ..golden.ilayernorm import activation_rows, float_layernorm, ilayernorm
@@ -139,10 +141,10 @@ def shift_markdown(result):
         lines.append(f"| {r['config']} | {r['n']} | {r['distribution']} | {r['max_abs']:.4f} | {r['mean_abs']:.5f} | "
                      f"{r['kl']:.5f} | {r['argmax_flips']} / {r['rows']} |")
     lines += ["", "## shiftgelu accuracy against GELU (every input code)", "",
-              "| config | factor | exp_shift | input scale | max abs error | mean abs error | max error (input steps) |",
-              "|---|---|---:|---:|---:|---:|---:|"]
+              "| config | method | factor | exp_shift | input scale | max abs error | mean abs error | max error (input steps) |",
+              "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in result["shiftgelu"]:
-        lines.append(f"| {r['config']} | {r['factor']} | {r['exp_shift']} | {r['scale']:g} | {r['max_abs']:.4f} | "
+        lines.append(f"| {r['config']} | {r['method']} | {r['factor']} | {r['exp_shift']} | {r['scale']:g} | {r['max_abs']:.4f} | "
                      f"{r['mean_abs']:.4f} | {r['max_steps']:.2f} |")
     lines += ["", "## ilayernorm accuracy against torch layer_norm", "",
               "Transformer-like rows (Gaussian channels, four outlier channels 6x larger), the float result clamped "

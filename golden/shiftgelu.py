@@ -18,6 +18,18 @@ the others in its row); qarith takes ``m = max(y, 0)`` per element, which keeps 
 ``<= 0`` and makes the unit elementwise. That choice is the one place this model departs from the
 reference. ``e1 + e2 <= 2 e(0)`` must fit 31 bits; the division and products are exact integers
 (the reference evaluates them in float32).
+
+``method="ibert"`` is I-BERT's i-GELU (Kim et al., ICML 2021; ``ALGORITHMS.md`` section 5) instead::
+
+    sf  = S / 1.4142;  b = floor(-1.769 / sf);  c = floor((1 / -0.2888) / sf**2)
+    y   = sign(x) ((min(|x|, -b) + b)**2 + c) >> erf_shift          # erf(x / sqrt 2) at scale s_erf
+    s_erf = -0.2888 sf**2 2**erf_shift;  h = floor(1 / s_erf)
+    out = -(x (y + h))                                                # GELU at scale |s_erf| S / 2
+
+(the reference's scale ``s_erf S / 2`` is negative; the block negates the code so its scale is
+positive). The reference shifts ``y`` right by 14 to fit 32-bit inputs; on int8 inputs that leaves
+``y`` one bit and ruins the result (measured 65 against GELU at scale 1/16), so ``erf_shift`` is a
+parameter, 0 by default (measured 0.024).
 """
 
 import math
@@ -28,10 +40,15 @@ import torch
 from .shift_exp import exp_max, shift_exp, x0_of
 from .shiftmax import INT31_MAX
 
-__all__ = ["ShiftGeluConfig", "FACTORS", "shiftgelu", "gelu_reference"]
+__all__ = ["ShiftGeluConfig", "FACTORS", "METHODS", "shiftgelu", "ibert_gelu_constants", "gelu_reference"]
 
 FACTORS = ("scale", "shift")
+METHODS = ("shift", "ibert")
 SIGMOID_FACTOR = 1.702
+#: I-BERT's i-GELU: erf(u) ~ sign(u) (a (min(|u|, -b) + b)**2 + 1) with u = x / 1.4142 (the reference's
+#: rounded sqrt(2)); c = 1 / a as the reference stores it.
+IBERT_ERF = (-0.2888, -1.769, 1 / -0.2888)
+IBERT_SQRT2 = 1.4142
 
 
 @dataclass(frozen=True)
@@ -55,20 +72,32 @@ class ShiftGeluConfig:
         near the 8-bit sigmoid's own resolution (0.062).
     sig_width : int
         Bits of the sigmoid code (2..16; 8 in the reference, scale ``2**-(sig_width - 1)``).
+    method : str
+        ``"shift"`` (I-ViT ShiftGELU) or ``"ibert"`` (I-BERT i-GELU; ``factor``, ``exp_shift`` and
+        ``sig_width`` do not apply).
+    erf_shift : int
+        ``"ibert"`` only: the right shift of the erf polynomial (0..14; the reference's 14 suits 32-bit
+        inputs).
     """
     in_width: int = 8
     scale: float = 0.0625
     factor: str = "scale"
     exp_shift: int = 15
     sig_width: int = 8
+    method: str = "shift"
+    erf_shift: int = 0
 
     def __post_init__(self):
-        for name in ("in_width", "exp_shift", "sig_width"):
+        for name in ("in_width", "exp_shift", "sig_width", "erf_shift"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"{name} must be an integer, not {value!r}")
         if not isinstance(self.scale, (int, float)) or isinstance(self.scale, bool):
             raise TypeError(f"scale must be a number, not {self.scale!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"Method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if not 0 <= self.erf_shift <= 14:
+            raise ValueError(f"Erf shift must be between 0 and 14, not {self.erf_shift}")
         if self.factor not in FACTORS:
             raise ValueError(f"Factor must be one of {', '.join(FACTORS)}, not {self.factor!r}")
         if not 2 <= self.in_width <= 16:
@@ -103,11 +132,18 @@ class ShiftGeluConfig:
 
     @property
     def out_width(self):
-        """Signed output width: ``x`` times a sigmoid code below ``2**(sig_width - 1)``."""
+        """Signed output width: ``x`` times a sigmoid code below ``2**(sig_width - 1)`` (I-ViT), or times
+        ``y + h`` (I-BERT)."""
+        if self.method == "ibert":
+            _, _, _, h, _ = ibert_gelu_constants(self)
+            largest = (1 << (self.in_width - 1)) * (2 * abs(h) + 2)
+            return largest.bit_length() + 1
         return self.in_width + self.sig_width - 1
 
     @property
     def out_scale(self):
+        if self.method == "ibert":
+            return abs(ibert_gelu_constants(self)[4]) * self.scale / 2
         return self.scale * 2.0 ** -(self.sig_width - 1)
 
     @property
@@ -116,9 +152,23 @@ class ShiftGeluConfig:
         return torch.arange(-(1 << (self.in_width - 1)), 1 << (self.in_width - 1), dtype=torch.int64)
 
 
+def ibert_gelu_constants(cfg):
+    """``(b, c, erf_shift, h, s_erf)`` of I-BERT's i-GELU at the config's scale."""
+    a, b_real, c_real = IBERT_ERF
+    sf = cfg.scale / IBERT_SQRT2
+    b, c = math.floor(b_real / sf), math.floor(c_real / sf ** 2)
+    s_erf = sf ** 2 * a * 2 ** cfg.erf_shift
+    return b, c, cfg.erf_shift, math.floor(1.0 / s_erf), s_erf
+
+
 def shiftgelu(cfg, x):
     """The block's function on integer input codes (any shape); returns output codes."""
     x = torch.as_tensor(x, dtype=torch.int64)
+    if cfg.method == "ibert":
+        b, c, k, h, _ = ibert_gelu_constants(cfg)
+        clipped = torch.minimum(x.abs(), torch.full_like(x, -b))
+        y = (torch.sign(x) * ((clipped + b) ** 2 + c)) >> k
+        return -(x * (y + h))
     y = x if cfg.factor == "scale" else x + (x >> 1) + (x >> 3) + (x >> 4)
     m = y.clamp(min=0)
     e1 = shift_exp(y - m, cfg.x0, cfg.exp_shift, "pytorch")

@@ -140,13 +140,14 @@ BLOCKS = {block.name: block for block in [
         }),
     Block(
         name="shiftgelu",
-        summary="I-ViT ShiftGELU: x * sigmoid(1.702 x) from the shift-based exp, one element per cycle",
+        summary="I-ViT ShiftGELU (x * sigmoid(1.702 x), shift-based exp) or I-BERT i-GELU, one per cycle",
         config=ShiftGeluConfig, generator=ShiftGelu, golden=shiftgelu, bench="qarith.sim.shiftgelu",
         configs={
             "s8_scale": ShiftGeluConfig(),
             "s8_shift": ShiftGeluConfig(factor="shift"),
             "s8_scale_n23": ShiftGeluConfig(exp_shift=23),
             "s10_scale_sig10": ShiftGeluConfig(in_width=10, scale=1 / 64, sig_width=10),
+            "s8_ibert": ShiftGeluConfig(method="ibert"),
         }),
     Block(
         name="ilayernorm",

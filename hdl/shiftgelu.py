@@ -12,18 +12,24 @@ A single pipeline that stalls as a whole while ``o.ready`` is low:
 6. the sigmoid code ``(e1 * f) >> (32 - sig_width)``, registered; 7. ``x * sigmoid``, registered.
 
 Latency ``quotient_width + 9`` cycles; two multipliers (``e1 * f`` and ``x * sigmoid``), no table.
+
+``method="ibert"`` is I-BERT's i-GELU instead: ``min(|x|, -b)`` and the sign, ``+ b``, the square,
+``sign (... + c) >> erf_shift``, ``+ h``, ``-(x * ...)``: six stages, two multipliers, latency 6.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.shiftgelu import ShiftGeluConfig
+from ..golden.shiftgelu import ShiftGeluConfig, ibert_gelu_constants
 from ..golden.shiftmax import INT31_MAX
 from .arith import divide_stages
 from .shift_exp import SHIFT_EXP_STAGES, shift_exp_stages
 
 __all__ = ["ShiftGelu"]
+
+#: I-BERT i-GELU pipeline: min(|x|, -b) and the sign; + b; the square; sign (... + c) >> k; + h; x times.
+IBERT_STAGES = 6
 
 
 class ShiftGelu(wiring.Component):
@@ -56,6 +62,8 @@ class ShiftGelu(wiring.Component):
 
     @property
     def latency(self):
+        if self.cfg.method == "ibert":
+            return IBERT_STAGES
         return 2 + SHIFT_EXP_STAGES + 1 + self.cfg.quotient_width + 2
 
     def elaborate(self, platform):
@@ -76,6 +84,9 @@ class ShiftGelu(wiring.Component):
             return value
 
         x = self.i.payload
+        if cfg.method == "ibert":
+            self._ibert(m, stalled, delayed)
+            return m
         y_shape = signed(cfg.in_width + 2)
         y = Signal(y_shape)
         x1 = Signal.like(x, name="x1")
@@ -110,3 +121,29 @@ class ShiftGelu(wiring.Component):
         stalled(self.o.payload, x6 * sigmoid)
         stalled(self.o.valid, valid)
         return m
+
+    def _ibert(self, m, stalled, delayed):
+        """I-BERT's i-GELU: six stages, two multipliers (the square and the final product)."""
+        cfg = self.cfg
+        b, c, k, h, _ = ibert_gelu_constants(cfg)
+        x = self.i.payload
+        magnitude = Signal(unsigned(cfg.in_width), name="magnitude")
+        negative, positive = Signal(name="negative"), Signal(name="positive")
+        stalled(magnitude, Mux(x < 0, -x, x))
+        stalled(negative, x < 0)
+        stalled(positive, x > 0)
+        clipped = Mux(magnitude > -b, -b, magnitude)
+        t = Signal(signed(Const(b).shape().width + 1), name="t")
+        stalled(t, clipped + b)
+        square = Signal(unsigned(2 * len(t)), name="square")
+        stalled(square, t * t)
+        poly = Signal(signed(max(len(square), Const(c).shape().width) + 2), name="poly")
+        raw = Signal.like(poly, name="poly_raw")
+        m.d.comb += raw.eq(square + c)
+        negative3, positive3 = delayed(negative, 2, "negative"), delayed(positive, 2, "positive")
+        stalled(poly, Mux(negative3, -raw, Mux(positive3, raw, 0)))
+        shifted = Signal(signed(len(poly) + Const(h).shape().width + 1), name="erf_plus_h")
+        stalled(shifted, (poly >> k) + h)
+        x5 = delayed(x, 5, "x_ibert")
+        stalled(self.o.payload, -(x5 * shifted))
+        stalled(self.o.valid, delayed(self.i.valid, 5, "valid_ibert"))

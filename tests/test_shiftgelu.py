@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from qarith.golden.shift_exp import shift_exp
-from qarith.golden.shiftgelu import ShiftGeluConfig, gelu_reference, shiftgelu
+from qarith.golden.shiftgelu import ShiftGeluConfig, gelu_reference, ibert_gelu_constants, shiftgelu
 from qarith.hdl.registry import BLOCKS
 from qarith.sim.shiftgelu import vectors
 
@@ -16,6 +16,8 @@ class TestConfig:
         ({"scale": 0}, r"^Scale must be a positive finite number, not 0$"),
         ({"exp_shift": 0}, r"^Exp shift must be between 1 and 30, not 0$"),
         ({"sig_width": 1}, r"^Sigmoid width must be between 2 and 16, not 1$"),
+        ({"method": "erf"}, r"^Method must be one of shift, ibert, not 'erf'$"),
+        ({"erf_shift": 15}, r"^Erf shift must be between 0 and 14, not 15$"),
         # 1.702 / 256: x0 = floor(-150.4) = -151; e(0) = 151 * 2**23, twice that is past 2**31 - 1.
         ({"scale": 1 / 256, "exp_shift": 23},
          r"^Scale 0\.00390625 gives x0 = -151, so e1 \+ e2 can reach 2 \* 1266679808, beyond 31 bits; "
@@ -79,6 +81,28 @@ class TestGolden:
         cfg = ShiftGeluConfig(exp_shift=23)
         assert cfg.quotient_width == 5
         assert shiftgelu(cfg, torch.tensor([127])).tolist() == [127 * 125]
+
+    def test_ibert_worked_by_hand(self):
+        cfg = ShiftGeluConfig(method="ibert")
+        # sf = (1/16) / 1.4142; b = floor(-1.769 / sf) = floor(-40.03) = -41; c = floor(-3.4626 / sf**2) = -1773;
+        # s_erf = -0.2888 sf**2 = -5.64e-4, h = floor(1 / s_erf) = floor(-1772.8) = -1773.
+        b, c, k, h, s_erf = ibert_gelu_constants(cfg)
+        assert (b, c, k, h) == (-41, -1773, 0, -1773)
+        # x = 16: min(16, 41) - 41 = -25; y = 625 - 1773 = -1148; out = -(16 (-1148 - 1773)) = 46736;
+        # times |s_erf| / 32: 0.8238 (GELU(1.0) = 0.8413). x = -16: y = +1148, out = -(-16 (1148 - 1773)) = -10000:
+        # -0.1763 (GELU(-1.0) = -0.1587).
+        assert shiftgelu(cfg, torch.tensor([16, -16, 0])).tolist() == [46736, -10000, 0]
+
+    def test_ibert_reference_erf_shift_collapses_on_int8(self):
+        # The reference's >> 14 leaves the erf polynomial in {-1, 0} on int8 codes at scale 1/16: h = -1 and
+        # every output is -x * (y - 1), so GELU(x) comes out as x * |s_erf| S / 2 * {1, 2}: useless.
+        cfg = ShiftGeluConfig(method="ibert", erf_shift=14)
+        assert ibert_gelu_constants(cfg)[3] == -1
+        error = (shiftgelu(cfg, cfg.codes).to(torch.float64) * cfg.out_scale - gelu_reference(cfg, cfg.codes)).abs()
+        assert float(error.max()) > 10
+        good = ShiftGeluConfig(method="ibert")
+        error = (shiftgelu(good, good.codes).to(torch.float64) * good.out_scale - gelu_reference(good, good.codes)).abs()
+        assert float(error.max()) < 0.03      # measured 0.024: the polynomial erf, not the integer steps
 
     def test_monotone_for_positive_inputs_and_sign(self):
         cfg = ShiftGeluConfig()
