@@ -11,6 +11,7 @@ from amaranth.hdl import Elaboratable
 
 from ..golden.ilayernorm import ILayerNormConfig, ilayernorm
 from ..golden.linear_int8 import LinearInt8Config, linear_int8_hw
+from ..golden.log_softmax_int import AttnVConfig, LogSoftmaxIntConfig, attn_v, log_softmax_int
 from ..golden.lut_unary import LutUnaryConfig, lut_unary
 from ..golden.pwl import PwlConfig, pwl
 from ..golden.mac_array import MacArrayConfig, mac_tiles
@@ -20,6 +21,8 @@ from ..golden.shiftmax import ShiftmaxConfig, shiftmax
 from ..golden.softmax_lut import SoftmaxLutConfig, softmax_lut
 from .ilayernorm import ILayerNorm
 from .linear_int8 import LinearInt8
+from .attn_v import AttnV
+from .log_softmax_int import LogSoftmaxInt
 from .lut_unary import LutUnary
 from .pwl import Pwl
 from .mac_array import MacArray
@@ -161,5 +164,24 @@ BLOCKS = {block.name: block for block in [
                 beta=tuple(0.25 * (c % 3 - 1) for c in range(64))),
             "c192_deit_tiny": ILayerNormConfig(channels=192),
             "c3_i6": ILayerNormConfig(channels=3, in_width=6, out_scale=1 / 16),
+        }),
+    Block(
+        name="log_softmax_int",
+        summary="FQ-ViT Log-Int-Softmax: I-BERT i-exp, 4-bit rounded log2 codes, no divider",
+        config=LogSoftmaxIntConfig, generator=LogSoftmaxInt, golden=log_softmax_int,
+        bench="qarith.sim.log_softmax_int",
+        configs={
+            "n64_b4": LogSoftmaxIntConfig(n=64),
+            "n197_b4": LogSoftmaxIntConfig(n=197, scale=0.05),
+            "n16_b3_s10": LogSoftmaxIntConfig(n=16, bits=3, in_width=10, scale=1 / 64),
+        }),
+    Block(
+        name="attn_v",
+        summary="Attention x V from log2 codes: sum of V shifted by the code, no multiplier",
+        config=AttnVConfig, generator=AttnV, golden=attn_v, bench="qarith.sim.attn_v",
+        configs={
+            "n64_exact": AttnVConfig(n=64),
+            "n64_floor": AttnVConfig(n=64, rounding="floor"),
+            "n197_v16": AttnVConfig(n=197, v_width=16),
         }),
 ]}

@@ -9,12 +9,14 @@ __all__ = ["row_vectors", "edge_rows", "row_cases"]
 
 
 def row_vectors(cfg, name, rows, model):
-    """Vectors for whole rows (``rows x n`` codes) through ``model(cfg, rows)``; each output depends on
-    every element of its row."""
+    """Vectors for whole rows (``rows x n`` codes) through ``model(cfg, rows)`` (a tensor of the rows'
+    shape, or a flat list of per-element payloads); each output depends on every element of its row."""
     rows = torch.as_tensor(rows, dtype=torch.int64).reshape(-1, cfg.n)
     expected = model(cfg, rows)
+    if isinstance(expected, torch.Tensor):
+        expected = expected.flatten().tolist()
     origin = [list(range(r * cfg.n, (r + 1) * cfg.n)) for r in range(len(rows)) for _ in range(cfg.n)]
-    return Vectors(name, rows.flatten().tolist(), expected.flatten().tolist(), origin=origin)
+    return Vectors(name, rows.flatten().tolist(), expected, origin=origin)
 
 
 def edge_rows(cfg):

@@ -1,0 +1,178 @@
+"""FQ-ViT Log-Int-Softmax (Lin et al., IJCAI 2022; reference code megvii-research/FQ-ViT) and the
+shift-based attention-times-V it enables. ``ALGORITHMS.md`` section 6.
+
+``log_softmax_int`` on a row of ``n`` integer scores ``x`` at scale ``S``::
+
+    e_i   = ibert_exp(x_i - max(x))               # I-BERT's i-exp (qarith.golden.shift_exp), n = 30
+    s     = sum_i e_i
+    v_i   = round(s / e_i)                        # half to even, as torch.round; v_i >= 1
+    r_i   = floor(log2 v_i) + [v_i - 2**f >= 2**(f - 1)]      # f = floor(log2 v_i): log2 rounded
+    zero_i = r_i >= 2**bits;  code_i = min(r_i, 2**bits - 1)
+
+so the attention weight is ``2**-code_i`` (or 0 when ``zero_i``): 4-bit log2 codes by default. The
+reference computes ``v`` and the logarithm in floating point; this model uses exact integers.
+
+``attn_v`` (:func:`attn_v`): for a row of codes and a column of ``V`` (signed integers),
+``sum_j V_j 2**-code_j`` over the elements that are not ``zero``: with ``rounding="floor"`` each term is
+``V_j >> code_j`` (the literal shift-and-add form, each shift floors); with ``rounding="exact"`` each
+term is ``V_j << (2**bits - 1 - code_j)``, the exact sum at scale ``2**-(2**bits - 1)``.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .codes import code_range
+from .shift_exp import ibert_constants, ibert_exp
+
+__all__ = ["LogSoftmaxIntConfig", "AttnVConfig", "log_round", "log_softmax_int", "attn_v", "ROUNDINGS"]
+
+ROUNDINGS = ("floor", "exact")
+
+
+def _integers(cfg, names):
+    for name in names:
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an integer, not {value!r}")
+
+
+@dataclass(frozen=True)
+class LogSoftmaxIntConfig:
+    """Configuration of the ``log_softmax_int`` block.
+
+    Parameters
+    ----------
+    n : int
+        Row length (1..4096).
+    in_width : int
+        Width of the signed input score codes (2..16).
+    scale : float
+        Real value of one input step (positive).
+    bits : int
+        Width of the log2 code (1..5; 4 in FQ-ViT).
+    """
+    n: int = 64
+    in_width: int = 8
+    scale: float = 0.0625
+    bits: int = 4
+
+    def __post_init__(self):
+        _integers(self, ("n", "in_width", "bits"))
+        if not isinstance(self.scale, (int, float)) or isinstance(self.scale, bool):
+            raise TypeError(f"scale must be a number, not {self.scale!r}")
+        if not 1 <= self.n <= 4096:
+            raise ValueError(f"Row length must be between 1 and 4096, not {self.n}")
+        if not 2 <= self.in_width <= 16:
+            raise ValueError(f"Input width must be between 2 and 16, not {self.in_width}")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"Scale must be a positive finite number, not {self.scale!r}")
+        if not 1 <= self.bits <= 5:
+            raise ValueError(f"Code width must be between 1 and 5, not {self.bits}")
+        if self.scale >= -IBERT_X0_LIMIT:
+            raise ValueError(f"Scale {self.scale} makes x0 = floor(-ln 2 / scale) -1 or less precise than "
+                             f"one step; use a scale below {-IBERT_X0_LIMIT}")
+        if self.compare_width > 62:
+            raise ValueError(f"Scale {self.scale} and row length {self.n} make the exponentials too wide "
+                             f"(more than 62 bits in the comparisons); use a coarser scale or a shorter row")
+
+    @property
+    def e_max(self):
+        """``e(0) = c << 30``."""
+        return ibert_constants(self.scale)[2] << 30
+
+    @property
+    def sum_width(self):
+        return (self.n * self.e_max).bit_length()
+
+    @property
+    def levels(self):
+        """``2**bits``: codes ``0 .. levels - 1``, and ``r >= levels`` is zero."""
+        return 1 << self.bits
+
+    @property
+    def compare_width(self):
+        """Bits of the hardware's comparisons ``2 s`` against ``(2 T - 1) e`` (see the generator)."""
+        return max((2 * self.n * self.e_max).bit_length(), (((3 << (self.levels - 1)) - 1) * self.e_max).bit_length())
+
+
+#: ``x0 = floor(-0.6931 / S)`` must be at most -2 (a scale below ln 2 / 2) for ``r`` to have a range.
+IBERT_X0_LIMIT = -0.6931 / 2
+
+
+def log_round(v):
+    """``floor(log2 v) + [v - 2**f >= 2**(f - 1)]`` for integers ``v >= 1`` (FQ-ViT's ``log_round``)."""
+    v = torch.as_tensor(v, dtype=torch.int64)
+    f = torch.zeros_like(v)
+    for bit in range(1, 63):
+        f = torch.where(v >> bit != 0, torch.full_like(v, bit), f)
+    extra = (v - (torch.ones_like(v) << f)) * 2 >= (torch.ones_like(v) << f)
+    return f + (extra & (f > 0)).to(torch.int64)
+
+
+def log_softmax_int(cfg, x):
+    """``(code, zero)`` int64 tensors for rows of input codes ``x`` (``(..., n)``)."""
+    x = torch.as_tensor(x, dtype=torch.int64)
+    if x.shape[-1] != cfg.n:
+        raise ValueError(f"Rows must have {cfg.n} elements, not {x.shape[-1]}")
+    e = ibert_exp(x - x.amax(dim=-1, keepdim=True), cfg.scale)
+    s = e.sum(dim=-1, keepdim=True)
+    q = torch.div(s, e, rounding_mode="floor")
+    twice = 2 * (s - q * e)
+    v = q + ((twice > e) | ((twice == e) & (q % 2 == 1))).to(torch.int64)
+    r = log_round(v)
+    return r.clamp(max=cfg.levels - 1), (r >= cfg.levels).to(torch.int64)
+
+
+@dataclass(frozen=True)
+class AttnVConfig:
+    """Configuration of the ``attn_v`` block.
+
+    Parameters
+    ----------
+    n : int
+        Row length (1..4096): the terms of one output.
+    v_width : int
+        Width of the signed ``V`` values (2..16).
+    bits : int
+        Width of the log2 attention codes (1..5).
+    rounding : str
+        ``"floor"`` (``V >> code``) or ``"exact"`` (``V << (2**bits - 1 - code)``).
+    """
+    n: int = 64
+    v_width: int = 8
+    bits: int = 4
+    rounding: str = "exact"
+
+    def __post_init__(self):
+        _integers(self, ("n", "v_width", "bits"))
+        if not 1 <= self.n <= 4096:
+            raise ValueError(f"Row length must be between 1 and 4096, not {self.n}")
+        if not 2 <= self.v_width <= 16:
+            raise ValueError(f"V width must be between 2 and 16, not {self.v_width}")
+        if not 1 <= self.bits <= 5:
+            raise ValueError(f"Code width must be between 1 and 5, not {self.bits}")
+        if self.rounding not in ROUNDINGS:
+            raise ValueError(f"Rounding must be one of {', '.join(ROUNDINGS)}, not {self.rounding!r}")
+
+    @property
+    def levels(self):
+        return 1 << self.bits
+
+    @property
+    def out_width(self):
+        """Signed width of the row sum."""
+        low, high = code_range(self.v_width, True)
+        shift = self.levels - 1 if self.rounding == "exact" else 0
+        return max((abs(low) * self.n << shift).bit_length(), (high * self.n << shift).bit_length()) + 1
+
+
+def attn_v(cfg, code, zero, v):
+    """Row sums (``(...,)``) of ``V 2**-code`` over the non-zero terms of rows ``(..., n)``."""
+    code, zero, v = (torch.as_tensor(t, dtype=torch.int64) for t in (code, zero, v))
+    if cfg.rounding == "floor":
+        terms = v >> code
+    else:
+        terms = v << (cfg.levels - 1 - code)
+    return torch.where(zero.bool(), torch.zeros_like(terms), terms).sum(dim=-1)

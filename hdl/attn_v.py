@@ -1,0 +1,82 @@
+"""Attention times V with shifts instead of multiplies (FQ-ViT's Log-Int-Softmax payoff):
+:func:`qarith.golden.log_softmax_int.attn_v`.
+
+Each input beat is one term: a log2 attention code (``code``, ``zero``, as ``log_softmax_int`` emits
+them) and a value ``v``. The term is ``v >> code`` (``rounding="floor"``) or
+``v << (2**bits - 1 - code)`` (``"exact"``), or 0 when ``zero``: a barrel shifter, no multiplier. Every
+``n`` terms give one output beat, their sum. Two stages (the term, the sum); latency 2 cycles from a
+row's last term to its sum; one term per cycle; the pipeline stalls as a whole while ``o.ready`` is low.
+"""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.log_softmax_int import AttnVConfig
+
+__all__ = ["AttnV", "term_layout"]
+
+
+def term_layout(cfg):
+    """One input beat: the attention code and its ``V``."""
+    return data.StructLayout({"code": unsigned(cfg.bits), "zero": 1, "v": signed(cfg.v_width)})
+
+
+class AttnV(wiring.Component):
+    """Streaming shift-and-add attention times ``V``, one output per ``cfg.n`` terms.
+
+    Parameters
+    ----------
+    cfg : AttnVConfig
+
+    Members
+    -------
+    i : In(stream.Signature(term_layout(cfg)))
+    o : Out(stream.Signature(signed(out_width)))
+    """
+
+    latency = 2
+    throughput = 1  # terms per cycle
+    sim_sources = []
+    table_bytes = 0
+
+    def __init__(self, cfg):
+        if not isinstance(cfg, AttnVConfig):
+            self._MustUse__silence = True  # never constructed, so never to be elaborated
+            raise TypeError(f"Configuration must be a AttnVConfig, not {cfg!r}")
+        self.cfg = cfg
+        super().__init__({
+            "i": In(stream.Signature(term_layout(cfg))),
+            "o": Out(stream.Signature(signed(cfg.out_width))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+        beat = self.i.payload
+        index = Signal(range(cfg.n))
+        with m.If(self.i.valid & advance):
+            m.d.sync += index.eq(Mux(index == cfg.n - 1, 0, index + 1))
+        if cfg.rounding == "floor":
+            shifted = beat.v >> beat.code
+        else:
+            amount = Signal(unsigned(cfg.bits))
+            m.d.comb += amount.eq(cfg.levels - 1 - beat.code)
+            shifted = beat.v << amount
+        term = Signal(signed(cfg.out_width))
+        valid1, first1, last1 = Signal(), Signal(), Signal()
+        accumulator = Signal(signed(cfg.out_width))
+        with m.If(advance):
+            m.d.sync += [
+                term.eq(Mux(beat.zero, 0, shifted)),
+                valid1.eq(self.i.valid),
+                first1.eq(index == 0),
+                last1.eq(index == cfg.n - 1),
+            ]
+            total = Mux(first1, 0, accumulator) + term
+            with m.If(valid1):
+                m.d.sync += accumulator.eq(total)
+            m.d.sync += [self.o.valid.eq(valid1 & last1), self.o.payload.eq(total)]
+        return m

@@ -1,0 +1,28 @@
+"""Test bench of the ``log_softmax_int`` block: rows of scores against the golden model."""
+
+import cocotb
+
+from ..golden.log_softmax_int import log_softmax_int
+from .bench import slow_modes
+from .cocotb_bench import run_stream_test
+from .rows import row_cases
+
+__all__ = ["vectors", "code_records"]
+
+
+def code_records(cfg, rows):
+    """The golden ``{"code", "zero"}`` record of every element of ``rows``, flat."""
+    code, zero = log_softmax_int(cfg, rows)
+    return [{"code": int(c), "zero": int(z)} for c, z in zip(code.flatten(), zero.flatten())]
+
+
+def vectors(cfg, seed=1):
+    """The row blocks' cases (:func:`qarith.sim.rows.row_cases`) through :func:`log_softmax_int`."""
+    return row_cases(cfg, code_records, seed)
+
+
+@cocotb.test()
+@cocotb.parametrize(mode=slow_modes())
+async def stream(dut, mode):
+    """Every case through the emitted Verilog, in every stream mode."""
+    await run_stream_test(dut, vectors, mode)

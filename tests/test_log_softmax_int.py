@@ -1,0 +1,127 @@
+import math
+
+import pytest
+import torch
+
+from qarith.golden.log_softmax_int import AttnVConfig, LogSoftmaxIntConfig, attn_v, log_round, log_softmax_int
+from qarith.golden.scores import KINDS, score_rows
+from qarith.golden.shift_exp import ibert_exp
+from qarith.hdl.registry import BLOCKS
+from qarith.sim.attn_v import vectors as attn_v_vectors
+from qarith.sim.log_softmax_int import vectors
+
+from tiers import fast_tier, slow_tier, slow_tier_params
+
+
+class TestConfig:
+    @pytest.mark.parametrize("kwargs, message", [
+        ({"n": 0}, r"^Row length must be between 1 and 4096, not 0$"),
+        ({"in_width": 17}, r"^Input width must be between 2 and 16, not 17$"),
+        ({"bits": 6}, r"^Code width must be between 1 and 5, not 6$"),
+        ({"scale": 0.5}, r"^Scale 0\.5 makes x0 = floor\(-ln 2 / scale\) -1 or less precise than one step; "
+                         r"use a scale below 0\.34655$"),
+        # c = floor(2.79 / S**2) << 30 grows as 1/S**2: at S = 1/1024 the comparisons need 73 bits.
+        ({"scale": 1 / 1024}, r"^Scale 0\.0009765625 and row length 64 make the exponentials too wide "
+                              r"\(more than 62 bits in the comparisons\); use a coarser scale or a shorter row$"),
+    ])
+    def test_bad_values(self, kwargs, message):
+        with pytest.raises(ValueError, match=message):
+            LogSoftmaxIntConfig(**kwargs)
+
+    @pytest.mark.parametrize("kwargs, message", [
+        ({"n": 0}, r"^Row length must be between 1 and 4096, not 0$"),
+        ({"v_width": 1}, r"^V width must be between 2 and 16, not 1$"),
+        ({"bits": 0}, r"^Code width must be between 1 and 5, not 0$"),
+        ({"rounding": "nearest"}, r"^Rounding must be one of floor, exact, not 'nearest'$"),
+    ])
+    def test_attn_v_bad_values(self, kwargs, message):
+        with pytest.raises(ValueError, match=message):
+            AttnVConfig(**kwargs)
+
+    def test_bad_types(self):
+        with pytest.raises(TypeError, match=r"^bits must be an integer, not 4\.0$"):
+            LogSoftmaxIntConfig(bits=4.0)
+        with pytest.raises(TypeError, match=r"^Configuration must be a AttnVConfig, not 2$"):
+            BLOCKS["attn_v"].generator(2)
+
+
+class TestGolden:
+    def test_log_round_against_the_float_formula(self):
+        v = list(range(1, 70000))
+        expected = []
+        for value in v:
+            f = math.floor(math.log2(value))
+            expected.append(f + (1 if value - 2 ** f >= 2 ** (f - 1) else 0))
+        assert log_round(torch.tensor(v)).tolist() == expected
+
+    def test_worked_by_hand(self):
+        cfg = LogSoftmaxIntConfig(n=2)
+        # Scores [16, 0] at 1/16: e = [714 << 30, 558 << 29] (I-BERT i-exp, see test_shiftmax); s / e =
+        # 1 + 558/1428 = 1.39 -> 1 -> code 0; and 1428/558 + 1 = 3.56 -> 4 -> log2 rounds to 2.
+        e = ibert_exp(torch.tensor([0, -16]), 1 / 16)
+        assert e.tolist() == [714 << 30, 558 << 29]
+        code, zero = log_softmax_int(cfg, torch.tensor([[16, 0]]))
+        assert code.tolist() == [[0, 2]] and zero.tolist() == [[0, 0]]
+
+    def test_zero_beyond_the_codes(self):
+        # A score far below the maximum: s / e is huge, the rounded log2 passes 2**bits - 1: weight 0.
+        cfg = LogSoftmaxIntConfig(n=2)
+        code, zero = log_softmax_int(cfg, torch.tensor([[127, -128]]))
+        assert zero.tolist() == [[0, 1]] and code.tolist() == [[0, 15]]
+
+    @pytest.mark.parametrize("config_name", list(BLOCKS["log_softmax_int"].configs))
+    def test_weights_within_a_half_octave(self, config_name):
+        # 2**-code is the exact e / s rounded in the log2 domain: within a factor 2**(+-1/2) of it (plus the
+        # rounding of s / e itself), and zero only where e / s < 2**-(levels - 1/2), roughly.
+        cfg = BLOCKS["log_softmax_int"].configs[config_name]
+        for kind in KINDS:
+            x, _ = score_rows(cfg, kind, 50, cfg.n)
+            e = ibert_exp(x - x.amax(dim=-1, keepdim=True), cfg.scale).to(torch.float64)
+            ratio = e / e.sum(dim=-1, keepdim=True)
+            code, zero = log_softmax_int(cfg, x)
+            weight = 2.0 ** -code.to(torch.float64)
+            kept = zero == 0
+            assert bool((weight[kept] / ratio[kept] <= 2 ** 0.5 * 1.5).all())
+            assert bool((weight[kept] / ratio[kept] >= 2 ** -0.5 / 1.5).all())
+            assert bool((ratio[~kept] < 2.0 ** -(cfg.levels - 1.5)).all())
+
+    def test_attn_v_worked_by_hand(self):
+        cfg = AttnVConfig(n=3, bits=2)
+        code, zero, v = torch.tensor([[0, 1, 3]]), torch.tensor([[0, 0, 0]]), torch.tensor([[5, -7, 9]])
+        # exact: (5 << 3) + (-7 << 2) + (9 << 0) = 40 - 28 + 9 = 21 at scale 2**-3 (5 - 3.5 + 1.125 = 2.625).
+        assert attn_v(cfg, code, zero, v).tolist() == [21]
+        # floor: 5 + (-7 >> 1) + (9 >> 3) = 5 - 4 + 1 = 2.
+        assert attn_v(AttnVConfig(n=3, bits=2, rounding="floor"), code, zero, v).tolist() == [2]
+        assert attn_v(cfg, code, torch.tensor([[1, 0, 1]]), v).tolist() == [-28]
+
+
+@pytest.mark.parametrize("config_name", list(BLOCKS["log_softmax_int"].configs))
+def test_fast_tier(config_name):
+    block = BLOCKS["log_softmax_int"]
+    cfg = block.configs[config_name]
+    case, result = fast_tier("log_softmax_int", config_name, vectors)["uniform_back_to_back"]
+    latency = block.interface(cfg).latency
+    assert result.out_cycles[0] - result.in_cycles[cfg.n - 1] == latency
+    rows = len(case.beats) // cfg.n
+    assert result.out_cycles[-1] - result.in_cycles[0] == (cfg.n - 1) + latency + rows * cfg.n - 1
+
+
+@pytest.mark.parametrize("config_name", list(BLOCKS["attn_v"].configs))
+def test_attn_v_fast_tier(config_name):
+    block = BLOCKS["attn_v"]
+    cfg = block.configs[config_name]
+    results = fast_tier("attn_v", config_name, attn_v_vectors)
+    case, result = results["log_int_softmax_codes"]
+    assert result.out_cycles[0] - result.in_cycles[cfg.n - 1] == block.interface(cfg).latency
+    # One term per cycle: the last sum leaves latency cycles after the last term, rows * n terms after the first.
+    assert result.out_cycles[-1] - result.in_cycles[0] == len(case.beats) - 1 + block.interface(cfg).latency
+
+
+@pytest.mark.parametrize("config_name, simulator", slow_tier_params("log_softmax_int"))
+def test_cocotb(config_name, simulator):
+    slow_tier("log_softmax_int", config_name, simulator)
+
+
+@pytest.mark.parametrize("config_name, simulator", slow_tier_params("attn_v"))
+def test_attn_v_cocotb(config_name, simulator):
+    slow_tier("attn_v", config_name, simulator)
