@@ -79,12 +79,7 @@ class LogSoftmaxInt(wiring.Component):
         def sync(target, value):
             m.d.sync += target.eq(value)
 
-        tags = [rows.valid, rows.first, rows.last, rows.bank]
-        for stage in range(1 + IBERT_EXP_STAGES):
-            later = [Signal.like(t, name=f"r{stage}_{t.name}") for t in tags]
-            m.d.sync += [a.eq(b) for a, b in zip(later, tags)]
-            tags = later
-        valid, first, last, bank = tags
+        valid, first, last, bank = rows.tags(1 + IBERT_EXP_STAGES)
         d = Signal(d_shape)
         sync(d, rows.x - rows.max)
         e = ibert_exp_stages(m, d, cfg.scale, 30, 0, sync, name="sum_exp")

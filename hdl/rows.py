@@ -138,6 +138,16 @@ class RowEngine:
                      self.index.eq(s1[4]), self.x.eq(reduce_read.data)]
         self.max = row_max[self.bank]
 
+    def tags(self, delay):
+        """``(valid, first, last, bank)`` of the reduce pass ``delay`` registers after stage ``s2``, to go
+        with a value the block has computed through as many stages."""
+        tags = [self.valid, self.first, self.last, self.bank]
+        for stage in range(delay):
+            later = [Signal(len(t), name=f"r{stage}_{t.name}") for t in tags]
+            self.m.d.sync += [a.eq(b) for a, b in zip(later, tags)]
+            tags = later
+        return tuple(tags)
+
     def params(self, shape, name):
         """A per-bank parameter array for the block to store a row's parameters in."""
         return Array(Signal(shape, name=f"{name}_{b}") for b in range(self.banks))

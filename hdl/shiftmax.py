@@ -93,13 +93,7 @@ class Shiftmax(wiring.Component):
             m.d.sync += target.eq(value)
 
         # -- reduce pass: d = x - max; e; the row sum; f = floor((2**31 - 1) / sum) ----------------
-        tags = [rows.valid, rows.first, rows.last, rows.bank]
-        delays = 1 + self.exp_stages
-        for stage in range(delays):
-            later = [Signal.like(t, name=f"r{stage}_{t.name}") for t in tags]
-            m.d.sync += [a.eq(b) for a, b in zip(later, tags)]
-            tags = later
-        valid, first, last, bank = tags
+        valid, first, last, bank = rows.tags(1 + self.exp_stages)
         d = Signal(d_shape)
         sync(d, rows.x - rows.max)
         def exponential(d, register, name):
