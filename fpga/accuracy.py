@@ -8,6 +8,8 @@
   against ``torch.softmax``;
 * ``shiftgelu``: every registered config over every input code against the exact GELU;
 * ``ilayernorm``: every registered config on transformer-like rows against ``layer_norm``;
+* ``log_softmax_int``: the log2 weights against ``torch.softmax``; ``attn_v``: its sums against the exact
+  sum of the codes' weights times ``V`` and against float softmax times ``V``;
 * ``pwl``: every function with both fitters (NN-LUT, iRNN) at 8, 16 and 32 entries on a 16-bit input,
   16-bit output format, over every input code (:func:`qarith.golden.pwl.error_sweep`), plotted into
   ``pwl_error.png``, and every registered config's own error.
@@ -128,7 +130,35 @@ def shift_accuracy(rows=1000, seed=0):
         error = (ilayernorm(cfg, x).to(torch.float64) - reference).abs()
         norm_records.append({"config": name, "channels": cfg.channels, "rows": rows,
                              "max_steps": float(error.max()), "mean_steps": float(error.mean())})
-    return {"shiftmax": softmax_records, "shiftgelu": gelu_records, "ilayernorm": norm_records}
+    from ..golden.log_softmax_int import attn_v, log_softmax_int
+    lis_records = []
+    for name, cfg in BLOCKS["log_softmax_int"].configs.items():
+        for kind in SOFTMAX_KINDS:
+            x, keep = score_rows(cfg, kind, rows, cfg.n, seed=seed)
+            reference = torch.softmax((x.to(torch.float64) * cfg.scale).masked_fill(~keep, -torch.inf), dim=-1)
+            code, zero = log_softmax_int(cfg, x)
+            weight = torch.where(zero.bool(), 0.0, 2.0 ** -code.to(torch.float64))
+            lis_records.append({"config": name, "n": cfg.n, "distribution": kind, "rows": rows,
+                                **accuracy(reference, weight, 2.0 ** -(cfg.levels - 1)),
+                                "zero_share": float(zero.to(torch.float64).mean())})
+    attn_records = []
+    for name, cfg in BLOCKS["attn_v"].configs.items():
+        gen = torch.Generator().manual_seed(seed)
+        lis = BLOCKS["log_softmax_int"].config(n=cfg.n, bits=cfg.bits)
+        x, _ = score_rows(lis, "gauss2", rows, cfg.n, seed=seed)
+        code, zero = log_softmax_int(lis, x)
+        low, high = -(1 << (cfg.v_width - 1)), (1 << (cfg.v_width - 1)) - 1
+        v = torch.randint(low, high + 1, (rows, cfg.n), generator=gen)
+        exact = (torch.where(zero.bool(), 0.0, 2.0 ** -code.to(torch.float64)) * v).sum(dim=-1)
+        scale = 2.0 ** -(cfg.levels - 1) if cfg.rounding == "exact" else 1.0
+        out = attn_v(cfg, code, zero, v).to(torch.float64) * scale
+        float_out = (torch.softmax(x.to(torch.float64) * lis.scale, dim=-1) * v).sum(dim=-1)
+        attn_records.append({"config": name, "rounding": cfg.rounding, "rows": rows,
+                             "max_vs_codes": float((out - exact).abs().max()),
+                             "max_vs_float": float((out - float_out).abs().max()),
+                             "mean_vs_float": float((out - float_out).abs().mean())})
+    return {"shiftmax": softmax_records, "shiftgelu": gelu_records, "ilayernorm": norm_records,
+            "log_softmax_int": lis_records, "attn_v": attn_records}
 
 
 def shift_markdown(result):
@@ -152,6 +182,18 @@ def shift_markdown(result):
               "| config | channels | rows | max error | mean error |", "|---|---:|---:|---:|---:|"]
     for r in result.get("ilayernorm", []):
         lines.append(f"| {r['config']} | {r['channels']} | {r['rows']} | {r['max_steps']:.2f} | {r['mean_steps']:.3f} |")
+    lines += ["", "## log_softmax_int accuracy against torch.softmax (weights 2^-code, or 0)", "",
+              "| config | n | distribution | max abs error | mean abs error | mean KL | argmax flips | zero weights |",
+              "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for r in result.get("log_softmax_int", []):
+        lines.append(f"| {r['config']} | {r['n']} | {r['distribution']} | {r['max_abs']:.4f} | {r['mean_abs']:.5f} | "
+                     f"{r['kl']:.4f} | {r['argmax_flips']} / {r['rows']} | {r['zero_share']:.1%} |")
+    lines += ["", "## attn_v: attention x V from the codes (Gaussian scores, std 2; uniform V)", "",
+              "| config | rounding | rows | max error vs the codes' exact sum | max error vs float softmax x V | "
+              "mean error vs float |", "|---|---|---:|---:|---:|---:|"]
+    for r in result.get("attn_v", []):
+        lines.append(f"| {r['config']} | {r['rounding']} | {r['rows']} | {r['max_vs_codes']:.3f} | "
+                     f"{r['max_vs_float']:.2f} | {r['mean_vs_float']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
