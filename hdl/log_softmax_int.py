@@ -9,7 +9,7 @@ and finds the log2 code without dividing: ``r = #{k >= 1 : round(s / e) >= T_k}`
 (``k = 1``), ``u > 6 e`` (``k = 2``, odd ``T``), ``u >= 3 e << (k - 1)`` (``k >= 3``): one adder and
 ``2**bits`` comparisons against shifts of ``e`` and ``3 e``, then a count.
 
-Latency ``n + 21`` cycles from a row's last element to its first code.
+Latency ``n + 25`` cycles from a row's last element to its first code.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned

@@ -7,7 +7,7 @@ The stages take a ``register(target, value)`` function, so the same stages serve
 (plain ``m.d.sync``) and a pipeline that stalls with its consumer.
 """
 
-from amaranth.hdl import Const, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 
 from ..golden.shift_exp import ibert_constants
 
@@ -48,32 +48,43 @@ def shift_exp_stages(m, d, x0, n, variant, register, name="exp"):
     return e
 
 
-IBERT_EXP_STAGES = 5
+IBERT_EXP_STAGES = 7
 
 
 def ibert_exp_stages(m, d, scale, n, requant_shift, register, name="iexp"):
     """``ibert_exp(d) >> requant_shift`` for a signed ``d <= 0``, :data:`IBERT_EXP_STAGES` registers after
-    ``d``: the clamp, ``q`` (comparisons with ``k x0``), ``r = t - q x0``, the polynomial
-    ``z = r (r + b) + c`` (one multiplier), the shift ``(z << (n - q)) >> requant_shift``."""
+    ``d``: the clamp; the comparisons with ``k x0`` (a thermometer code); their count ``q``;
+    ``r = t - q x0``; ``r`` and ``r + b``; the polynomial ``z = r (r + b) + c`` (one multiplier); the
+    shift ``(z << (n - q)) >> requant_shift``. (The comparisons and the count, and the sum and the
+    product, each take a stage of their own: together they were the ECP5 critical path.)"""
     x0, b, c = ibert_constants(scale)
     limit = n * x0
     t = Signal(signed(max(len(d) + 1, Const(limit).shape().width + 1)), name=f"{name}_t")
     register(t, Mux(d < limit, limit, d))
-    q = Signal(range(n + 1), name=f"{name}_q")
+    thermometer = Signal(n, name=f"{name}_thermometer")
     t2 = Signal.like(t, name=f"{name}_t2")
-    register(q, sum(t <= k * x0 for k in range(1, n + 1)))
+    register(thermometer, Cat(*(t <= k * x0 for k in range(1, n + 1))))
     register(t2, t)
+    q = Signal(range(n + 1), name=f"{name}_q")
+    t3 = Signal.like(t, name=f"{name}_t3")
+    register(q, sum(thermometer[k] for k in range(n)))
+    register(t3, t2)
     r = Signal(signed(Const(x0).shape().width + 1), name=f"{name}_r")
     amount = Signal(range(n + 1), name=f"{name}_shift")
-    register(r, t2 - q * Const(x0))
+    register(r, t3 - q * Const(x0))
     register(amount, n - q)
+    r5, rb = Signal.like(r, name=f"{name}_r5"), Signal(signed(len(r) + Const(b).shape().width), name=f"{name}_rb")
+    amount5 = Signal.like(amount, name=f"{name}_shift5")
+    register(r5, r)
+    register(rb, r + b)
+    register(amount5, amount)
     z = Signal(signed(max((c + b * -x0).bit_length(), Const(c).shape().width) + 2), name=f"{name}_z")
-    amount2 = Signal.like(amount, name=f"{name}_shift2")
-    register(z, r * (r + b) + c)
-    register(amount2, amount)
+    amount6 = Signal.like(amount, name=f"{name}_shift6")
+    register(z, r5 * rb + c)
+    register(amount6, amount5)
     width = (c << n).bit_length() - requant_shift
     e = Signal(unsigned(max(width, 1)), name=f"{name}_e")
     positive = Signal(unsigned(len(z)), name=f"{name}_zpos")
     m.d.comb += positive.eq(Mux(z < 0, 0, z))
-    register(e, (positive << amount2) >> requant_shift)
+    register(e, (positive << amount6) >> requant_shift)
     return e
