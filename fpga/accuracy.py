@@ -109,7 +109,7 @@ def shift_accuracy(rows=1000, seed=0):
         for kind in SOFTMAX_KINDS:
             x, keep = score_rows(cfg, kind, rows, cfg.n, seed=seed)
             reference = torch.softmax((x.to(torch.float64) * cfg.scale).masked_fill(~keep, -torch.inf), dim=-1)
-            lsb = 2.0 ** -(cfg.out_width - 1)
+            lsb = 2.0 ** -cfg.out_bits
             softmax_records.append({"config": name, "n": cfg.n, "distribution": kind, "rows": rows,
                                     **accuracy(reference, shiftmax(cfg, x).to(torch.float64) * lsb, lsb)})
     gelu_records = []
