@@ -17,7 +17,8 @@ times from ``k = 2**16``, which has not converged for small variances (``var = 1
 ``var = 10**4`` gives 108, not 100; :func:`reference_sqrt`). qarith uses the exact ``isqrt`` (Newton to
 convergence in this model, :func:`isqrt`; digit-by-digit in the hardware, one stage per root bit); a
 row of equal codes has ``var = 0`` and takes ``std = 1`` (its normalised values are all 0).
-``|x'_c - mu| <= std`` bounds ``|z_c| < 2**30``.
+``|x'_c - mu| <= std`` bounds ``|z_c| <= 2**30``, so with ``|bias_c| < 2**30`` the requantizer's
+32-bit ``z + bias`` never wraps.
 
 The affine part folds into the requantization, per channel: the real output is
 ``gamma_c * n_c + beta_c`` with ``n_c = z_c sqrt(C) / 2**30``, so ``M_c = gamma_c sqrt(C) / 2**30 /
@@ -178,8 +179,9 @@ def layernorm_params(cfg):
             raise ValueError(f"gamma {g} with output scale {cfg.out_scale} needs a multiplier beyond the "
                              f"requantizer's range") from None
         value = round(b / (g * unit))
-        if not -(1 << 31) <= value < (1 << 31):
-            raise ValueError(f"beta {b} over gamma {g} does not fit the 32-bit bias at this channel count")
+        if abs(value) >= 1 << 30:
+            raise ValueError(f"beta {b} over gamma {g} needs a bias of {value}; z + bias must fit 32 bits "
+                             f"with |z| up to 2**30, so |bias| must stay below 2**30 at this channel count")
         bias.append(value)
         multiplier.append(m0)
         shift.append(s)

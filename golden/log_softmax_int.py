@@ -51,7 +51,7 @@ class LogSoftmaxIntConfig:
     scale : float
         Real value of one input step (positive).
     bits : int
-        Width of the log2 code (1..5; 4 in FQ-ViT).
+        Width of the log2 code (1..4; 4 in FQ-ViT; 5 would need comparisons beyond 62 bits).
     """
     n: int = 64
     in_width: int = 8
@@ -68,8 +68,8 @@ class LogSoftmaxIntConfig:
             raise ValueError(f"Input width must be between 2 and 16, not {self.in_width}")
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"Scale must be a positive finite number, not {self.scale!r}")
-        if not 1 <= self.bits <= 5:
-            raise ValueError(f"Code width must be between 1 and 5, not {self.bits}")
+        if not 1 <= self.bits <= 4:
+            raise ValueError(f"Code width must be between 1 and 4, not {self.bits}")
         if self.scale >= -IBERT_X0_LIMIT:
             raise ValueError(f"Scale {self.scale} makes x0 = floor(-ln 2 / scale) -1 or less precise than "
                              f"one step; use a scale below {-IBERT_X0_LIMIT}")

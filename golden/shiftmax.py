@@ -9,7 +9,8 @@ For a row of ``n`` integer scores ``x`` at scale ``S``::
     out_i = (e_i * f) >> (32 - out_width)                      # 0 .. 2**(out_width - 1) - 1
 
 so ``out_i`` is the probability at scale ``2**-(out_width - 1)`` (the reference: ``output_bit = 8``,
-shift 24, scale 2^-7).
+shift 24, scale 2^-7). ``e_i <= s`` makes ``e_i f < 2**31``, so the output never reaches
+``2**(out_width - 1)`` and the TVM variant's int8 cast never wraps.
 
 ``variant="ibert"`` is I-BERT's integer softmax (Kim et al., ICML 2021; ``ALGORITHMS.md`` section 5) on the
 same hardware: ``e_i = ibert_exp(x_i - max) >> k`` (the polynomial exponential, ``exp_shift`` 30,
@@ -17,8 +18,7 @@ requantized to 16 bits by a right shift ``k`` that fits ``e(0)`` in 16 bits: the
 ``QuantAct`` has a calibrated scale instead, so this shift is qarith's fixed choice),
 ``f = floor(2**32 / s)`` and ``out_i = min((e_i f) >> (32 - out_width), 2**out_width - 1)``, the
 probability at scale ``2**-out_width`` (a row whose whole sum is one element would give
-``2**out_width``: it clamps). ``e_i <= s`` makes ``e_i f < 2**31``, so the output never reaches
-``2**(out_width - 1)`` and the TVM variant's int8 cast never wraps.
+``2**out_width``: it clamps).
 
 Both reference variants are a config choice (``variant``): ``"pytorch"`` (``exp_shift`` 15 by default,
 ``x0 = floor(-1/S)``, ``r / 2`` kept exact) and ``"tvm"`` (``exp_shift`` 16, ``x0 = int(-1/S - 1)``,
@@ -60,10 +60,11 @@ class ShiftmaxConfig:
     scale : float
         Real value of one input step (positive); sets ``x0``, the code of -1.0.
     out_width : int
-        Output code width (2..16); the output's scale is ``2**-(out_width - 1)``.
+        Output code width (2..16); the output's scale is ``2**-(out_width - 1)`` (I-ViT: codes of
+        ``out_width - 1`` bits) or ``2**-out_width`` (``"ibert"``: codes of ``out_width`` bits).
     exp_shift : int or None
         The reference's ``n`` (the exponential's fixed-point bits, 1..30); ``None`` picks the
-        variant's value (15 for pytorch, 16 for tvm).
+        variant's value (15 for pytorch, 16 for tvm, 30 for ibert).
     """
     n: int = 64
     variant: str = "pytorch"
@@ -102,8 +103,9 @@ class ShiftmaxConfig:
             raise ValueError(f"Scale {self.scale} makes I-BERT's e(0) = {self.ibert_raw_max} wider than 62 bits; "
                              f"use a coarser scale or a smaller exp_shift")
         if self.n * self.e_max > self.numerator:
-            raise ValueError(f"Row length {self.n} can overflow the 31-bit sum at this scale: "
-                             f"at most {INT31_MAX // self.e_max} elements of e(0) = {self.e_max}")
+            bits = 32 if self.variant == "ibert" else 31
+            raise ValueError(f"Row length {self.n} can overflow the {bits}-bit sum at this scale: "
+                             f"at most {self.numerator // self.e_max} elements of e(0) = {self.e_max}")
 
     @property
     def shift(self):

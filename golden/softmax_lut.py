@@ -179,8 +179,10 @@ class SoftmaxLutConfig:
 
     @property
     def log_max(self):
-        """Largest ``L``: ``ln(n)`` in output-table index units, rounded up, plus one for the rounding."""
-        return math.ceil(math.log(self.n) * (1 << self.log_frac_bits) / self.scale) + 1
+        """Largest ``L = max(Lp[p] + Lm[j], 0)`` over every entry of the two tables (at least the
+        largest real ``ln(n)``, plus the tables' roundings and half a mantissa interval)."""
+        lp, lm = log_tables(self)
+        return max(int(lp.max()) + int(lm.max()), 0)
 
     @property
     def out_max(self):

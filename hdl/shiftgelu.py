@@ -42,8 +42,9 @@ class ShiftGelu(wiring.Component):
     Members
     -------
     i : In(stream.Signature(signed(in_width)))
-    o : Out(stream.Signature(signed(in_width + sig_width - 1)))
-        ``GELU`` at scale ``scale * 2**-(sig_width - 1)``.
+    o : Out(stream.Signature(signed(out_width)))
+        ``GELU`` at ``cfg.out_scale``: ``in_width + sig_width - 1`` bits at ``scale * 2**-(sig_width - 1)``
+        (``"shift"``), or as :attr:`ShiftGeluConfig.out_width` says at ``|s_erf| scale / 2`` (``"ibert"``).
     """
 
     throughput = 1  # elements per cycle

@@ -25,6 +25,10 @@ class TestConfig:
         ({"channels": 2, "gamma": (1.0, -1.0)},
          r"^gamma must be positive and finite in every channel \(fold a sign into the next layer\)$"),
         ({"channels": 2, "beta": (0.0, math.nan)}, r"^beta must be finite in every channel$"),
+        # beta / (gamma sqrt(64) / 2**30) = 15 * 2**27 = 2013265920: z + bias could wrap past 2**31.
+        ({"channels": 64, "beta": (15.0,) * 64},
+         r"^beta 15\.0 over gamma 1\.0 needs a bias of 2013265920; z \+ bias must fit 32 bits with \|z\| up to "
+         r"2\*\*30, so \|bias\| must stay below 2\*\*30 at this channel count$"),
         # 1e20 * sqrt(1) / 2**30 * 32 is about 3e12: a shift of 42, beyond the 6-bit shift's 31.
         ({"channels": 1, "gamma": (1e20,)},
          r"^gamma 1e\+20 with output scale 0\.03125 needs a multiplier beyond the requantizer's range$"),

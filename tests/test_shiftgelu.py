@@ -59,12 +59,11 @@ class TestGolden:
 
     def test_shift_factor(self):
         cfg = ShiftGeluConfig(factor="shift")
-        # y = x + x/2 + x/8 + x/16 with floor shifts: 16 -> 16 + 8 + 2 + 1 = 27; -16 -> -16 - 8 - 2 - 1 = -27.
-        x0 = cfg.x0
-        e_pos = shift_exp(torch.tensor([0, -27]), x0, 15, "pytorch")
-        f = (2 ** 31 - 1) // int(e_pos.sum())
-        assert shiftgelu(cfg, torch.tensor([16, -16])).tolist() == [16 * ((int(e_pos[0]) * f) >> 24),
-                                                                    -16 * ((int(e_pos[1]) * f) >> 24)]
+        # x0 = floor(-16) = -16. y = x + x/2 + x/8 + x/16 with floor shifts: 16 -> 27, -16 -> -27.
+        # shift_exp(-27): t = -27 - 14 + 2 = -39, q = floor(39/16) = 2, r = -7, e = ((-7 + 32) << 13) >> 1 = 102400;
+        # e(0) = 16 * 2**15 = 524288. f = floor((2**31 - 1) / 626688) = 3426 (626688 * 3426 = 2147033088).
+        # x = 16: (524288 * 3426) >> 24 = 107 -> 1712; x = -16: (102400 * 3426) >> 24 = 20 -> -320.
+        assert shiftgelu(cfg, torch.tensor([16, -16])).tolist() == [1712, -320]
 
     @pytest.mark.parametrize("factor", ["scale", "shift"])
     def test_error_against_gelu(self, factor):

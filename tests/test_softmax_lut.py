@@ -166,6 +166,15 @@ def test_fast_tier(config_name):
     assert result.out_cycles[-1] - result.in_cycles[0] == (cfg.n - 1) + latency + rows * cfg.n - 1
 
 
+def test_log_sum_register_holds_every_table_sum():
+    """L = Lp + Lm can exceed ln(n) in table units by the tables' roundings and half a mantissa interval;
+    with 2-bit exp words and 1 mantissa bit it reaches 34 for n = 2: the register must hold it."""
+    cfg = SoftmaxLutConfig(n=2, method="log", scale=0.1, norm_bits=1, log_frac_bits=2, exp_width=2)
+    assert cfg.log_max == 34
+    case = row_vectors(cfg, "wide_log", torch.tensor([[0, 0], [5, -3], [-128, 127], [1, 1]]), softmax_lut)
+    run_amaranth(BLOCKS["softmax_lut"].elaborate(cfg), case)
+
+
 @pytest.mark.parametrize("kwargs", [{"n": 1}, {"n": 3, "method": "log"}, {"n": 5, "mask_min": False}])
 def test_short_rows(kwargs):
     """Rows shorter than the sum stage's tail get more buffer banks and keep the full rate."""
