@@ -12,7 +12,7 @@ SIM    ?= icarus
 JOBS   ?= 2
 SEEDS  ?= 1
 
-.PHONY: all verilog test test-fast sim report bench clean icarus
+.PHONY: all verilog test test-full test-fast sim report bench clean icarus
 
 all: verilog
 
@@ -38,6 +38,9 @@ verilog: $(STAMP)
 
 test: $(STAMP) icarus
 	$(BIN)/python -m pytest -n $(JOBS) -q
+
+test-full: $(STAMP) icarus
+	QARITH_FULL=1 $(BIN)/python -m pytest -n $(JOBS) -q
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q -m "not cocotb"

@@ -70,5 +70,6 @@ def write_all(directory):
             if hasattr(component, "table_bytes"):
                 entry["table_bytes"] = component.table_bytes
             manifest[name] = entry
-    write_if_changed(directory / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return manifest
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    write_if_changed(directory / "manifest.json", text)
+    return json.loads(text)             # as a reader of the file sees it (tuples become lists)
