@@ -1,6 +1,6 @@
 """Integer code ranges shared by the golden models."""
 
-__all__ = ["code_range", "OutputCodes"]
+__all__ = ["code_range", "OutputCodes", "require_integers"]
 
 
 def code_range(width, is_signed):
@@ -20,3 +20,12 @@ class OutputCodes:
     @property
     def out_max(self):
         return code_range(self.out_width, self.out_signed)[1]
+
+
+def require_integers(cfg, names):
+    """Raise ``TypeError`` naming the first of ``cfg``'s fields ``names`` that is not an integer (a
+    bool does not count)."""
+    for name in names:
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an integer, not {value!r}")

@@ -4,9 +4,8 @@ FQ-ViT's Power-of-Two Factor input mode (Lin et al., IJCAI 2022). ``ALGORITHMS.m
 For a row of ``C`` integer codes ``x_c`` (one token's channels)::
 
     x'_c  = x_c << alpha_c                      # PTF: per-channel factor 2**alpha_c, alpha_c in 0..3
-    s1    = sum x'_c;   s2 = sum x'_c**2
-    mu    = round(s1 / C)                       # half to even, as the reference's torch.round
-    var   = s2 - 2 mu s1 + C mu**2              # = sum (x'_c - mu)**2, exactly
+    mu    = round(sum x'_c / C)                 # half to even, as the reference's torch.round
+    var   = sum (x'_c - mu)**2                  # (the hardware: s2 - 2 mu s1 + C mu**2 from one pass)
     std   = max(isqrt(var), 1)                  # floor(sqrt(var)), exact for every var
     f     = floor((2**31 - 1) / std)
     z_c   = ((x'_c - mu) * f) >> 1              # the normalised value at scale sqrt(C) / 2**30
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import code_range
+from .codes import code_range, require_integers
 from .requant import RequantConfig, quantize_multiplier, requantize
 
 __all__ = ["ILayerNormConfig", "activation_rows", "isqrt", "reference_sqrt", "mean_round", "layernorm_params", "ilayernorm",
@@ -80,10 +79,7 @@ class ILayerNormConfig:
     out_width: int = 8
 
     def __post_init__(self):
-        for name in ("channels", "in_width", "out_width"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an integer, not {value!r}")
+        require_integers(self, ("channels", "in_width", "out_width"))
         if not isinstance(self.out_scale, (int, float)) or isinstance(self.out_scale, bool):
             raise TypeError(f"out_scale must be a number, not {self.out_scale!r}")
         object.__setattr__(self, "ptf", _tuple(self.ptf, "ptf", int))
@@ -227,10 +223,8 @@ def ilayernorm(cfg, x):
     if x.shape[-1] != cfg.channels:
         raise ValueError(f"Rows must have {cfg.channels} elements, not {x.shape[-1]}")
     xp = x << torch.tensor(cfg.alphas, dtype=torch.int64)
-    s1 = xp.sum(dim=-1, keepdim=True)
-    s2 = (xp * xp).sum(dim=-1, keepdim=True)
-    mu = mean_round(s1, cfg.channels)
-    var = s2 - 2 * mu * s1 + cfg.channels * mu * mu
+    mu = mean_round(xp.sum(dim=-1, keepdim=True), cfg.channels)
+    var = ((xp - mu) ** 2).sum(dim=-1, keepdim=True)          # the reference's definition
     std = isqrt(var).clamp(min=1)
     f = torch.div(INT31_MAX, std, rounding_mode="floor")
     z = ((xp - mu) * f) >> 1

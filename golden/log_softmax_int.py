@@ -23,19 +23,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import code_range
+from .codes import code_range, require_integers
 from .shift_exp import ibert_constants, ibert_exp
 
 __all__ = ["LogSoftmaxIntConfig", "AttnVConfig", "log_round", "log_softmax_int", "attn_v", "ROUNDINGS"]
 
 ROUNDINGS = ("floor", "exact")
-
-
-def _integers(cfg, names):
-    for name in names:
-        value = getattr(cfg, name)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"{name} must be an integer, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -59,7 +52,7 @@ class LogSoftmaxIntConfig:
     bits: int = 4
 
     def __post_init__(self):
-        _integers(self, ("n", "in_width", "bits"))
+        require_integers(self, ("n", "in_width", "bits"))
         if not isinstance(self.scale, (int, float)) or isinstance(self.scale, bool):
             raise TypeError(f"scale must be a number, not {self.scale!r}")
         if not 1 <= self.n <= 4096:
@@ -146,7 +139,7 @@ class AttnVConfig:
     rounding: str = "exact"
 
     def __post_init__(self):
-        _integers(self, ("n", "v_width", "bits"))
+        require_integers(self, ("n", "v_width", "bits"))
         if not 1 <= self.n <= 4096:
             raise ValueError(f"Row length must be between 1 and 4096, not {self.n}")
         if not 2 <= self.v_width <= 16:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import OutputCodes
+from .codes import OutputCodes, require_integers
 
 __all__ = ["LutUnaryConfig", "FUNCTIONS", "lut_table", "lut_unary"]
 
@@ -62,10 +62,7 @@ class LutUnaryConfig(OutputCodes):
                                  f"not {self.function!r}")
         elif not callable(self.function):
             raise TypeError(f"Function must be a name or a callable, not {self.function!r}")
-        for name in ("in_width", "in_frac_bits", "out_width", "out_frac_bits"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an integer, not {value!r}")
+        require_integers(self, ("in_width", "in_frac_bits", "out_width", "out_frac_bits"))
         for name in ("in_signed", "out_signed"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")

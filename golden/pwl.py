@@ -80,7 +80,7 @@ from typing import NamedTuple
 
 import torch
 
-from .codes import OutputCodes, code_range
+from .codes import OutputCodes, code_range, require_integers
 
 __all__ = ["PwlConfig", "FUNCTIONS", "METHODS", "RANGE_REDUCED", "ReluNetwork", "FloatPwl", "PwlTables",
            "relu_network", "network_to_pwl", "evaluate_pwl", "fit_nnlut", "fit_irnn", "reduce_input",
@@ -198,11 +198,8 @@ class PwlConfig(OutputCodes):
             raise TypeError(f"Method must be a name, not {self.method!r}")
         if self.method not in METHODS:
             raise ValueError(f"Method must be one of {', '.join(METHODS)}, not {self.method!r}")
-        for name in ("entries", "in_width", "in_frac_bits", "out_width", "out_frac_bits", "coef_frac_bits",
-                     "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an integer, not {value!r}")
+        require_integers(self, ("entries", "in_width", "in_frac_bits", "out_width", "out_frac_bits",
+                                "coef_frac_bits", "seed"))
         for name in ("slope_width", "intercept_width"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .codes import require_integers
+
 from .shift_exp import exp_max, shift_exp, x0_of
 from .shiftmax import INT31_MAX
 
@@ -88,10 +90,7 @@ class ShiftGeluConfig:
     erf_shift: int = 0
 
     def __post_init__(self):
-        for name in ("in_width", "exp_shift", "sig_width", "erf_shift"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an integer, not {value!r}")
+        require_integers(self, ("in_width", "exp_shift", "sig_width", "erf_shift"))
         if not isinstance(self.scale, (int, float)) or isinstance(self.scale, bool):
             raise TypeError(f"scale must be a number, not {self.scale!r}")
         if self.method not in METHODS:

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .codes import require_integers
+
 from .shift_exp import VARIANTS, exp_max, ibert_constants, ibert_exp, shift_exp, x0_of
 
 __all__ = ["ShiftmaxConfig", "SOFTMAX_VARIANTS", "row_exponentials", "shiftmax", "float_softmax", "INT31_MAX"]
@@ -74,10 +76,7 @@ class ShiftmaxConfig:
     exp_shift: int | None = None
 
     def __post_init__(self):
-        for name in ("n", "in_width", "out_width"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an integer, not {value!r}")
+        require_integers(self, ("n", "in_width", "out_width"))
         if self.exp_shift is not None and (not isinstance(self.exp_shift, int) or isinstance(self.exp_shift, bool)):
             raise TypeError(f"exp_shift must be an integer or None, not {self.exp_shift!r}")
         if not isinstance(self.scale, (int, float)) or isinstance(self.scale, bool):

@@ -48,6 +48,8 @@ from functools import cached_property
 
 import torch
 
+from .codes import require_integers
+
 __all__ = ["SoftmaxLutConfig", "METHODS", "exp_table", "recip_table", "log_tables", "out_table",
            "normalise", "softmax_lut", "error_bound", "float_softmax", "SoftmaxLut", "hls4ml_softmax", "HLS4ML_TABLE_BYTES",
            "accuracy"]
@@ -108,10 +110,7 @@ class SoftmaxLutConfig:
     mask_min: bool = True
 
     def __post_init__(self):
-        for name in ("n", "in_width", "out_width", "exp_width", "norm_bits", "recip_width", "log_frac_bits"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an integer, not {value!r}")
+        require_integers(self, ("n", "in_width", "out_width", "exp_width", "norm_bits", "recip_width", "log_frac_bits"))
         if not isinstance(self.mask_min, bool):
             raise TypeError(f"mask_min must be a bool, not {self.mask_min!r}")
         if not isinstance(self.scale, (int, float)) or isinstance(self.scale, bool):

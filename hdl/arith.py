@@ -6,12 +6,22 @@ module through a ``register(target, value)`` function, so the same stages serve 
   compare-and-subtract stage per quotient bit (a new division can start every cycle);
 * :func:`floor_divide_constant`: ``floor(value / divisor)`` for a constant divisor, as a multiply by
   ``ceil(2**k / divisor)`` and a shift (exact over the stated range);
-* :func:`isqrt_stages`: ``floor(sqrt(value))``, digit by digit, one stage per root bit.
+* :func:`isqrt_stages`: ``floor(sqrt(value))``, digit by digit, one stage per root bit;
+* :func:`delay`: a value carried through registers alongside such stages.
 """
 
 from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
 
-__all__ = ["divide_stages", "floor_divide_constant", "isqrt_stages"]
+__all__ = ["delay", "divide_stages", "floor_divide_constant", "isqrt_stages"]
+
+
+def delay(value, stages, register, name):
+    """``value`` after ``stages`` registers (``{name}_0``, ``{name}_1``, ...)."""
+    for stage in range(stages):
+        later = Signal.like(value, name=f"{name}_{stage}")
+        register(later, value)
+        value = later
+    return value
 
 
 def divide_stages(m, numerator, divisor, quotient_width, register, name="div"):

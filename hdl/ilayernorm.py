@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.ilayernorm import INT31_MAX, ILayerNormConfig, layernorm_params
 from ..golden.requant import RequantConfig
-from .arith import divide_stages, floor_divide_constant, isqrt_stages
+from .arith import delay, divide_stages, floor_divide_constant, isqrt_stages
 from .requant import Requant
 from .rows import RowEngine, banks_for
 
@@ -95,11 +95,7 @@ class ILayerNorm(wiring.Component):
             m.d.sync += target.eq(value)
 
         def delayed(value, stages, name, register=sync):
-            for stage in range(stages):
-                later = Signal.like(value, name=f"{name}_{stage}")
-                register(later, value)
-                value = later
-            return value
+            return delay(value, stages, register, name)
 
         m.submodules.ptf_rom = ptf_rom = Memory(shape=unsigned(2), depth=C, init=list(cfg.alphas))
         bias, multiplier, shift = layernorm_params(cfg)

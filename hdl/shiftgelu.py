@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.shiftgelu import ShiftGeluConfig, ibert_gelu_constants
 from ..golden.shiftmax import INT31_MAX
-from .arith import divide_stages
+from .arith import delay, divide_stages
 from .shift_exp import SHIFT_EXP_STAGES, shift_exp_stages
 
 __all__ = ["ShiftGelu"]
@@ -78,11 +78,7 @@ class ShiftGelu(wiring.Component):
                 m.d.sync += target.eq(value)
 
         def delayed(value, stages, name):
-            for stage in range(stages):
-                later = Signal.like(value, name=f"{name}_{stage}")
-                stalled(later, value)
-                value = later
-            return value
+            return delay(value, stages, stalled, name)
 
         x = self.i.payload
         if cfg.method == "ibert":
