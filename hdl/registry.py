@@ -12,6 +12,7 @@ from amaranth.hdl import Elaboratable
 from ..golden.ilayernorm import ILayerNormConfig, ilayernorm
 from ..golden.linear_int8 import LinearInt8Config, linear_int8_hw
 from ..golden.log_softmax_int import AttnVConfig, LogSoftmaxIntConfig, attn_v, log_softmax_int
+from ..golden.lns import LnsMulConfig, LnsToIntConfig, lns_mul, lns_to_int
 from ..golden.lut_unary import LutUnaryConfig, lut_unary
 from ..golden.pwl import PwlConfig, pwl
 from ..golden.mac_array import MacArrayConfig, mac_tiles
@@ -23,6 +24,8 @@ from .ilayernorm import ILayerNorm
 from .linear_int8 import LinearInt8
 from .attn_v import AttnV
 from .log_softmax_int import LogSoftmaxInt
+from .lns_mul import LnsMul
+from .lns_to_int import LnsToInt
 from .lut_unary import LutUnary
 from .pwl import Pwl
 from .mac_array import MacArray
@@ -183,5 +186,26 @@ BLOCKS = {block.name: block for block in [
             "n64_exact": AttnVConfig(n=64),
             "n64_floor": AttnVConfig(n=64, rounding="floor"),
             "n197_v16": AttnVConfig(n=197, v_width=16),
+        }),
+    Block(
+        name="lns_mul",
+        summary="LNS multiply: exponent add and sign XOR per lane, zero word, saturation, flush to zero",
+        config=LnsMulConfig, generator=LnsMul, golden=lns_mul, bench="qarith.sim.lns_mul",
+        configs={
+            "w8_b3_x16": LnsMulConfig(width=8, frac_bits=3, lanes=16),
+            "w8_b0_x8": LnsMulConfig(width=8, frac_bits=0, lanes=8),
+            "w12_b5_x4": LnsMulConfig(width=12, frac_bits=5, lanes=4),
+        }),
+    Block(
+        name="lns_to_int",
+        summary="LNS -> fixed point: integer exponent bits shift, fraction bits index a 2^(r/gamma) table "
+                "(or Mitchell's 1 + f)",
+        config=LnsToIntConfig, generator=LnsToInt, golden=lns_to_int, bench="qarith.sim.lns_to_int",
+        configs={
+            "w8_b3_table": LnsToIntConfig(width=8, frac_bits=3),
+            "w8_b3_mitchell": LnsToIntConfig(width=8, frac_bits=3, method="mitchell"),
+            "w12_b6_x4_o24": LnsToIntConfig(width=12, frac_bits=6, lanes=4, out_width=24, out_frac_bits=4,
+                                            table_frac_bits=14),
+            "w8_b0_x2": LnsToIntConfig(width=8, frac_bits=0, lanes=2, out_width=32, out_frac_bits=0),
         }),
 ]}
