@@ -8,8 +8,8 @@ the fraction bits themselves appended to the leading one (no table). A barrel sh
 ``q + out_frac_bits - table_frac_bits`` (clamped to the range that can change the result), rounds half
 up, saturates and applies the sign.
 
-Two register stages (ROM read with the shift amount; shift, round, saturate and sign): latency 2 cycles,
-one beat per cycle, and both stages hold while ``o.ready`` is low.
+Four register stages (ROM read with the clamped shift amount; shift; round half up and saturate; sign):
+latency 4 cycles, one beat per cycle, and every stage holds while ``o.ready`` is low.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -36,7 +36,7 @@ class LnsToInt(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(signed(out_width), lanes)))
     """
 
-    latency = 2
+    latency = 4
     throughput = 1  # beats per cycle
     sim_sources = []
 
@@ -66,13 +66,13 @@ class LnsToInt(wiring.Component):
         frac = cfg.table_frac_bits
         low, high = self.shift_range
         advance = Signal()
-        valid = Signal()
         m.d.comb += [
             advance.eq(~self.o.valid | self.o.ready),
             self.i.ready.eq(advance),
         ]
+        valid = Signal(self.latency - 1)
         with m.If(advance):
-            m.d.sync += [valid.eq(self.i.valid), self.o.valid.eq(valid)]
+            m.d.sync += [valid.eq(Cat(self.i.valid, valid)), self.o.valid.eq(valid[-1])]
         if cfg.method == "table":
             m.submodules.table = table = Memory(shape=unsigned(frac + 1), depth=cfg.gamma,
                                                 init=cfg.table.tolist())
@@ -101,12 +101,19 @@ class LnsToInt(wiring.Component):
                     sign_1.eq(sign),
                     zero_1.eq(zero),
                 ]
-            # Stage 2: T << (shift - low) then a rounding right shift by -low, saturate, sign.
-            shifted = Signal(unsigned(frac + 1 + high - low), name=f"shifted{lane}")
-            m.d.comb += shifted.eq(constant << offset)
-            rounded = (shifted + (1 << (-low - 1))) >> -low
-            magnitude = Mux(rounded > cfg.out_max, cfg.out_max, rounded)
-            value = Mux(zero_1, 0, Mux(sign_1, -magnitude, magnitude))
+            # Stage 2: T << (shift - low), keeping the bits from the rounding bit up (weight 2**(low + 1)
+            # and above: the bits below it cannot change a half-up rounding by -low).
+            shifted = Signal(unsigned(high - low), name=f"shifted{lane}")
+            # Stage 3: round half up and saturate. Stage 4: sign and zero.
+            magnitude = Signal(unsigned(cfg.out_width - 1), name=f"magnitude{lane}")
+            sign_2, zero_2, sign_3, zero_3 = (Signal(name=f"{n}{lane}") for n in ("sign2_", "zero2_", "sign3_", "zero3_"))
+            rounded = (shifted + 1) >> 1
             with m.If(advance):
-                m.d.sync += self.o.payload[lane].eq(value)
+                m.d.sync += [
+                    shifted.eq((constant << offset) >> (-low - 1)),
+                    sign_2.eq(sign_1), zero_2.eq(zero_1),
+                    magnitude.eq(Mux(rounded > cfg.out_max, cfg.out_max, rounded)),
+                    sign_3.eq(sign_2), zero_3.eq(zero_2),
+                    self.o.payload[lane].eq(Mux(zero_3, 0, Mux(sign_3, -magnitude, magnitude))),
+                ]
         return m
