@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import require_integers
+from .codes import OutputCodes, require_integers
 
 __all__ = ["LnsFormat", "POW2_METHODS", "fields", "join", "encode", "decode", "lns_mul", "lns_words",
            "pow2_table", "LnsMulConfig", "LnsToIntConfig", "lns_to_int"]
@@ -194,7 +194,7 @@ class LnsMulConfig(LnsFormat):
 
 
 @dataclass(frozen=True)
-class LnsToIntConfig(LnsFormat):
+class LnsToIntConfig(LnsFormat, OutputCodes):
     """Configuration of the ``lns_to_int`` block: LNS word -> signed fixed-point integer.
 
     Parameters
@@ -213,6 +213,7 @@ class LnsToIntConfig(LnsFormat):
         ``"table"``: the rounded constants of :func:`pow2_table`, one ``gamma``-entry ROM.
         ``"mitchell"``: ``2**f ~ 1 + f``, no table (the constant is the exponent's fraction bits).
     """
+    out_signed = True  # a class constant for OutputCodes, not a field: outputs are signed
     lanes: int = 1
     out_width: int = 18
     out_frac_bits: int = 8
@@ -233,14 +234,6 @@ class LnsToIntConfig(LnsFormat):
         if not low <= self.table_frac_bits <= 24:
             raise ValueError(f"Table fraction bits must be between {low} and 24 for method {self.method!r}, "
                              f"not {self.table_frac_bits}")
-
-    @property
-    def out_min(self):
-        return -(1 << (self.out_width - 1))
-
-    @property
-    def out_max(self):
-        return (1 << (self.out_width - 1)) - 1
 
     @property
     def table(self):

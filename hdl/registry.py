@@ -13,6 +13,7 @@ from ..golden.ilayernorm import ILayerNormConfig, ilayernorm
 from ..golden.linear_int8 import LinearInt8Config, linear_int8_hw
 from ..golden.log_softmax_int import AttnVConfig, LogSoftmaxIntConfig, attn_v, log_softmax_int
 from ..golden.lns import LnsMulConfig, LnsToIntConfig, lns_mul, lns_to_int
+from ..golden.lns_dot import LnsDotConfig, lns_dot
 from ..golden.lut_unary import LutUnaryConfig, lut_unary
 from ..golden.pwl import PwlConfig, pwl
 from ..golden.mac_array import MacArrayConfig, mac_tiles
@@ -26,6 +27,7 @@ from .attn_v import AttnV
 from .log_softmax_int import LogSoftmaxInt
 from .lns_mul import LnsMul
 from .lns_to_int import LnsToInt
+from .lns_dot import LnsDot
 from .lut_unary import LutUnary
 from .pwl import Pwl
 from .mac_array import MacArray
@@ -207,5 +209,16 @@ BLOCKS = {block.name: block for block in [
             "w12_b6_x4_o24": LnsToIntConfig(width=12, frac_bits=6, lanes=4, out_width=24, out_frac_bits=4,
                                             table_frac_bits=14),
             "w8_b0_x2": LnsToIntConfig(width=8, frac_bits=0, lanes=2, out_width=32, out_frac_bits=0),
+        }),
+    Block(
+        name="lns_dot",
+        summary="LNS-Madam dot product: exponent-add products, one partial sum per remainder, gamma "
+                "constant multiplies per output",
+        config=LnsDotConfig, generator=LnsDot, golden=lns_dot, bench="qarith.sim.lns_dot",
+        configs={
+            "w8_b3_x4_table": LnsDotConfig(width=8, frac_bits=3, lanes=4),
+            "w8_b3_x4_mitchell": LnsDotConfig(width=8, frac_bits=3, lanes=4, method="mitchell"),
+            "w8_b2_x1_exact": LnsDotConfig(width=8, frac_bits=2, lanes=1, max_k=64, acc_frac_bits=4,
+                                           out_width=51, out_frac_bits=12),
         }),
 ]}

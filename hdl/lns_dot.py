@@ -1,0 +1,190 @@
+"""LNS-Madam dot-product unit: ``lanes`` LNS products per cycle, ``gamma`` partial sums, ``gamma``
+constant multiplies per output.
+
+Computes :func:`qarith.golden.lns_dot.lns_dot` (the equations and rounding rules are stated there).
+
+Input: one beat per ``lanes`` element pairs, ``a`` and ``b`` (LNS word bit patterns) and ``last`` on a
+vector's final beat (a vector of K elements is ``ceil(K / lanes)`` beats, padded with zero words).
+Output: one signed ``out_width``-bit code per vector.
+
+Six stages, all registered, the whole pipeline stalling while ``o.ready`` is low (``i.ready`` is
+``~o.valid | o.ready``):
+
+1. ``decode``: per lane the exponent sum ``e`` (one bit wider than an exponent, no saturation), the sign
+   XOR, the remainder ``r`` (the low ``b`` bits of ``e``), the shift ``q + acc_frac_bits`` (``q = e >> b``)
+   and whether the term is kept (both words nonzero, shift not negative);
+2. ``increment``: per remainder, the sum of the lanes' terms ``+-(1 << shift)`` whose ``r`` matches (a
+   decoder and a mask per lane, no multiplier);
+3. ``accumulate``: ``P[r] += increment[r]``; on a vector's last beat the final ``P[r]`` goes to a drain
+   register and ``P[r]`` restarts from zero, so vectors follow each other without a bubble;
+4. ``scale``: ``P[r] * T[r]``, each a constant multiply written as shifts and adds (the canonical
+   signed-digit form of ``T[r]``): ``gamma`` multiplies per output, none per element;
+5. ``sum`` of the ``gamma`` products;
+6. ``round`` half up and saturate into the output register.
+
+Latency 6 cycles from a vector's last beat to its output; one beat (``lanes`` products) per cycle, for
+any vector length (a one-beat vector included).
+"""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.lns_dot import LnsDotConfig
+
+__all__ = ["LnsDot", "beat_layout", "signed_digits"]
+
+
+def beat_layout(cfg):
+    """One input beat: ``lanes`` words of each operand and the vector's ``last`` flag."""
+    word = unsigned(cfg.width)
+    return data.StructLayout({"a": data.ArrayLayout(word, cfg.lanes), "b": data.ArrayLayout(word, cfg.lanes),
+                              "last": 1})
+
+
+def signed_digits(constant):
+    """The non-adjacent form of a positive integer: ``(position, +-1)`` pairs whose sum of
+    ``digit << position`` is ``constant``, with no two nonzero digits adjacent (fewest adders)."""
+    digits, position = [], 0
+    while constant:
+        if constant & 1:
+            digit = 2 - (constant & 3)
+            digits.append((position, digit))
+            constant -= digit
+        constant >>= 1
+        position += 1
+    return digits
+
+
+def constant_multiply(value, constant):
+    """``value * constant`` for a positive constant, as shifted adds and subtracts of ``value``."""
+    total = 0
+    for position, digit in signed_digits(constant):
+        total = total + (value << position) if digit > 0 else total - (value << position)
+    return total
+
+
+class LnsDot(wiring.Component):
+    """Streaming LNS-Madam dot products.
+
+    Parameters
+    ----------
+    cfg : LnsDotConfig
+
+    Members
+    -------
+    i : In(stream.Signature(beat_layout(cfg)))
+    o : Out(stream.Signature(signed(out_width)))
+    """
+
+    latency = 6
+    sim_sources = []
+
+    def __init__(self, cfg):
+        if not isinstance(cfg, LnsDotConfig):
+            self._MustUse__silence = True  # never constructed, so never to be elaborated
+            raise TypeError(f"Configuration must be a LnsDotConfig, not {cfg!r}")
+        self.cfg = cfg
+        super().__init__({
+            "i": In(stream.Signature(beat_layout(cfg))),
+            "o": Out(stream.Signature(signed(cfg.out_width))),
+        })
+
+    @property
+    def throughput(self):
+        """Products per cycle."""
+        return self.cfg.lanes
+
+    @property
+    def macs(self):
+        """LNS multiply-accumulates per cycle (for area-per-MAC comparisons)."""
+        return self.cfg.macs
+
+    @property
+    def table_bytes(self):
+        return self.cfg.table_bytes
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        gamma, b = cfg.gamma, cfg.frac_bits
+        exp_bits = cfg.exp_width
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+
+        def stage(*pairs):
+            with m.If(advance):
+                m.d.sync += [target.eq(value) for target, value in pairs]
+
+        # 1. decode
+        beat = self.i.payload
+        valid1, last1 = Signal(), Signal()
+        stage((valid1, self.i.valid), (last1, beat.last))
+        lanes = []
+        for lane in range(cfg.lanes):
+            word_a, word_b = beat.a[lane], beat.b[lane]
+            zero = (word_a[:exp_bits] == 1 << (exp_bits - 1)) | (word_b[:exp_bits] == 1 << (exp_bits - 1))
+            e = Signal(signed(exp_bits + 1), name=f"e{lane}")
+            shift = Signal(range(cfg.q_min + cfg.acc_frac_bits, cfg.q_max(0) + cfg.acc_frac_bits + 1),
+                           name=f"shift_signed{lane}")
+            m.d.comb += [e.eq(word_a[:exp_bits].as_signed() + word_b[:exp_bits].as_signed()),
+                         shift.eq((e >> b) + cfg.acc_frac_bits)]
+            keep = Signal(name=f"keep{lane}")
+            sign = Signal(name=f"sign{lane}")
+            amount = Signal(unsigned(cfg.shift_width), name=f"shift{lane}")
+            remainder = Signal(unsigned(b), name=f"r{lane}")
+            stage((keep, ~zero & (shift >= 0)), (sign, word_a[-1] ^ word_b[-1]),
+                  (amount, shift[:cfg.shift_width]), (remainder, e[:b]))
+            lanes.append((keep, sign, amount, remainder))
+
+        # 2. increment: the terms of each remainder in this beat
+        valid2, last2 = Signal(), Signal()
+        stage((valid2, valid1), (last2, last1))
+        terms = []
+        for lane, (keep, sign, amount, remainder) in enumerate(lanes):
+            magnitude = Signal(unsigned(cfg.q_max(0) + cfg.acc_frac_bits + 1), name=f"magnitude{lane}")
+            m.d.comb += magnitude.eq(1 << amount)
+            terms.append((keep, remainder, Mux(sign, -magnitude, magnitude)))
+        increments = []
+        for r in range(gamma):
+            increment = Signal(signed(cfg.inc_widths[r]), name=f"inc{r}")
+            selected = [Mux(keep & (remainder == r) if b else keep, term, 0) for keep, remainder, term in terms]
+            stage((increment, sum(selected)))
+            increments.append(increment)
+
+        # 3. accumulate, and drain on a vector's last beat
+        valid3 = Signal()
+        stage((valid3, valid2 & last2))
+        drains = []
+        for r in range(gamma):
+            partial = Signal(signed(cfg.acc_widths[r]), name=f"partial{r}")
+            drain = Signal(signed(cfg.acc_widths[r]), name=f"drain{r}")
+            total = partial + increments[r]
+            with m.If(advance & valid2):
+                m.d.sync += partial.eq(Mux(last2, 0, total))
+            with m.If(advance & valid2 & last2):
+                m.d.sync += drain.eq(total)
+            drains.append(drain)
+
+        # 4. scale: one constant multiply per remainder
+        valid4 = Signal()
+        stage((valid4, valid3))
+        products = []
+        for r, (drain, constant) in enumerate(zip(drains, cfg.table)):
+            product = Signal(signed(cfg.acc_widths[r] + constant.bit_length()), name=f"scaled{r}")
+            stage((product, constant_multiply(drain, constant)))
+            products.append(product)
+
+        # 5. sum
+        valid5 = Signal()
+        total = Signal(signed(cfg.sum_width))
+        stage((valid5, valid4), (total, sum(products)))
+
+        # 6. round half up, saturate
+        if cfg.out_shift > 0:
+            rounded = (total + (1 << (cfg.out_shift - 1))) >> cfg.out_shift
+        else:
+            rounded = total << -cfg.out_shift
+        saturated = Mux(rounded > cfg.out_max, cfg.out_max, Mux(rounded < cfg.out_min, cfg.out_min, rounded))
+        stage((self.o.valid, valid5), (self.o.payload, saturated))
+        return m
