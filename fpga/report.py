@@ -263,14 +263,14 @@ def write_markdown(output):
     (output / "report.md").write_text(markdown)
 
 
-def run_report(output, blocks=None, devices=None, seeds=1, jobs=2):
+def run_report(output, blocks=None, devices=None, seeds=1, jobs=2, configs=None):
     """Implement every (block, config, device) and write ``report.json`` and ``report.md``."""
     from rich.progress import Progress
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     jobs_list = [(BLOCKS[b], c, DEVICES[d]) for b in (blocks or BLOCKS) for c in BLOCKS[b].configs
-                 for d in (devices or DEVICES)
+                 for d in (devices or DEVICES) if configs is None or c in configs
                  if getattr(BLOCKS[b].configs[c], "family", None) in (None, DEVICES[d].family)]
     versions = tool_versions()
     records = {}
@@ -287,10 +287,11 @@ def run_report(output, blocks=None, devices=None, seeds=1, jobs=2):
             progress.update(task, advance=1, description=f"{'/'.join(key)}: {records[key].status}")
     ordered = [asdict(records[(b.name, c, d.name)]) for b, c, d in jobs_list]
     command = "make report" if seeds == 1 else f"make report SEEDS={seeds}"
-    if blocks or devices:
+    if blocks or devices or configs:
         # A partial run updates its rows of an existing report of the same seed count.
-        command = "qarith report --seeds {}{}{}".format(
-            seeds, "".join(f" --block {b}" for b in blocks or []), "".join(f" --device {d}" for d in devices or []))
+        command = "qarith report --seeds {}{}{}{}".format(
+            seeds, "".join(f" --block {b}" for b in blocks or []), "".join(f" --device {d}" for d in devices or []),
+            "".join(f" --config {c}" for c in configs or []))
         previous = output / "report.json"
         if previous.exists() and json.loads(previous.read_text()).get("seeds") == seeds:
             def key(record):

@@ -144,7 +144,10 @@ def _cmd_report(args):
     for device in args.device or []:
         if device not in DEVICES:
             raise CliError(f"unknown device {device!r}; devices: {', '.join(DEVICES)}")
-    run_report(Path(args.output), blocks=args.block, devices=args.device, seeds=args.seeds)
+    for config in args.config or []:
+        if not any(config in _lookup_block(block).configs for block in args.block or _blocks()):
+            raise CliError(f"unknown config {config!r} for {', '.join(args.block or ['any block'])}")
+    run_report(Path(args.output), blocks=args.block, devices=args.device, seeds=args.seeds, configs=args.config)
 
 
 def _cmd_bench(args):
@@ -180,6 +183,7 @@ def _parser():
     p.add_argument("-o", "--output", default="build/report")
     p.add_argument("--block", action="append", help="only this block (repeatable)")
     p.add_argument("--device", action="append", help="only this device (repeatable)")
+    p.add_argument("--config", action="append", help="only this named config (repeatable)")
     p.add_argument("--seeds", type=int, default=1, help="place-and-route seeds per design (median Fmax)")
     p.set_defaults(func=_cmd_report)
 

@@ -79,6 +79,8 @@ BLOCKS = {block.name: block for block in [
             "int4_4x2": MacArrayConfig(rows=4, cols=2, a_width=4, b_width=4, max_k=16, mult_reg=False),
             "int16_2x2": MacArrayConfig(rows=2, cols=2, a_width=16, b_width=16, max_k=1024,
                                         input_reg=False, output_reg=True),
+            # One row of four int8 MACs: lns_dot's 4-lane configs' throughput, for the area comparison.
+            "int8_1x4": MacArrayConfig(rows=1, cols=4, max_k=256),
         }),
     Block(
         name="requant",

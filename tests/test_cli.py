@@ -54,6 +54,7 @@ def test_verilog_named_config(capsys, tmp_path):
     (["sim", "requant", "--sim", "modelsim"],
      "qarith: error: unknown simulator 'modelsim'; simulators: icarus, verilator\n"),
     (["report", "--device", "xc7a35t"], "qarith: error: unknown device 'xc7a35t'; devices: ice40-up5k, ecp5-85f\n"),
+    (["report", "--block", "requant", "--config", "int4"], "qarith: error: unknown config 'int4' for requant\n"),
 ])
 def test_errors(capsys, tmp_path, argv, message):
     status, out, err = run(capsys, *argv, *(["-o", str(tmp_path)] if argv[0] in ("verilog", "report") else []))
