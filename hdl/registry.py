@@ -13,6 +13,7 @@ from ..golden.ilayernorm import ILayerNormConfig, ilayernorm
 from ..golden.linear_int8 import LinearInt8Config, linear_int8_hw
 from ..golden.log_softmax_int import AttnVConfig, LogSoftmaxIntConfig, attn_v, log_softmax_int
 from ..golden.lns import LnsMulConfig, LnsToIntConfig, lns_mul, lns_to_int
+from ..golden.lns_add import LnsAddConfig, lns_add
 from ..golden.lns_dot import LnsDotConfig, lns_dot
 from ..golden.lut_unary import LutUnaryConfig, lut_unary
 from ..golden.pwl import PwlConfig, pwl
@@ -27,6 +28,7 @@ from .attn_v import AttnV
 from .log_softmax_int import LogSoftmaxInt
 from .lns_mul import LnsMul
 from .lns_to_int import LnsToInt
+from .lns_add import LnsAdd
 from .lns_dot import LnsDot
 from .lut_unary import LutUnary
 from .pwl import Pwl
@@ -222,5 +224,14 @@ BLOCKS = {block.name: block for block in [
             "w8_b3_x4_mitchell": LnsDotConfig(width=8, frac_bits=3, lanes=4, method="mitchell"),
             "w8_b2_x1_exact": LnsDotConfig(width=8, frac_bits=2, lanes=1, max_k=64, acc_frac_bits=4,
                                            out_width=51, out_frac_bits=12),
+        }),
+    Block(
+        name="lns_add",
+        summary="Pure LNS a + b / a - b: Gaussian logarithms sb, db from one ROM, optional interpolation",
+        config=LnsAddConfig, generator=LnsAdd, golden=lns_add, bench="qarith.sim.lns_add",
+        configs={
+            "w8_b3_direct": LnsAddConfig(width=8, frac_bits=3, lanes=16),
+            "w8_b3_interp": LnsAddConfig(width=8, frac_bits=3, lanes=16, interp_bits=2, table_frac_bits=3),
+            "w12_b6_interp": LnsAddConfig(width=12, frac_bits=6, lanes=4, interp_bits=4, table_frac_bits=4),
         }),
 ]}
