@@ -10,6 +10,8 @@
 * ``ilayernorm``: every registered config on transformer-like rows against ``layer_norm``;
 * ``log_softmax_int``: the log2 weights against ``torch.softmax``; ``attn_v``: its sums against the exact
   sum of the codes' weights times ``V`` and against float softmax times ``V``;
+* LNS: 8-bit LNS products, sums and dot products (K = 64, 256) against int8 fixed point of the same
+  bit budget on Gaussian data, relative errors plotted into ``lns_error.png`` (:func:`lns_errors`);
 * ``pwl``: every function with both fitters (NN-LUT, iRNN) at 8, 16 and 32 entries on a 16-bit input,
   16-bit output format, over every input code (:func:`qarith.golden.pwl.error_sweep`), plotted into
   ``pwl_error.png``, and every registered config's own error.
@@ -27,7 +29,8 @@ from ..golden.softmax_lut import HLS4ML_TABLE_BYTES, accuracy, float_softmax, hl
 from ..hdl.registry import BLOCKS
 
 __all__ = ["SOFTMAX_KINDS", "SOFTMAX_LENGTHS", "softmax_accuracy", "softmax_summary", "softmax_markdown",
-           "shift_accuracy", "shift_markdown", "pwl_accuracy", "pwl_plot", "pwl_markdown"]
+           "shift_accuracy", "shift_markdown", "pwl_accuracy", "pwl_plot", "pwl_markdown", "lns_errors",
+           "lns_summary", "lns_plot", "lns_markdown"]
 
 SOFTMAX_KINDS = KINDS
 SOFTMAX_LENGTHS = (16, 64, 256)
@@ -279,4 +282,115 @@ def pwl_markdown(result, plot_name="pwl_error.png"):
     for r in result["configs"]:
         lines.append(f"| {r['config']} | {r['function']} | {r['method']} | {r['entries']} | "
                      f"{r['max_error_lsb']:.3g} | {r['mean_error_lsb']:.3g} |")
+    return "\n".join(lines) + "\n"
+
+
+LNS_SAMPLES = 200_000
+LNS_LENGTHS = (64, 256)
+
+
+def _lns_scale(fmt, x, top=None):
+    """Per-tensor LNS scale: the largest magnitude maps to exponent code ``top`` (default the largest)."""
+    return float(x.abs().max()) / 2.0 ** ((fmt.emax if top is None else top) / fmt.gamma)
+
+
+def _int8(x):
+    """Symmetric per-tensor int8 (absmax / 127, round half to even): ``(codes, scale)``."""
+    scale = float(x.abs().max()) / 127
+    return torch.round(x / scale).clamp(-127, 127).to(torch.int64), scale
+
+
+def _relative(approx, exact):
+    return ((approx - exact).abs() / exact.abs()).clamp(max=1.0)
+
+
+def lns_errors(samples=LNS_SAMPLES, lengths=LNS_LENGTHS, vectors=2000, seed=0):
+    """Relative errors (capped at 1) of 8-bit LNS arithmetic and of int8 fixed point of the same bit
+    budget, against float64 on N(0, 1) data: ``{op: {"lns": tensor, "int8": tensor}}`` for ``mul``
+    (elementwise products), ``add`` (elementwise sums, both operands on one scale) and ``dot<K>``.
+
+    LNS words are 8-bit with b = 3 (the ``lns_mul`` / ``lns_add`` / ``lns_dot`` formats of the registry),
+    scaled per tensor so the largest magnitude is the largest exponent (for ``mul``, half of it, so that
+    products fit the word; ``lns_dot``'s products have one more bit); int8 codes are absmax / 127 per
+    tensor. Both sides are the golden models' integer arithmetic (bit-exact with the RTL), decoded."""
+    from ..golden.lns import LnsMulConfig, decode, encode, lns_mul
+    from ..golden.lns_add import LnsAddConfig, lns_add
+    from ..golden.lns_dot import LnsDotConfig, lns_dot
+    gen = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(2, samples, generator=gen, dtype=torch.float64)
+    fmt = LnsMulConfig(width=8, frac_bits=3)
+    errors = {}
+
+    # Products must stay inside the word: each operand's largest magnitude maps to half the largest
+    # exponent, so the largest product is the largest word.
+    sx, sy = _lns_scale(fmt, x, fmt.emax // 2), _lns_scale(fmt, y, fmt.emax // 2)
+    product = decode(fmt, lns_mul(fmt, encode(fmt, x, sx), encode(fmt, y, sy))) * sx * sy
+    (qx, tx), (qy, ty) = _int8(x), _int8(y)
+    errors["mul"] = {"lns": _relative(product, x * y), "int8": _relative((qx * qy) * tx * ty, x * y)}
+
+    add_cfg = LnsAddConfig(width=8, frac_bits=3)
+    both = torch.stack([x, y])
+    s = _lns_scale(add_cfg, both)
+    total = decode(add_cfg, lns_add(add_cfg, encode(add_cfg, x, s), encode(add_cfg, y, s))) * s
+    q, t = _int8(both)
+    errors["add"] = {"lns": _relative(total, x + y), "int8": _relative((q[0] + q[1]) * t, x + y)}
+
+    for length in lengths:
+        dot_cfg = LnsDotConfig(width=8, frac_bits=3, lanes=1, max_k=length, acc_frac_bits=8,
+                               table_frac_bits=12, out_width=48, out_frac_bits=16)
+        a, b = torch.randn(2, vectors, length, generator=gen, dtype=torch.float64)
+        exact = (a * b).sum(dim=1)
+        sa, sb = _lns_scale(dot_cfg, a), _lns_scale(dot_cfg, b)
+        codes = lns_dot(dot_cfg, encode(dot_cfg, a, sa), encode(dot_cfg, b, sb))
+        lns = codes.to(torch.float64) * 2.0 ** -dot_cfg.out_frac_bits * sa * sb
+        (qa, ta), (qb, tb) = _int8(a), _int8(b)
+        int8 = (qa * qb).sum(dim=1).to(torch.float64) * ta * tb
+        errors[f"dot{length}"] = {"lns": _relative(lns, exact), "int8": _relative(int8, exact)}
+    return errors
+
+
+def lns_summary(errors):
+    """Summary of :func:`lns_errors` per operation and method: median, mean, p90, p99 relative error."""
+    records = []
+    for op, methods in errors.items():
+        for method, values in methods.items():
+            records.append({"op": op, "method": method, "samples": len(values),
+                            "median": float(values.median()), "mean": float(values.mean()),
+                            "p90": float(torch.quantile(values, 0.9)), "p99": float(torch.quantile(values, 0.99))})
+    return records
+
+
+def lns_plot(errors, path):
+    """Cumulative distributions of the relative errors of :func:`lns_errors`, one panel per operation,
+    LNS against int8, written as a PNG to ``path``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(1, len(errors), figsize=(4 * len(errors), 3.4), squeeze=False)
+    for axis, (op, methods) in zip(axes.flat, errors.items()):
+        for method, colour in (("lns", "tab:blue"), ("int8", "tab:orange")):
+            values = methods[method].clamp(min=1e-7).sort().values
+            share = torch.arange(1, len(values) + 1, dtype=torch.float64) / len(values)
+            axis.plot(values.numpy(), share.numpy(), color=colour, label=f"{method} (8 bits)")
+        axis.set_xscale("log")
+        axis.set_xlim(1e-5, 1.0)
+        axis.set_title(op)
+        axis.set_xlabel("relative error (capped at 1)")
+        axis.set_ylabel("share of results below")
+        axis.grid(True, which="both", alpha=0.3)
+    axes.flat[0].legend(fontsize=8, loc="upper left")
+    figure.suptitle("8-bit LNS (b = 3) vs int8 on N(0, 1) data, against float64 (make bench)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+
+
+def lns_markdown(records, plot_name="lns_error.png"):
+    lines = ["## LNS accuracy (8-bit LNS, b = 3, against int8; N(0, 1) data, per-tensor scales)", "",
+             f"Relative error against float64, capped at 1 (a zero result counts 1). Plot: `{plot_name}`.", "",
+             "| operation | method | samples | median | mean | p90 | p99 |", "|---|---|---:|---:|---:|---:|---:|"]
+    for r in records:
+        lines.append(f"| {r['op']} | {r['method']} | {r['samples']} | {r['median']:.3g} | {r['mean']:.3g} | "
+                     f"{r['p90']:.3g} | {r['p99']:.3g} |")
     return "\n".join(lines) + "\n"

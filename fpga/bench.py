@@ -20,8 +20,8 @@ from xml.etree import ElementTree
 import torch
 
 from ..hdl.registry import BLOCKS
-from .accuracy import (pwl_accuracy, pwl_markdown, pwl_plot, shift_accuracy, shift_markdown, softmax_accuracy,
-                       softmax_markdown)
+from .accuracy import (lns_errors, lns_markdown, lns_plot, lns_summary, pwl_accuracy, pwl_markdown, pwl_plot,
+                       shift_accuracy, shift_markdown, softmax_accuracy, softmax_markdown)
 from .report import write_markdown
 from ..sim.bench import run_amaranth, slow_modes
 from ..sim.mac_array import random_tiles, tile_vectors
@@ -105,6 +105,10 @@ def run_benchmark(output):
     console.log("accuracy: pwl fitters (every input code) and the plot")
     result["pwl_accuracy"] = pwl_accuracy()
     pwl_plot(result["pwl_accuracy"]["sweep"], output / "pwl_error.png")
+    console.log("accuracy: 8-bit LNS against int8 (mul, add, dot) and the plot")
+    errors = lns_errors()
+    result["lns_accuracy"] = lns_summary(errors)
+    lns_plot(errors, output / "lns_error.png")
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)
@@ -135,4 +139,6 @@ def bench_markdown(result):
         text += "\n" + shift_markdown(result["shift_accuracy"])
     if "pwl_accuracy" in result:
         text += "\n" + pwl_markdown(result["pwl_accuracy"])
+    if "lns_accuracy" in result:
+        text += "\n" + lns_markdown(result["lns_accuracy"])
     return text

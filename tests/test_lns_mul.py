@@ -105,3 +105,18 @@ def test_fast_tier(config_name):
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params("lns_mul"))
 def test_cocotb(config_name, simulator):
     slow_tier("lns_mul", config_name, simulator)
+
+
+def test_accuracy_bench_mul_errors():
+    # make bench's LNS comparison (qarith.fpga.accuracy.lns_errors): each operand is encoded within half a
+    # code (a factor 2**(1/16)), the product is exact in the log domain and, with the operands' largest
+    # magnitudes at half the largest exponent, never saturates; so every product is within a factor
+    # 2**(1/8) of the float product, or flushed to zero (relative error 1).
+    from qarith.fpga.accuracy import lns_errors
+    errors = lns_errors(samples=20000, lengths=(16,), vectors=50)
+    assert set(errors) == {"mul", "add", "dot16"}
+    mul = errors["mul"]["lns"]
+    inside = mul <= 2 ** (1 / 8) - 1 + 1e-12
+    assert bool((inside | (mul == 1)).all())
+    assert float(inside.double().mean()) > 0.99
+    assert len(errors["dot16"]["lns"]) == len(errors["dot16"]["int8"]) == 50
