@@ -12,6 +12,9 @@
   sum of the codes' weights times ``V`` and against float softmax times ``V``;
 * LNS: 8-bit LNS products, sums and dot products (K = 64, 256) against int8 fixed point of the same
   bit budget on Gaussian data, relative errors plotted into ``lns_error.png`` (:func:`lns_errors`);
+* Winograd: :func:`qarith.golden.winograd.winograd_error` (tap-wise, per-tap-and-channel and single-scale
+  int8 F(4x4,3x3) and F(2x2,3x3) against the direct integer and the float layer) and the multipliers per
+  output pixel counted in each ``wino_conv`` netlist;
 * ``pwl``: every function with both fitters (NN-LUT, iRNN) at 8, 16 and 32 entries on a 16-bit input,
   16-bit output format, over every input code (:func:`qarith.golden.pwl.error_sweep`), plotted into
   ``pwl_error.png``, and every registered config's own error.
@@ -30,7 +33,7 @@ from ..hdl.registry import BLOCKS
 
 __all__ = ["SOFTMAX_KINDS", "SOFTMAX_LENGTHS", "softmax_accuracy", "softmax_summary", "softmax_markdown",
            "shift_accuracy", "shift_markdown", "pwl_accuracy", "pwl_plot", "pwl_markdown", "lns_errors",
-           "lns_summary", "lns_plot", "lns_markdown"]
+           "lns_summary", "lns_plot", "lns_markdown", "winograd_accuracy", "winograd_markdown"]
 
 SOFTMAX_KINDS = KINDS
 SOFTMAX_LENGTHS = (16, 64, 256)
@@ -393,4 +396,47 @@ def lns_markdown(records, plot_name="lns_error.png"):
     for r in records:
         lines.append(f"| {r['op']} | {r['method']} | {r['samples']} | {r['median']:.3g} | {r['mean']:.3g} | "
                      f"{r['p90']:.3g} | {r['p99']:.3g} |")
+    return "\n".join(lines) + "\n"
+
+
+WINOGRAD_CASES = ((4, 8), (2, 8), (4, 10))
+
+
+def winograd_accuracy(cases=WINOGRAD_CASES):
+    """``{"errors": [...], "mults": [...]}``: :func:`qarith.golden.winograd.winograd_error` for each
+    ``(tile, weight_width)`` of ``cases`` (16 -> 4 channels, eight Gaussian 16 x 16 maps), and each
+    registered ``wino_conv`` config's multipliers counted in its netlist per output pixel, against a direct
+    3x3 convolution's 9."""
+    from ..golden.winograd import DIRECT_MULTS_PER_OUTPUT, winograd_error
+    errors = []
+    for tile, weight_width in cases:
+        for row, figures in winograd_error(tile=tile, weight_width=weight_width).items():
+            if row == "direct int8" and (tile, weight_width) != cases[0]:
+                continue
+            errors.append({"tile": tile, "weight_width": weight_width, "row": row, **figures})
+    mults = []
+    for name, cfg in BLOCKS["wino_conv"].configs.items():
+        component = BLOCKS["wino_conv"].interface(cfg)
+        mults.append({"config": name, "tile": cfg.tile, "multipliers": component.multipliers,
+                      "outputs_per_tile": cfg.out_channels * cfg.tile ** 2,
+                      "mults_per_output": component.mults_per_output,
+                      "fewer_than_direct": DIRECT_MULTS_PER_OUTPUT / component.mults_per_output})
+    return {"errors": errors, "mults": mults}
+
+
+def winograd_markdown(result):
+    lines = ["## Winograd accuracy (int8 3x3 layer, 16 -> 4 channels, Gaussian 16 x 16 maps; output LSB)", "",
+             "| tile | weight bits | row | vs direct int8 max / mean | outputs differing | vs float max / mean | "
+             "accumulator rel. RMS |", "|---:|---:|---|---:|---:|---:|---:|"]
+    for r in result["errors"]:
+        rms = r.get("acc_rel_rms_error", "")
+        lines.append(f"| F{r['tile']} | {r['weight_width']} | {r['row']} | {r['vs_direct_int_max_lsb']} / "
+                     f"{r['vs_direct_int_mean_lsb']:.3g} | {r['vs_direct_int_mismatch']:.1%} | "
+                     f"{r['vs_float_max_lsb']:.3g} / {r['vs_float_mean_lsb']:.3g} | {rms} |")
+    lines += ["", "Multiplications per output pixel (per input channel), counted in the generated netlist:", "",
+              "| config | tile | multipliers | outputs per tile | mults / output | fewer than direct (9) |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for r in result["mults"]:
+        lines.append(f"| {r['config']} | F{r['tile']} | {r['multipliers']} | {r['outputs_per_tile']} | "
+                     f"{r['mults_per_output']:.3g} | {r['fewer_than_direct']:.3g}x |")
     return "\n".join(lines) + "\n"

@@ -21,7 +21,8 @@ import torch
 
 from ..hdl.registry import BLOCKS
 from .accuracy import (lns_errors, lns_markdown, lns_plot, lns_summary, pwl_accuracy, pwl_markdown, pwl_plot,
-                       shift_accuracy, shift_markdown, softmax_accuracy, softmax_markdown)
+                       shift_accuracy, shift_markdown, softmax_accuracy, softmax_markdown, winograd_accuracy,
+                       winograd_markdown)
 from .report import write_markdown
 from ..sim.bench import run_amaranth, slow_modes
 from ..sim.mac_array import random_tiles, tile_vectors
@@ -109,6 +110,8 @@ def run_benchmark(output):
     errors = lns_errors()
     result["lns_accuracy"] = lns_summary(errors)
     lns_plot(errors, output / "lns_error.png")
+    console.log("accuracy: Winograd tap-wise / single-scale against direct and float convolution")
+    result["winograd_accuracy"] = winograd_accuracy()
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)
@@ -141,4 +144,6 @@ def bench_markdown(result):
         text += "\n" + pwl_markdown(result["pwl_accuracy"])
     if "lns_accuracy" in result:
         text += "\n" + lns_markdown(result["lns_accuracy"])
+    if "winograd_accuracy" in result:
+        text += "\n" + winograd_markdown(result["winograd_accuracy"])
     return text

@@ -22,6 +22,8 @@ from ..golden.requant import RequantConfig, requantize
 from ..golden.shiftgelu import ShiftGeluConfig, shiftgelu
 from ..golden.shiftmax import ShiftmaxConfig, shiftmax
 from ..golden.softmax_lut import SoftmaxLutConfig, softmax_lut
+from ..golden.winograd import (WinoConvConfig, WinoInputConfig, WinoOutputConfig, seeded_conv_config,
+                               wino_conv, wino_input, wino_output)
 from .ilayernorm import ILayerNorm
 from .linear_int8 import LinearInt8
 from .attn_v import AttnV
@@ -37,6 +39,9 @@ from .requant import Requant
 from .shiftgelu import ShiftGelu
 from .shiftmax import Shiftmax
 from .softmax_lut import SoftmaxLut
+from .wino_conv import WinoConv
+from .wino_input import WinoInput
+from .wino_output import WinoOutput
 
 __all__ = ["Block", "BLOCKS"]
 
@@ -233,5 +238,31 @@ BLOCKS = {block.name: block for block in [
             "w8_b3_direct": LnsAddConfig(width=8, frac_bits=3, lanes=16),
             "w8_b3_interp": LnsAddConfig(width=8, frac_bits=3, lanes=16, interp_bits=2, table_frac_bits=3),
             "w12_b6_interp": LnsAddConfig(width=12, frac_bits=6, lanes=4, interp_bits=4, table_frac_bits=4),
+        }),
+    Block(
+        name="wino_input",
+        summary="Winograd input transform B^T d B, F(2x2,3x3) or F(4x4,3x3), one tile per cycle, shifts and adds",
+        config=WinoInputConfig, generator=WinoInput, golden=wino_input, bench="qarith.sim.wino_input",
+        configs={
+            "f2_s8": WinoInputConfig(tile=2),
+            "f4_s8": WinoInputConfig(tile=4),
+        }),
+    Block(
+        name="wino_output",
+        summary="Winograd output transform A^T M A with a rounding shift, one tile per cycle, shifts and adds",
+        config=WinoOutputConfig, generator=WinoOutput, golden=wino_output, bench="qarith.sim.wino_output",
+        configs={
+            "f2_i16": WinoOutputConfig(tile=2, in_width=16),
+            "f4_i24_sh8": WinoOutputConfig(tile=4, in_width=24, shift=8),
+        }),
+    Block(
+        name="wino_conv",
+        summary="int8 3x3 convolution by Winograd tiles with tap-wise power-of-two weight scales, then requant",
+        config=WinoConvConfig, generator=WinoConv, golden=wino_conv, bench="qarith.sim.wino_conv",
+        configs={
+            "f2_c4_o1": seeded_conv_config(tile=2, in_channels=4, out_channels=1, seed=1),
+            "f4_c2_o1_tapch": seeded_conv_config(tile=4, in_channels=2, out_channels=1, seed=3,
+                                                 scales="tap_channel"),
+            "f2_c3_o3_layer": seeded_conv_config(tile=2, in_channels=3, out_channels=3, seed=2, scales="layer"),
         }),
 ]}

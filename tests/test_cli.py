@@ -37,7 +37,7 @@ def test_verilog_named_config(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["verilog", "softmax"], "qarith: error: unknown block 'softmax'; blocks: mac_array, requant, linear_int8, lut_unary, pwl, softmax_lut, shiftmax, shiftgelu, ilayernorm, log_softmax_int, attn_v, lns_mul, lns_to_int, lns_dot, lns_add\n"),
+    (["verilog", "softmax"], "qarith: error: unknown block 'softmax'; blocks: mac_array, requant, linear_int8, lut_unary, pwl, softmax_lut, shiftmax, shiftgelu, ilayernorm, log_softmax_int, attn_v, lns_mul, lns_to_int, lns_dot, lns_add, wino_input, wino_output, wino_conv\n"),
     (["verilog", "mac_array", "--set", "depth=4"],
      "qarith: error: unknown key 'depth' for mac_array; keys: rows, cols, a_width, a_signed, b_width, "
      "b_signed, max_k, acc_width, input_reg, mult_reg, output_reg, multiplier\n"),

@@ -1,0 +1,89 @@
+"""Winograd input-tile transform ``V = B^T d B``, one tile per beat, shifts and adds only.
+
+Computes :func:`qarith.golden.winograd.wino_input` (F(2x2,3x3): 4x4 tiles; F(4x4,3x3): 6x6 tiles). The
+coefficients of ``B^T`` are 0, +-1, +-2, +-4 and +-5, so each entry is a sum of shifted inputs
+(``5 x = (x << 2) + x``) and no multiplier is built (``multipliers`` counts them in the netlist: 0).
+Two register stages (``B^T d``, then ``(B^T d) B``), every intermediate sized from its exact range, the
+output as wide as the exact growth (:attr:`qarith.golden.winograd.WinoInputConfig.exact_width`) unless
+configured wider. Latency 2 cycles, one tile per cycle; the pipeline stalls as a whole while ``o.ready``
+is low, so backpressure never loses or duplicates a tile. Source: Lavin & Gray (CVPR 2016);
+``ALGORITHMS.md`` section 8.
+"""
+
+from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.codes import code_range
+from ..golden.winograd import WinoInputConfig, matrices
+from .winograd import count_multipliers, tile_layout, transform_stages
+
+__all__ = ["WinoInput"]
+
+
+class WinoInput(wiring.Component):
+    """Streaming ``B^T d B``.
+
+    Parameters
+    ----------
+    cfg : WinoInputConfig
+
+    Members
+    -------
+    i : In(stream.Signature(ArrayLayout(ArrayLayout(signed(in_width), n), n)))
+        One input tile per beat, ``payload[i][j]`` = row ``i``, column ``j``.
+    o : Out(stream.Signature(ArrayLayout(ArrayLayout(signed(out_width), n), n)))
+        The transformed tile, tap ``(i, j)`` at ``payload[i][j]``.
+    """
+
+    sim_sources = []
+
+    def __init__(self, cfg):
+        if not isinstance(cfg, WinoInputConfig):
+            self._MustUse__silence = True  # never constructed, so never to be elaborated
+            raise TypeError(f"Configuration must be a WinoInputConfig, not {cfg!r}")
+        self.cfg = cfg
+        super().__init__({
+            "i": In(stream.Signature(tile_layout(signed(cfg.in_width), cfg.n))),
+            "o": Out(stream.Signature(tile_layout(signed(cfg.out_width), cfg.n))),
+        })
+
+    @property
+    def latency(self):
+        """Cycles from accepting a tile to its transform being valid."""
+        return 2
+
+    @property
+    def throughput(self):
+        """Tiles per cycle."""
+        return 1
+
+    @property
+    def multipliers(self):
+        """``$mul`` cells in the generated netlist (none: shifts and adds)."""
+        return count_multipliers(WinoInput(self.cfg))
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        valid = Signal(self.latency)
+        advance = Signal()
+        m.d.comb += [
+            advance.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(advance),
+            self.o.valid.eq(valid[-1]),
+        ]
+
+        def register(target, value):
+            m.d.sync += target.eq(value)
+
+        in_range = code_range(cfg.in_width, True)
+        values = [[self.i.payload[i][j] for j in range(cfg.n)] for i in range(cfg.n)]
+        with m.If(advance):
+            m.d.sync += valid.eq(Cat(self.i.valid, valid[:-1]))
+            taps, _ = transform_stages(matrices(cfg.tile).BT, values, [[in_range] * cfg.n] * cfg.n,
+                                       register, "bt")
+        for i in range(cfg.n):
+            for j in range(cfg.n):
+                m.d.comb += self.o.payload[i][j].eq(taps[i][j])
+        return m

@@ -1,0 +1,95 @@
+"""Winograd output-tile transform ``Y = A^T M A`` with a final rounding shift, one tile per beat.
+
+Computes :func:`qarith.golden.winograd.wino_output`: the ``(m + 2) x (m + 2)`` Winograd-domain tile
+``M`` becomes the ``m x m`` output tile, then ``(Y + 2**(shift - 1)) >> shift`` (round half up; no stage
+when ``shift`` is 0). The coefficients of ``A^T`` are 0, +-1, +-2, +-4 and +-8: shifts and adds, no
+multiplier (``multipliers`` counts them in the netlist: 0). Two register stages for the transform
+(``A^T M``, then ``(A^T M) A``) and one for the shift; latency 2 cycles (3 with a shift), one tile per
+cycle, stalling as a whole under backpressure. Source: Lavin & Gray (CVPR 2016); ``ALGORITHMS.md``
+section 8.
+"""
+
+from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.codes import code_range
+from ..golden.winograd import WinoOutputConfig, matrices
+from .winograd import count_multipliers, tile_layout, transform_stages
+
+__all__ = ["WinoOutput"]
+
+
+class WinoOutput(wiring.Component):
+    """Streaming ``round_shift(A^T M A, shift)``.
+
+    Parameters
+    ----------
+    cfg : WinoOutputConfig
+
+    Members
+    -------
+    i : In(stream.Signature(ArrayLayout(ArrayLayout(signed(in_width), m + 2), m + 2)))
+        One Winograd-domain tile per beat, tap ``(i, j)`` at ``payload[i][j]``.
+    o : Out(stream.Signature(ArrayLayout(ArrayLayout(signed(out_width), m), m)))
+        The output tile, pixel ``(i, j)`` at ``payload[i][j]``.
+    """
+
+    sim_sources = []
+
+    def __init__(self, cfg):
+        if not isinstance(cfg, WinoOutputConfig):
+            self._MustUse__silence = True  # never constructed, so never to be elaborated
+            raise TypeError(f"Configuration must be a WinoOutputConfig, not {cfg!r}")
+        self.cfg = cfg
+        super().__init__({
+            "i": In(stream.Signature(tile_layout(signed(cfg.in_width), cfg.n))),
+            "o": Out(stream.Signature(tile_layout(signed(cfg.out_width), cfg.tile))),
+        })
+
+    @property
+    def latency(self):
+        """Cycles from accepting a tile to its output tile being valid."""
+        return 2 + (self.cfg.shift > 0)
+
+    @property
+    def throughput(self):
+        """Tiles per cycle."""
+        return 1
+
+    @property
+    def multipliers(self):
+        """``$mul`` cells in the generated netlist (none: shifts and adds)."""
+        return count_multipliers(WinoOutput(self.cfg))
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        valid = Signal(self.latency)
+        advance = Signal()
+        m.d.comb += [
+            advance.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(advance),
+            self.o.valid.eq(valid[-1]),
+        ]
+
+        def register(target, value):
+            m.d.sync += target.eq(value)
+
+        in_range = code_range(cfg.in_width, True)
+        values = [[self.i.payload[i][j] for j in range(cfg.n)] for i in range(cfg.n)]
+        with m.If(advance):
+            m.d.sync += valid.eq(Cat(self.i.valid, valid[:-1]))
+            pixels, _ = transform_stages(matrices(cfg.tile).AT, values, [[in_range] * cfg.n] * cfg.n,
+                                         register, "at")
+            if cfg.shift:
+                rounded = [[Signal(signed(cfg.out_width), name=f"rounded_{i}_{j}") for j in range(cfg.tile)]
+                           for i in range(cfg.tile)]
+                for i in range(cfg.tile):
+                    for j in range(cfg.tile):
+                        register(rounded[i][j], (pixels[i][j] + (1 << (cfg.shift - 1))) >> cfg.shift)
+                pixels = rounded
+        for i in range(cfg.tile):
+            for j in range(cfg.tile):
+                m.d.comb += self.o.payload[i][j].eq(pixels[i][j])
+        return m
