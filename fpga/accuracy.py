@@ -318,7 +318,7 @@ def lns_errors(samples=LNS_SAMPLES, lengths=LNS_LENGTHS, vectors=2000, seed=0):
     tensor. Both sides are the golden models' integer arithmetic (bit-exact with the RTL), decoded."""
     from ..golden.lns import LnsMulConfig, decode, encode, lns_mul
     from ..golden.lns_add import LnsAddConfig, lns_add
-    from ..golden.lns_dot import LnsDotConfig, lns_dot
+    from ..golden.lns_dot import gaussian_config, gaussian_dot
     gen = torch.Generator().manual_seed(seed)
     x, y = torch.randn(2, samples, generator=gen, dtype=torch.float64)
     fmt = LnsMulConfig(width=8, frac_bits=3)
@@ -339,16 +339,9 @@ def lns_errors(samples=LNS_SAMPLES, lengths=LNS_LENGTHS, vectors=2000, seed=0):
     errors["add"] = {"lns": _relative(total, x + y), "int8": _relative((q[0] + q[1]) * t, x + y)}
 
     for length in lengths:
-        dot_cfg = LnsDotConfig(width=8, frac_bits=3, lanes=1, max_k=length, acc_frac_bits=8,
-                               table_frac_bits=12, out_width=48, out_frac_bits=16)
-        a, b = torch.randn(2, vectors, length, generator=gen, dtype=torch.float64)
-        exact = (a * b).sum(dim=1)
-        sa, sb = _lns_scale(dot_cfg, a), _lns_scale(dot_cfg, b)
-        codes = lns_dot(dot_cfg, encode(dot_cfg, a, sa), encode(dot_cfg, b, sb))
-        lns = codes.to(torch.float64) * 2.0 ** -dot_cfg.out_frac_bits * sa * sb
-        (qa, ta), (qb, tb) = _int8(a), _int8(b)
-        int8 = (qa * qb).sum(dim=1).to(torch.float64) * ta * tb
-        errors[f"dot{length}"] = {"lns": _relative(lns, exact), "int8": _relative(int8, exact)}
+        x = torch.randn(2, vectors, length, generator=gen, dtype=torch.float64)
+        dot = gaussian_dot(gaussian_config(length), x)
+        errors[f"dot{length}"] = {method: _relative(dot[method], dot["reference"]) for method in ("lns", "int8")}
     return errors
 
 

@@ -224,6 +224,8 @@ class LnsToIntConfig(LnsFormat, OutputCodes):
         super().__post_init__()
         _lanes(self)
         require_integers(self, ("out_width", "out_frac_bits", "table_frac_bits"))
+        if not isinstance(self.method, str):
+            raise TypeError(f"method must be a string, not {self.method!r}")
         if self.method not in POW2_METHODS:
             raise ValueError(f"Method must be one of {', '.join(POW2_METHODS)}, not {self.method!r}")
         if not 2 <= self.out_width <= 32:
@@ -241,11 +243,17 @@ class LnsToIntConfig(LnsFormat, OutputCodes):
         return pow2_table(self, self.table_frac_bits, self.method)
 
     @property
+    def table_bits(self):
+        """Width of the constants: ``table_frac_bits + 1``, or one more where ``T[gamma - 1]`` rounds up
+        to ``2**(table_frac_bits + 1)`` (few fraction bits against ``gamma``)."""
+        return int(self.table.max()).bit_length()
+
+    @property
     def table_bytes(self):
         """ROM bytes (none for Mitchell's approximation)."""
         if self.method == "mitchell":
             return 0
-        return self.gamma * math.ceil((self.table_frac_bits + 1) / 8)
+        return self.gamma * math.ceil(self.table_bits / 8)
 
 
 def lns_to_int(cfg, words):
@@ -265,9 +273,9 @@ def lns_to_int(cfg, words):
     r = exp - q * cfg.gamma
     t = cfg.table[r]
     shift = q + cfg.out_frac_bits - cfg.table_frac_bits
-    # Shifts beyond these limits give the same result (zero after rounding, or saturation), so clamping
-    # them keeps the integers small without changing anything.
-    shift = shift.clamp(-(cfg.table_frac_bits + 2), cfg.out_width)
+    # Shifts beyond these limits give the same result (zero after rounding, as T[r] < 2**table_bits, or
+    # saturation), so clamping them keeps the integers small without changing anything.
+    shift = shift.clamp(-(cfg.table_bits + 1), cfg.out_width)
     up = t << shift.clamp(min=0)
     down = (t + ((1 << (-shift).clamp(min=1)) >> 1)) >> (-shift).clamp(min=0)
     magnitude = torch.where(shift >= 0, up, down).clamp(max=cfg.out_max)

@@ -278,46 +278,53 @@ def _stats(values):
             "p99": float(torch.quantile(values, 0.99))}
 
 
-def lns_dot_error(cfg=None, lengths=(64, 256), vectors=2000, seed=0):
-    """Error of LNS dot products against the float64 dot product of Gaussian data, next to an int8
-    fixed-point dot product of the same bit budget.
+def gaussian_config(max_k):
+    """The dot-product config of the Gaussian comparisons: 8-bit words with ``b = 3``, one lane, 8
+    partial-sum and 12 table fraction bits, a 48-bit output with 16 fraction bits (no saturation)."""
+    return LnsDotConfig(width=8, frac_bits=3, lanes=1, max_k=max_k, acc_frac_bits=8, table_frac_bits=12,
+                        out_width=48, out_frac_bits=16)
 
-    For each length ``K`` in ``lengths``, ``vectors`` pairs of N(0, 1) vectors are quantized per tensor:
+
+def gaussian_dot(cfg, x):
+    """LNS and int8 dot products of the vector pairs ``x[0][v]``, ``x[1][v]`` (float64, shape
+    ``(2, vectors, K)``), quantized per tensor:
 
     * LNS: ``scale = max|x| / 2**(emax / gamma)`` (the largest magnitude maps to ``emax``), words by
       :func:`~qarith.golden.lns.encode`, the result ``lns_dot(cfg) * 2**-out_frac_bits * scale_a * scale_b``;
     * int8: symmetric, ``scale = max|x| / 127``, codes ``round(x / scale)`` (half to even), the exact
       integer dot product times ``scale_a * scale_b``.
 
+    Returns ``{"lns", "int8", "reference", "norms"}``: the two results, the float64 dot products and
+    ``||a|| ||b||``."""
+    lns_scales = [float(t.abs().max()) / 2.0 ** (cfg.emax / cfg.gamma) for t in x]
+    words = [encode(cfg, t, s) for t, s in zip(x, lns_scales)]
+    codes = lns_dot(cfg, words[0], words[1])
+    if bool(((codes == cfg.out_min) | (codes == cfg.out_max)).any()):
+        raise ValueError("gaussian_dot needs a config whose output does not saturate on this data")
+    int_scales = [float(t.abs().max()) / 127 for t in x]
+    ints = [torch.round(t / s).clamp(-127, 127).to(torch.int64) for t, s in zip(x, int_scales)]
+    return {"lns": codes.to(torch.float64) * 2.0 ** -cfg.out_frac_bits * lns_scales[0] * lns_scales[1],
+            "int8": (ints[0] * ints[1]).sum(dim=1).to(torch.float64) * int_scales[0] * int_scales[1],
+            "reference": (x[0] * x[1]).sum(dim=1),
+            "norms": x[0].norm(dim=1) * x[1].norm(dim=1)}
+
+
+def lns_dot_error(lengths=(64, 256), vectors=2000, seed=0):
+    """Error of LNS dot products (:func:`gaussian_config`) against the float64 dot product of N(0, 1)
+    vector pairs, next to an int8 fixed-point dot product of the same bit budget (:func:`gaussian_dot`).
+
     Two error measures per method, each as median / mean / p99 over the vectors: ``"normalised"``,
     ``|y - y_ref| / (||a|| ||b||)`` (bounded, the usual measure for dot products, whose value can be
     near zero), and ``"relative"``, ``|y - y_ref| / |y_ref|`` (heavy-tailed for that reason).
-
-    ``cfg`` defaults to 8-bit words with ``b = 3``, one lane, a 48-bit output with 16 fraction bits
-    (no saturation for these lengths); its ``width`` is the bit budget of the int8 side only when it is 8.
     """
-    if cfg is None:
-        cfg = LnsDotConfig(width=8, frac_bits=3, lanes=1, max_k=max(lengths), acc_frac_bits=8,
-                           table_frac_bits=12, out_width=48, out_frac_bits=16)
     gen = torch.Generator().manual_seed(seed)
     figures = {}
     for length in lengths:
         x = torch.randn(2, vectors, length, generator=gen, dtype=torch.float64)
-        reference = (x[0] * x[1]).sum(dim=1)
-        norms = x[0].norm(dim=1) * x[1].norm(dim=1)
-        lns_scales = [float(t.abs().max()) / 2.0 ** (cfg.emax / cfg.gamma) for t in x]
-        words = [encode(cfg, t, s) for t, s in zip(x, lns_scales)]
-        codes = lns_dot(cfg, words[0], words[1])
-        if bool(((codes == cfg.out_min) | (codes == cfg.out_max)).any()):
-            raise ValueError("lns_dot_error needs a config whose output does not saturate on this data")
-        lns = codes.to(torch.float64) * 2.0 ** -cfg.out_frac_bits * lns_scales[0] * lns_scales[1]
-        int_scales = [float(t.abs().max()) / 127 for t in x]
-        ints = [torch.round(t / s).clamp(-127, 127).to(torch.int64) for t, s in zip(x, int_scales)]
-        int8 = (ints[0] * ints[1]).sum(dim=1).to(torch.float64) * int_scales[0] * int_scales[1]
+        result = gaussian_dot(gaussian_config(max(lengths)), x)
+        reference = result["reference"]
         figures[f"k{length}"] = {
-            "lns": {"normalised": _stats((lns - reference).abs() / norms),
-                    "relative": _stats((lns - reference).abs() / reference.abs())},
-            "int8": {"normalised": _stats((int8 - reference).abs() / norms),
-                     "relative": _stats((int8 - reference).abs() / reference.abs())},
-        }
+            method: {"normalised": _stats((result[method] - reference).abs() / result["norms"]),
+                     "relative": _stats((result[method] - reference).abs() / reference.abs())}
+            for method in ("lns", "int8")}
     return figures

@@ -399,8 +399,8 @@ class WinoConvConfig:
         int32 bias per output channel at the direct accumulator's scale (``None``: zeros).
     multiplier : tuple of float or None
         Real requantization multiplier ``S_x S_w[o] / S_y`` per output channel (``None``:
-        ``2**-9 / sqrt(in_channels)``, about three standard deviations of a uniform random layer's
-        accumulator to full scale).
+        ``2**-9 / sqrt(in_channels)``, which puts about four standard deviations of a uniform random
+        layer's accumulator at full scale).
     output_offset : int
         Output zero point (-128..127).
     act_min, act_max : int
@@ -460,6 +460,10 @@ class WinoConvConfig:
         if layer.acc_width > 32:
             raise ValueError(f"A^T M A needs {layer.acc_width} bits for this layer (bound "
                              f"{layer.acc_bound}), more than the requantizer's 32-bit input")
+        largest_bias = int(layer.bias.abs().max())
+        if layer.acc_bound + largest_bias > (1 << 31) - 1:
+            raise ValueError(f"Bias scaled to the Winograd domain (up to {largest_bias}) plus the accumulator "
+                             f"bound {layer.acc_bound} exceeds int32")
 
     @property
     def n(self):
@@ -539,7 +543,7 @@ def _derive_layer(cfg):
         multiplier=torch.tensor([m for m, _ in pairs], dtype=torch.int64),
         shift=torch.tensor([sh for _, sh in pairs], dtype=torch.int64),
         mac_bounds=mac_bounds, shifted_bounds=shifted_bounds, acc_bound=acc_bound,
-        acc_width=width_for(-acc_bound, acc_bound))
+        acc_width=max(2, width_for(-acc_bound, acc_bound)))  # all-zero weights: the narrowest requant input
 
 
 @lru_cache(maxsize=64)

@@ -58,12 +58,13 @@ class LnsToInt(wiring.Component):
     def shift_range(self):
         """``(low, high)``: the shift of ``T[r]`` after clamping; below ``low`` every result rounds to
         zero, above ``high`` every result saturates."""
-        return -(self.cfg.table_frac_bits + 2), self.cfg.out_width
+        return -(self.cfg.table_bits + 1), self.cfg.out_width
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         frac = cfg.table_frac_bits
+        bits = cfg.table_bits
         low, high = self.shift_range
         advance = Signal()
         m.d.comb += [
@@ -74,14 +75,14 @@ class LnsToInt(wiring.Component):
         with m.If(advance):
             m.d.sync += [valid.eq(Cat(self.i.valid, valid)), self.o.valid.eq(valid[-1])]
         if cfg.method == "table":
-            m.submodules.table = table = Memory(shape=unsigned(frac + 1), depth=cfg.gamma,
+            m.submodules.table = table = Memory(shape=unsigned(bits), depth=cfg.gamma,
                                                 init=cfg.table.tolist())
         for lane in range(cfg.lanes):
             word = self.i.payload[lane]
             sign, exp, zero = word_fields(cfg, word)
             q = exp >> cfg.frac_bits  # arithmetic: floor(E / gamma)
             # Stage 1: the constant T[r] and the clamped shift amount, kept as an offset from `low`.
-            constant = Signal(unsigned(frac + 1), name=f"constant{lane}")
+            constant = Signal(unsigned(bits), name=f"constant{lane}")
             if cfg.method == "table":
                 read = table.read_port()
                 m.d.comb += [read.en.eq(advance), read.addr.eq(word[:cfg.frac_bits]), constant.eq(read.data)]
@@ -103,7 +104,7 @@ class LnsToInt(wiring.Component):
                 ]
             # Stage 2: T << (shift - low), keeping the bits from the rounding bit up (weight 2**(low + 1)
             # and above: the bits below it cannot change a half-up rounding by -low).
-            shifted = Signal(unsigned(high - low), name=f"shifted{lane}")
+            shifted = Signal(unsigned(bits + high + 1), name=f"shifted{lane}")
             # Stage 3: round half up and saturate. Stage 4: sign and zero.
             magnitude = Signal(unsigned(cfg.out_width - 1), name=f"magnitude{lane}")
             sign_2, zero_2, sign_3, zero_3 = (Signal(name=f"{n}{lane}") for n in ("sign2_", "zero2_", "sign3_", "zero3_"))

@@ -261,8 +261,8 @@ BLOCKS = {block.name: block for block in [
         config=WinoConvConfig, generator=WinoConv, golden=wino_conv, bench="qarith.sim.wino_conv",
         configs={
             "f2_c4_o1": seeded_conv_config(tile=2, in_channels=4, out_channels=1, seed=1),
-            "f4_c2_o1_tapch": seeded_conv_config(tile=4, in_channels=2, out_channels=1, seed=3,
+            "f4_c2_o1": seeded_conv_config(tile=4, in_channels=2, out_channels=1, seed=3),
+            "f2_c3_o3_tapch": seeded_conv_config(tile=2, in_channels=3, out_channels=3, seed=2,
                                                  scales="tap_channel"),
-            "f2_c3_o3_layer": seeded_conv_config(tile=2, in_channels=3, out_channels=3, seed=2, scales="layer"),
         }),
 ]}

@@ -127,9 +127,8 @@ class WinoConv(wiring.Component):
 
         channel = Signal(range(cfg.in_channels))
         channel_1 = Signal.like(channel)
-        last = Signal(4)                     # the beat's last flag, one bit per stage up to the product
+        last = Signal(3)                     # the beat's last flag, one bit per stage up to the product
         start = Signal(init=1)               # the next product is a tile's first
-        done = Signal()                      # the accumulators hold a finished tile
 
         with m.If(advance):
             # Everything moves together; only the accumulators and the channel count look at validity.

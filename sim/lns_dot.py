@@ -82,10 +82,13 @@ def vectors(cfg, seed=1):
     cancel.append((torch.cat([x[:1], x[:1]]), torch.cat([y[:1], flipped[:1]])) if k >= 2 else (x[:1], y[:1]))
     cases.append(dot_vectors(cfg, "cancellation", cancel))
 
+    # The largest product exponent whose remainder is gamma - 1 (P[gamma - 1], one bit narrower than the
+    # other partial sums, at its bound): 119 = 63 + 56 for 8-bit words with b = 3.
+    top = 2 * cfg.emax - (2 * cfg.emax - (cfg.gamma - 1)) % cfg.gamma
     cases.append(dot_vectors(cfg, "max_exponents", [
         (words(0, cfg.emax, k), words(0, cfg.emax, k)),
         (words(1, cfg.emax, k), words(0, cfg.emax, k)),
-        (words(1, cfg.emax, k), words(1, cfg.emax - 1, k)),   # remainder gamma - 1 when b > 0
+        (words(1, cfg.emax, k), words(1, top - cfg.emax, k)),
     ]))
     cases.append(dot_vectors(cfg, "min_exponents", [
         (words(0, cfg.emin, k), words(0, cfg.emin, k)),

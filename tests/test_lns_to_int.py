@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from qarith.golden.lns import LnsToIntConfig, decode, lns_to_int, lns_words, pow2_table
+from qarith.hdl.lns_to_int import LnsToInt
 from qarith.hdl.registry import BLOCKS
+from qarith.sim.bench import run_amaranth
 from qarith.sim.lns_to_int import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params
@@ -27,6 +29,8 @@ class TestConfig:
     def test_bad_types(self):
         with pytest.raises(TypeError, match=r"^out_width must be an integer, not '18'$"):
             LnsToIntConfig(out_width="18")
+        with pytest.raises(TypeError, match=r"^method must be a string, not 1$"):
+            LnsToIntConfig(method=1)
 
     def test_table_bytes(self):
         assert LnsToIntConfig(frac_bits=3, table_frac_bits=10).table_bytes == 8 * 2
@@ -88,3 +92,14 @@ def test_fast_tier(config_name):
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params("lns_to_int"))
 def test_cocotb(config_name, simulator):
     slow_tier("lns_to_int", config_name, simulator)
+
+
+def test_table_rounding_up_to_the_next_power_of_two():
+    # With one table fraction bit, T[7] = floor(2**(7/8) * 2 + 1/2) = floor(4.17) = 4 = 2**(F + 1): the
+    # constants need three bits, and a word 2**(-57/8) (q = -8, r = 7) is 4 * 2**(-8 - 1) = 1/128 -> 0,
+    # not the 1 that a shift clamped for two-bit constants would give. Model and RTL agree on every word.
+    cfg = LnsToIntConfig(width=8, frac_bits=3, table_frac_bits=1, out_frac_bits=0, out_width=8)
+    assert cfg.table.tolist() == [2, 2, 2, 3, 3, 3, 3, 4] and cfg.table_bits == 3
+    assert lns_to_int(cfg, torch.tensor([(-57) & 0x7F, 0x80 | ((-57) & 0x7F), 7, 15])).tolist() == [0, 0, 2, 4]
+    for case in vectors(cfg):
+        run_amaranth(LnsToInt(cfg), case)
