@@ -12,7 +12,7 @@ SIM    ?= icarus
 JOBS   ?= 2
 SEEDS  ?= 1
 
-.PHONY: all verilog test test-full test-fast sim report bench clean icarus
+.PHONY: all verilog test test-full test-fast sim report bench clean simulators
 
 all: verilog
 
@@ -24,34 +24,40 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	@touch $@
 
-# Icarus Verilog from Debian's packages when it is missing.
-icarus:
-	@command -v iverilog >/dev/null 2>&1 || { \
+# Icarus Verilog (required) from Debian's packages when it is missing, and ccache (optional: it caches the
+# C++ compiles of Verilator's builds, which every config repeats).
+simulators:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	command -v iverilog >/dev/null 2>&1 || { \
 	  echo "Icarus Verilog not found: installing Debian's iverilog package"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq iverilog; } >/dev/null || { \
 	    echo "error: could not install Icarus Verilog. Install it yourself (Debian/Ubuntu:"; \
-	    echo "  'sudo apt-get install iverilog') and run make again."; exit 1; }; }
+	    echo "  'sudo apt-get install iverilog') and run make again."; exit 1; }; }; \
+	command -v ccache >/dev/null 2>&1 || { \
+	  echo "ccache not found: installing Debian's ccache package (caches Verilator's C++ compiles)"; \
+	  { $$SUDO apt-get install -y -qq ccache || { $$SUDO apt-get update -qq && \
+	    $$SUDO apt-get install -y -qq ccache; }; } >/dev/null 2>&1 || \
+	  echo "note: could not install ccache; Verilator builds run uncached (slower, same results)"; }
 
 verilog: $(STAMP)
 	$(BIN)/qarith verilog --all -o $(BUILD)/verilog
 
-test: $(STAMP) icarus
+test: $(STAMP) simulators
 	$(BIN)/python -m pytest -n $(JOBS) -q
 
-test-full: $(STAMP) icarus
+test-full: $(STAMP) simulators
 	QARITH_FULL=1 $(BIN)/python -m pytest -n $(JOBS) -q
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q -m "not cocotb"
 
-sim: $(STAMP) icarus
+sim: $(STAMP) simulators
 	$(BIN)/qarith sim $(BLOCK) $(if $(CONFIG),--config $(CONFIG)) --sim $(SIM)
 
 report: bench
 	$(BIN)/qarith report -o $(BUILD)/report --seeds $(SEEDS)
 
-bench: $(STAMP) icarus
+bench: $(STAMP) simulators
 	$(BIN)/qarith bench -o $(BUILD)/report
 
 clean:

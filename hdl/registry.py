@@ -204,7 +204,6 @@ BLOCKS = {block.name: block for block in [
         config=LnsMulConfig, generator=LnsMul, golden=lns_mul, bench="qarith.sim.lns_mul",
         configs={
             "w8_b3_x16": LnsMulConfig(width=8, frac_bits=3, lanes=16),
-            "w8_b0_x8": LnsMulConfig(width=8, frac_bits=0, lanes=8),
             "w12_b5_x4": LnsMulConfig(width=12, frac_bits=5, lanes=4),
         }),
     Block(
@@ -217,7 +216,6 @@ BLOCKS = {block.name: block for block in [
             "w8_b3_mitchell": LnsToIntConfig(width=8, frac_bits=3, method="mitchell"),
             "w12_b6_x4_o24": LnsToIntConfig(width=12, frac_bits=6, lanes=4, out_width=24, out_frac_bits=4,
                                             table_frac_bits=14),
-            "w8_b0_x2": LnsToIntConfig(width=8, frac_bits=0, lanes=2, out_width=32, out_frac_bits=0),
         }),
     Block(
         name="lns_dot",
@@ -236,8 +234,8 @@ BLOCKS = {block.name: block for block in [
         config=LnsAddConfig, generator=LnsAdd, golden=lns_add, bench="qarith.sim.lns_add",
         configs={
             "w8_b3_direct": LnsAddConfig(width=8, frac_bits=3, lanes=16),
-            "w8_b3_interp": LnsAddConfig(width=8, frac_bits=3, lanes=16, interp_bits=2, table_frac_bits=3),
             "w12_b6_interp": LnsAddConfig(width=12, frac_bits=6, lanes=4, interp_bits=4, table_frac_bits=4),
+            "w8_b3_interp": LnsAddConfig(width=8, frac_bits=3, lanes=16, interp_bits=2, table_frac_bits=3),
         }),
     Block(
         name="wino_input",

@@ -37,6 +37,10 @@ def prepare_simulator(simulator):
         # Verilator splits into several files fail to compile; a command-line variable (which
         # MAKEFLAGS carries) restores GCC's flag.
         os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+        if shutil.which("ccache"):
+            # Every build compiles the same Verilator runtime; ccache (installed by `make test` where it
+            # can) serves those compiles from its cache after the first.
+            os.environ["MAKEFLAGS"] += " OBJCACHE=ccache"
     elif shutil.which("iverilog") is None:
         raise RuntimeError("Icarus Verilog (iverilog) is not installed: run `make test`, which installs "
                            "it, or `apt-get install -y iverilog`")

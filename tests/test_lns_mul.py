@@ -5,6 +5,7 @@ import torch
 
 from qarith.golden.lns import LnsFormat, LnsMulConfig, decode, encode, fields, join, lns_mul, lns_words
 from qarith.hdl.registry import BLOCKS
+from qarith.sim.bench import run_amaranth
 from qarith.sim.lns_mul import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params
@@ -100,6 +101,15 @@ def test_fast_tier(config_name):
     assert result.out_cycles[0] - result.in_cycles[0] == block.interface(cfg).latency
     # One beat per cycle without idles or backpressure.
     assert result.in_cycles == list(range(result.in_cycles[0], result.in_cycles[0] + len(case.beats)))
+
+
+def test_fast_tier_integer_exponents():
+    # b = 0 (gamma = 1, exponents are whole octaves), kept out of the registry for the slow tier's time
+    # budget: every pair of words in amaranth.sim.
+    from qarith.hdl.lns_mul import LnsMul
+    cfg = LnsMulConfig(width=8, frac_bits=0, lanes=16)
+    for case in vectors(cfg):
+        run_amaranth(LnsMul(cfg), case)
 
 
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params("lns_mul"))

@@ -94,6 +94,17 @@ def test_cocotb(config_name, simulator):
     slow_tier("lns_to_int", config_name, simulator)
 
 
+@pytest.mark.parametrize("cfg", [
+    # b = 0: a one-entry table; a 32-bit output saturating at 2**31 - 1 (kept out of the registry for
+    # the slow tier's time budget).
+    LnsToIntConfig(width=8, frac_bits=0, lanes=2, out_width=32, out_frac_bits=0),
+    LnsToIntConfig(width=8, frac_bits=0, method="mitchell"),
+], ids=["table", "mitchell"])
+def test_fast_tier_integer_exponents(cfg):
+    for case in vectors(cfg):
+        run_amaranth(LnsToInt(cfg), case)
+
+
 def test_table_rounding_up_to_the_next_power_of_two():
     # With one table fraction bit, T[7] = floor(2**(7/8) * 2 + 1/2) = floor(4.17) = 4 = 2**(F + 1): the
     # constants need three bits, and a word 2**(-57/8) (q = -8, r = 7) is 4 * 2**(-8 - 1) = 1/128 -> 0,
