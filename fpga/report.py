@@ -298,7 +298,9 @@ def run_report(output, blocks=None, devices=None, seeds=1, jobs=2, configs=None)
                 return record["block"], record["config"], record["device"]
             fresh = {key(r): r for r in ordered}
             old = json.loads(previous.read_text())
-            merged = [fresh.pop(key(r), r) for r in old["records"]]
+            # Rows of configs no longer registered are dropped.
+            merged = [fresh.pop(key(r), r) for r in old["records"]
+                      if r["block"] in BLOCKS and r["config"] in BLOCKS[r["block"]].configs]
             ordered, command = merged + list(fresh.values()), f"{old['command']}; then {command}"
     (output / "report.json").write_text(json.dumps({
         "command": command, "tools": versions, "seeds": seeds,
