@@ -16,8 +16,8 @@ has its own synchronous read port. Per lane, a pipeline that stalls as a whole w
    ``emin``, the zero cases: the output word, registered.
 
 Latency 4 cycles (3 without interpolation), one beat per cycle. Each stage's registers for all lanes
-are one signal. ``table_bytes`` counts the ROM's contents once; with ``lanes`` read ports a synthesis
-tool replicates it (one block RAM per port or two) or builds it from logic.
+are one signal. ``table_bytes`` counts the ROM's contents once; each lane reads its own copy (one
+read port each), which the synthesis tool maps to block RAM or logic.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
@@ -78,7 +78,6 @@ class LnsAdd(wiring.Component):
         m = Module()
         cfg = self.cfg
         rom = lns_add_rom(cfg)
-        m.submodules.table = table = Memory(shape=unsigned(rom.word_bits), depth=len(rom.words), init=rom.words)
         k, e = cfg.interp_bits, cfg.exp_width
 
         advance = Signal()
@@ -109,6 +108,9 @@ class LnsAdd(wiring.Component):
         interp = stage("interp", {"v": value_shape}) if k else None
 
         for lane in range(cfg.lanes):
+            # One ROM copy per lane: Yosys 0.70's ECP5 memory mapping crashes on one ROM with 16 read ports.
+            m.submodules[f"table{lane}"] = table = Memory(shape=unsigned(rom.word_bits), depth=len(rom.words),
+                                                          init=rom.words)
             port = table.read_port()
             a, b = self.i.payload.a[lane], self.i.payload.b[lane]
 
