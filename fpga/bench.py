@@ -1,7 +1,7 @@
 """Benchmark (not a test): cocotb simulation speed per simulator and MAC-array utilisation.
 
-* Simulation speed: each block's first named config runs its full cocotb bench (every case, all four
-  stream modes); speed is input beats accepted per second of simulation wall time, from the times
+* Simulation speed: each block's first named config runs its full cocotb bench (every case, in the
+  stream modes of ``QARITH_MODES``, by default ``plain`` and ``both``); speed is input beats accepted per second of simulation wall time, from the times
   cocotb writes into its results file (the build is done first and not counted).
 * Accuracy: ``linear_int8``'s integer-vs-float error on calibrated layers of several sizes; the table
   blocks' error against their float functions (:mod:`qarith.fpga.accuracy`).
