@@ -5,11 +5,11 @@ import cocotb
 import torch
 
 from ..golden.codes import code_range
-from ..golden.winograd import feature_map_tiles, wino_conv
+from ..golden.winograd import feature_map_tiles, input_transform, matrices, wino_conv, winograd_layer
 from .bench import Vectors, slow_modes
 from .cocotb_bench import run_stream_test
 
-__all__ = ["vectors", "conv_case"]
+__all__ = ["vectors", "conv_case", "extreme_output_tiles"]
 
 
 def conv_case(cfg, name, tiles, channels=None):
@@ -27,9 +27,30 @@ def conv_case(cfg, name, tiles, channels=None):
     return Vectors(name, beats, wino_conv(cfg, tiles).tolist(), origin=origin)
 
 
+def extreme_output_tiles(cfg):
+    """Tiles that drive each output pixel of each lane to its largest and to its smallest value (up to
+    the roundings): the extreme input codes with the signs of that pixel's effective weights, found by
+    probing the layer's linear part (``A^T [2**-e (U_q (.) B^T d B)] A``) with one-hot tiles."""
+    layer = winograd_layer(cfg)
+    low, high = code_range(cfg.in_width, True)
+    n, c_in = cfg.n, cfg.in_channels
+    probes = torch.eye(c_in * n * n, dtype=torch.int64).reshape(-1, c_in, n, n)
+    v = input_transform(cfg.tile, probes).to(torch.float64)                       # (P, C_in, n, n)
+    taps = torch.einsum("ocij,pcij->poij", layer.weights.to(torch.float64), v)
+    taps = taps * torch.exp2(-layer.shifts.to(torch.float64))
+    at = torch.tensor(matrices(cfg.tile).AT, dtype=torch.float64)
+    effective = (at @ taps @ at.T).reshape(c_in, n, n, -1)                       # per (o, p, q) pixel
+    tiles = []
+    for pixel in range(effective.shape[-1]):
+        positive = effective[..., pixel] > 0
+        tiles += [torch.where(positive, high, low), torch.where(positive, low, high)]
+    return torch.stack(tiles)
+
+
 def vectors(cfg, seed=1):
     """Named cases: uniformly random tiles; extreme tiles (all max, all min, checkerboards, alternating
-    rows, channels alternating between max and min); tiles cut short by an early ``last``; and the tiles
+    rows, channels alternating between max and min); the tiles that drive every output pixel to its
+    extremes (:func:`extreme_output_tiles`); tiles cut short by an early ``last``; and the tiles
     of zero-padded 8x8 and 16x16 feature maps of Gaussian codes (standard deviation 32, like calibrated
     activations)."""
     gen = torch.Generator().manual_seed(seed)
@@ -44,6 +65,8 @@ def vectors(cfg, seed=1):
     extremes = [pattern.expand(c_in, n, n) for pattern in patterns]
     alternating = torch.where(torch.arange(c_in).view(-1, 1, 1) % 2 == 0, high, low).expand(c_in, n, n)
     cases.append(conv_case(cfg, "extreme_tiles", torch.stack(extremes + [alternating, -alternating.clamp(min=-high)])))
+
+    cases.append(conv_case(cfg, "extreme_outputs", extreme_output_tiles(cfg)))
 
     short = torch.randint(low, high + 1, (6, c_in, n, n), generator=gen)
     counts = torch.randint(1, c_in + 1, (6,), generator=gen).tolist()

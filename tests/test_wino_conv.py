@@ -224,7 +224,8 @@ def test_fast_tier(config_name):
     block = BLOCKS["wino_conv"]
     cfg = block.configs[config_name]
     results = fast_tier("wino_conv", config_name, vectors)
-    assert set(results) == {"random_tiles", "extreme_tiles", "short_tiles", "feature_map_8x8", "feature_map_16x16"}
+    assert set(results) == {"random_tiles", "extreme_tiles", "extreme_outputs", "short_tiles", "feature_map_8x8",
+                            "feature_map_16x16"}
     case, result = results["feature_map_16x16"]
     assert result.out_cycles[0] - result.in_cycles[case.origin[0][-1]] == block.interface(cfg).latency
     # One input beat per cycle: tiles leave every in_channels cycles.
@@ -244,3 +245,17 @@ def test_fast_tier_f4_two_lanes():
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params("wino_conv"))
 def test_cocotb(config_name, simulator):
     slow_tier("wino_conv", config_name, simulator)
+
+
+@pytest.mark.parametrize("config_name", list(BLOCKS["wino_conv"].configs))
+def test_extreme_output_tiles_reach_further_than_random(config_name):
+    # The bench's extreme_outputs tiles maximise each output pixel's linear part, so no random tile may
+    # drive the accumulator further, up to the tap shifts' roundings: at most 1/2 per tap, times the
+    # output transform's coefficients, sum_ij |A_pi A_qj| / 2.
+    from qarith.sim.wino_conv import extreme_output_tiles
+    cfg = BLOCKS["wino_conv"].configs[config_name]
+    extreme = wino_accumulate(cfg, extreme_output_tiles(cfg))
+    random = wino_accumulate(cfg, torch.randint(-128, 128, (500, cfg.in_channels, cfg.n, cfg.n),
+                                                generator=torch.Generator().manual_seed(0)))
+    slack = float(torch.tensor(matrices(cfg.tile).AT).abs().sum(dim=1).max()) ** 2 / 2
+    assert extreme.abs().amax(dim=0).ge(random.abs().amax(dim=0) - slack).all()
