@@ -1,6 +1,6 @@
 """Integer code ranges shared by the golden models."""
 
-__all__ = ["code_range", "OutputCodes", "require_integers"]
+__all__ = ["code_range", "width_for", "OutputCodes", "require_integers"]
 
 
 def code_range(width, is_signed):
@@ -8,6 +8,14 @@ def code_range(width, is_signed):
     if is_signed:
         return -(1 << (width - 1)), (1 << (width - 1)) - 1
     return 0, (1 << width) - 1
+
+
+def width_for(low, high, is_signed=True):
+    """Smallest width whose codes (two's complement if signed) hold every integer in ``[low, high]``."""
+    width = 1
+    while code_range(width, is_signed)[0] > low or code_range(width, is_signed)[1] < high:
+        width += 1
+    return width
 
 
 class OutputCodes:

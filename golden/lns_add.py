@@ -60,7 +60,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import require_integers
+from .codes import require_integers, width_for
 from .lns import LnsFormat, decode, encode, fields, join, lns_words
 
 __all__ = ["LnsAddConfig", "MAX_TABLE_DEPTH", "DB_DIRECT_OCTAVES", "FUNCTIONS", "gaussian_table",
@@ -233,8 +233,7 @@ class LnsAddRom:
 
 def _signed_bits(values):
     """Two's complement width that holds every integer of ``values``."""
-    low, high = min(values, default=0), max(values, default=0)
-    return max((-low - 1).bit_length() if low < 0 else 0, high.bit_length()) + 1
+    return width_for(min(values, default=0), max(values, default=0))
 
 
 def _sections(cfg):

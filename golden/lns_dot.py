@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import OutputCodes, require_integers
+from .codes import OutputCodes, require_integers, width_for
 from .lns import POW2_METHODS, LnsFormat, decode, encode, fields, pow2_table
 
 __all__ = ["LnsDotConfig", "lns_dot", "lns_dot_float", "lns_dot_bound", "lns_dot_error", "table_error"]
@@ -41,11 +41,6 @@ MAX_SUM_WIDTH = 62
 
 #: ``lns_dot`` keeps one partial sum per exponent remainder: at most ``2**MAX_FRAC_BITS`` of them.
 MAX_FRAC_BITS = 5
-
-
-def _signed_width(bound):
-    """Bits of a two's complement integer holding every value in ``[-bound, bound]``."""
-    return bound.bit_length() + 1
 
 
 @dataclass(frozen=True)
@@ -153,13 +148,14 @@ class LnsDotConfig(LnsFormat, OutputCodes):
     @property
     def inc_widths(self):
         """Width of each remainder's per-beat increment (the sum of up to ``lanes`` terms)."""
-        count = min(self.lanes, self.max_k)
-        return tuple(_signed_width(count * self.term_bound(r)) for r in range(self.gamma))
+        bounds = [min(self.lanes, self.max_k) * self.term_bound(r) for r in range(self.gamma)]
+        return tuple(width_for(-bound, bound) for bound in bounds)
 
     @property
     def acc_widths(self):
         """Width of each partial sum ``P[r]``: ``max_k`` terms of the largest magnitude never wrap."""
-        return tuple(_signed_width(self.max_k * self.term_bound(r)) for r in range(self.gamma))
+        bounds = [self.max_k * self.term_bound(r) for r in range(self.gamma)]
+        return tuple(width_for(-bound, bound) for bound in bounds)
 
     @property
     def sum_bound(self):
@@ -170,7 +166,7 @@ class LnsDotConfig(LnsFormat, OutputCodes):
 
     @property
     def sum_width(self):
-        return _signed_width(self.sum_bound)
+        return width_for(-self.sum_bound, self.sum_bound)
 
     @property
     def out_shift(self):

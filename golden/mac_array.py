@@ -9,18 +9,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import code_range
+from .codes import code_range, width_for
 
 __all__ = ["MacArrayConfig", "MULTIPLIERS", "mac_tiles"]
 
 MULTIPLIERS = ("fabric", "ice40_dual", "ecp5_reg")
-
-
-def _width_for(low, high, is_signed):
-    width = 1
-    while code_range(width, is_signed)[0] > low or code_range(width, is_signed)[1] < high:
-        width += 1
-    return width
 
 
 @dataclass(frozen=True)
@@ -126,7 +119,7 @@ class MacArrayConfig:
     @property
     def min_acc_width(self):
         low, high = self.product_range
-        return _width_for(low * self.max_k, high * self.max_k, self.acc_signed)
+        return width_for(low * self.max_k, high * self.max_k, self.acc_signed)
 
     @property
     def acc_bits(self):

@@ -54,7 +54,7 @@ from functools import lru_cache
 
 import torch
 
-from .codes import code_range, require_integers
+from .codes import code_range, require_integers, width_for
 from .requant import RequantConfig, quantize_multiplier, requantize
 
 __all__ = [
@@ -130,14 +130,6 @@ def matrices(tile):
 
 def _tensor(rows):
     return torch.tensor(rows, dtype=torch.int64)
-
-
-def width_for(low, high):
-    """Smallest two's complement width holding every integer in ``[low, high]``."""
-    width = 1
-    while code_range(width, True)[0] > low or code_range(width, True)[1] < high:
-        width += 1
-    return width
 
 
 def _two_sided_range(coefficients, width):
