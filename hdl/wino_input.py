@@ -10,13 +10,12 @@ is low, so backpressure never loses or duplicates a tile. Source: Lavin & Gray (
 ``ALGORITHMS.md`` section 8.
 """
 
-from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.hdl import Module, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.codes import code_range
 from ..golden.winograd import WinoInputConfig, matrices
-from .winograd import count_multipliers, tile_layout, transform_stages
+from .winograd import count_multipliers, tile_layout, transform_unit
 
 __all__ = ["WinoInput"]
 
@@ -65,25 +64,5 @@ class WinoInput(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg = self.cfg
-        valid = Signal(self.latency)
-        advance = Signal()
-        m.d.comb += [
-            advance.eq(~self.o.valid | self.o.ready),
-            self.i.ready.eq(advance),
-            self.o.valid.eq(valid[-1]),
-        ]
-
-        def register(target, value):
-            m.d.sync += target.eq(value)
-
-        in_range = code_range(cfg.in_width, True)
-        values = [[self.i.payload[i][j] for j in range(cfg.n)] for i in range(cfg.n)]
-        with m.If(advance):
-            m.d.sync += valid.eq(Cat(self.i.valid, valid[:-1]))
-            taps, _ = transform_stages(matrices(cfg.tile).BT, values, [[in_range] * cfg.n] * cfg.n,
-                                       register, "bt")
-        for i in range(cfg.n):
-            for j in range(cfg.n):
-                m.d.comb += self.o.payload[i][j].eq(taps[i][j])
+        transform_unit(m, self, matrices(self.cfg.tile).BT, self.cfg.in_width, "bt")
         return m

@@ -9,13 +9,12 @@ cycle, stalling as a whole under backpressure. Source: Lavin & Gray (CVPR 2016);
 section 8.
 """
 
-from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.codes import code_range
 from ..golden.winograd import WinoOutputConfig, matrices
-from .winograd import count_multipliers, tile_layout, transform_stages
+from .winograd import count_multipliers, tile_layout, transform_unit
 
 __all__ = ["WinoOutput"]
 
@@ -65,31 +64,14 @@ class WinoOutput(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        valid = Signal(self.latency)
-        advance = Signal()
-        m.d.comb += [
-            advance.eq(~self.o.valid | self.o.ready),
-            self.i.ready.eq(advance),
-            self.o.valid.eq(valid[-1]),
-        ]
 
-        def register(target, value):
-            m.d.sync += target.eq(value)
+        def round_shift(pixels, register):
+            rounded = [[Signal(signed(cfg.out_width), name=f"rounded_{i}_{j}") for j in range(cfg.tile)]
+                       for i in range(cfg.tile)]
+            for i in range(cfg.tile):
+                for j in range(cfg.tile):
+                    register(rounded[i][j], (pixels[i][j] + (1 << (cfg.shift - 1))) >> cfg.shift)
+            return rounded
 
-        in_range = code_range(cfg.in_width, True)
-        values = [[self.i.payload[i][j] for j in range(cfg.n)] for i in range(cfg.n)]
-        with m.If(advance):
-            m.d.sync += valid.eq(Cat(self.i.valid, valid[:-1]))
-            pixels, _ = transform_stages(matrices(cfg.tile).AT, values, [[in_range] * cfg.n] * cfg.n,
-                                         register, "at")
-            if cfg.shift:
-                rounded = [[Signal(signed(cfg.out_width), name=f"rounded_{i}_{j}") for j in range(cfg.tile)]
-                           for i in range(cfg.tile)]
-                for i in range(cfg.tile):
-                    for j in range(cfg.tile):
-                        register(rounded[i][j], (pixels[i][j] + (1 << (cfg.shift - 1))) >> cfg.shift)
-                pixels = rounded
-        for i in range(cfg.tile):
-            for j in range(cfg.tile):
-                m.d.comb += self.o.payload[i][j].eq(pixels[i][j])
+        transform_unit(m, self, matrices(cfg.tile).AT, cfg.in_width, "at", round_shift if cfg.shift else None)
         return m

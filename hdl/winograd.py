@@ -4,6 +4,8 @@
   added or subtracted (``5 x = (x << 2) + x``); no multiplier;
 * :func:`transform_stages`: ``R X R^T`` of a square tile ``X`` in two register stages (columns, then rows),
   every intermediate sized from its exact interval, so nothing wraps and nothing is wider than needed;
+* :func:`transform_unit`: the pipeline of ``wino_input`` and ``wino_output``: one tile per beat through
+  :func:`transform_stages` (and an optional last stage), stalling as a whole under backpressure;
 * :func:`tile_layout`: the ``ArrayLayout`` of a square tile (``payload[i][j]`` is row ``i``, column ``j``);
 * :func:`count_multipliers`: the ``$mul`` cells of a design as Amaranth builds it (RTLIL), the ground
   truth for ``multipliers`` and ``mults_per_output``.
@@ -12,10 +14,12 @@
 import re
 
 from amaranth.back import rtlil
-from amaranth.hdl import Signal
+from amaranth.hdl import Cat, Signal
 from amaranth.lib import data
 
-__all__ = ["shift_add", "transform_stages", "tile_layout", "count_multipliers"]
+from ..golden.codes import code_range
+
+__all__ = ["shift_add", "transform_stages", "transform_unit", "tile_layout", "count_multipliers"]
 
 
 def tile_layout(shape, rows, cols=None):
@@ -72,6 +76,36 @@ def transform_stages(matrix, values, ranges, register, name):
     # (R X) R^T = (R (R X)^T)^T: the same column stage on the transpose.
     rows, row_ranges = _stage(matrix, _transpose(columns), _transpose(column_ranges), register, f"{name}_row")
     return _transpose(rows), _transpose(row_ranges)
+
+
+def transform_unit(m, unit, matrix, in_width, name, finish=None):
+    """Elaborate a transform unit into ``m``: ``unit.i`` (a tile of signed ``in_width``-bit values per
+    beat) through ``R X R^T`` (``R = matrix``, :func:`transform_stages`), then ``finish(tile, register)``
+    if given (more register stages), onto ``unit.o``. Every stage moves only when the output can: the
+    pipeline stalls as a whole while ``o.ready`` is low, so nothing is lost or duplicated. ``unit.latency``
+    must count the stages."""
+    valid = Signal(unit.latency)
+    advance = Signal()
+    m.d.comb += [
+        advance.eq(~unit.o.valid | unit.o.ready),
+        unit.i.ready.eq(advance),
+        unit.o.valid.eq(valid[-1]),
+    ]
+
+    def register(target, value):
+        m.d.sync += target.eq(value)
+
+    size = len(matrix[0])
+    in_range = code_range(in_width, True)
+    values = [[unit.i.payload[i][j] for j in range(size)] for i in range(size)]
+    with m.If(advance):
+        m.d.sync += valid.eq(Cat(unit.i.valid, valid[:-1]))
+        tile, _ = transform_stages(matrix, values, [[in_range] * size] * size, register, name)
+        if finish is not None:
+            tile = finish(tile, register)
+    for i, row in enumerate(tile):
+        for j, value in enumerate(row):
+            m.d.comb += unit.o.payload[i][j].eq(value)
 
 
 def count_multipliers(component, module=None):
