@@ -273,9 +273,9 @@ def lns_to_int(cfg, words):
     r = exp - q * cfg.gamma
     t = cfg.table[r]
     shift = q + cfg.out_frac_bits - cfg.table_frac_bits
-    # Shifts beyond these limits give the same result (zero after rounding, as T[r] < 2**table_bits, or
-    # saturation), so clamping them keeps the integers small without changing anything.
-    shift = shift.clamp(-(cfg.table_bits + 1), cfg.out_width)
+    # Only to stay inside int64: every T[r] is below 2**25, so a right shift by 62 already rounds it to
+    # zero, and a left shift by out_width (T[r] >= 1) already saturates.
+    shift = shift.clamp(-62, cfg.out_width)
     up = t << shift.clamp(min=0)
     down = (t + ((1 << (-shift).clamp(min=1)) >> 1)) >> (-shift).clamp(min=0)
     magnitude = torch.where(shift >= 0, up, down).clamp(max=cfg.out_max)
