@@ -33,7 +33,8 @@ from ..hdl.registry import BLOCKS
 
 __all__ = ["SOFTMAX_KINDS", "SOFTMAX_LENGTHS", "softmax_accuracy", "softmax_summary", "softmax_markdown",
            "shift_accuracy", "shift_markdown", "pwl_accuracy", "pwl_plot", "pwl_markdown", "lns_errors",
-           "lns_summary", "lns_plot", "lns_markdown", "winograd_accuracy", "winograd_markdown"]
+           "lns_summary", "lns_plot", "lns_markdown", "lns_add_accuracy",
+           "lns_add_markdown", "winograd_accuracy", "winograd_markdown"]
 
 SOFTMAX_KINDS = KINDS
 SOFTMAX_LENGTHS = (16, 64, 256)
@@ -432,4 +433,28 @@ def winograd_markdown(result):
     for r in result["mults"]:
         lines.append(f"| {r['config']} | F{r['tile']} | {r['multipliers']} | {r['outputs_per_tile']} | "
                      f"{r['mults_per_output']:.3g} | {r['fewer_than_direct']:.3g}x |")
+    return "\n".join(lines) + "\n"
+
+
+def lns_add_accuracy():
+    """:func:`qarith.golden.lns_add.lns_add_error` of every registered ``lns_add`` config (every pair of
+    words, both operations), with its ROM size."""
+    from ..golden.lns_add import lns_add_error, lns_add_rom
+    records = []
+    for name, cfg in BLOCKS["lns_add"].configs.items():
+        rom = lns_add_rom(cfg)
+        records.append({"config": name, "rom_entries": len(rom.words), "rom_bits": rom.word_bits,
+                        "table_bytes": cfg.table_bytes, **lns_add_error(cfg)})
+    return records
+
+
+def lns_add_markdown(records):
+    lines = ["## lns_add accuracy (every pair of words, a + b and a - b; results that neither saturate nor "
+             "flush)", "",
+             "| config | ROM | table bytes | max error (codes) | bound | max relative error | mean relative "
+             "error | correctly rounded |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in records:
+        lines.append(f"| {r['config']} | {r['rom_entries']} x {r['rom_bits']} bits | {r['table_bytes']} | "
+                     f"{r['max_code_error']:.3f} | {r['bound_codes']:.3f} | {r['max_rel_error']:.2%} | "
+                     f"{r['mean_rel_error']:.3%} | {r['correctly_rounded']:.1%} |")
     return "\n".join(lines) + "\n"

@@ -20,9 +20,9 @@ from xml.etree import ElementTree
 import torch
 
 from ..hdl.registry import BLOCKS
-from .accuracy import (lns_errors, lns_markdown, lns_plot, lns_summary, pwl_accuracy, pwl_markdown, pwl_plot,
-                       shift_accuracy, shift_markdown, softmax_accuracy, softmax_markdown, winograd_accuracy,
-                       winograd_markdown)
+from .accuracy import (lns_add_accuracy, lns_add_markdown, lns_errors, lns_markdown, lns_plot, lns_summary,
+                       pwl_accuracy, pwl_markdown, pwl_plot, shift_accuracy, shift_markdown, softmax_accuracy,
+                       softmax_markdown, winograd_accuracy, winograd_markdown)
 from .report import write_markdown
 from ..sim.bench import run_amaranth, slow_modes
 from ..sim.mac_array import random_tiles, tile_vectors
@@ -110,6 +110,8 @@ def run_benchmark(output):
     errors = lns_errors()
     result["lns_accuracy"] = lns_summary(errors)
     lns_plot(errors, output / "lns_error.png")
+    console.log("accuracy: lns_add over every pair of words")
+    result["lns_add_accuracy"] = lns_add_accuracy()
     console.log("accuracy: Winograd tap-wise / single-scale against direct and float convolution")
     result["winograd_accuracy"] = winograd_accuracy()
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -144,6 +146,8 @@ def bench_markdown(result):
         text += "\n" + pwl_markdown(result["pwl_accuracy"])
     if "lns_accuracy" in result:
         text += "\n" + lns_markdown(result["lns_accuracy"])
+    if "lns_add_accuracy" in result:
+        text += "\n" + lns_add_markdown(result["lns_add_accuracy"])
     if "winograd_accuracy" in result:
         text += "\n" + winograd_markdown(result["winograd_accuracy"])
     return text
