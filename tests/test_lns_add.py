@@ -245,15 +245,13 @@ class TestGolden:
         # Equal magnitudes with opposite signs: 127 nonzero magnitudes, 2 sign pairs, 2 operations.
         assert figures["cancellations"] == 127 * 4
 
-    def test_measured_pins(self):
-        # Measured pins (lns_add_error over all 8-bit pairs, both operations), not derived figures: the
-        # direct table is correctly rounded (0.4991 codes: 8 sb(4.5)); interpolation with t = 3 reaches
-        # 0.5412 codes, inside its derived bound of 0.6058.
-        direct, interp = lns_add_error(W8), lns_add_error(W8_INTERP)
+    def test_direct_table_reaches_its_worked_worst_case(self):
+        # The direct table is correctly rounded, so its worst error is the largest distance of an exact
+        # offset from the nearest integer among the table's points, 0.4991 codes at 8 sb(4.5) worked out
+        # above (table lengths). The interpolated configs' figures are measured by make bench, not pinned.
+        direct = lns_add_error(W8)
         assert direct["correctly_rounded"] == 1.0
         assert round(direct["max_code_error"], 4) == 0.4991
-        assert round(interp["max_code_error"], 4) == 0.5412
-        assert round(interp["max_rel_error"], 4) == 0.0480
 
 
 @pytest.mark.parametrize("config_name", list(BLOCKS["lns_add"].configs))
