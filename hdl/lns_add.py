@@ -26,6 +26,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.lns_add import LnsAddConfig, lns_add_rom
+from .lns_mul import word_fields
 
 __all__ = ["LnsAdd", "lns_add_layout"]
 
@@ -115,16 +116,16 @@ class LnsAdd(wiring.Component):
             a, b = self.i.payload.a[lane], self.i.payload.b[lane]
 
             # Stage 1: fields, the larger operand, the distance and the special results.
-            exp_a, exp_b = a[:e].as_signed(), b[:e].as_signed()
-            zero_a, zero_b = exp_a == cfg.zero_exp, exp_b == cfg.zero_exp
+            sign_a, exp_a, zero_a = word_fields(cfg, a)
+            raw_sign_b, exp_b, zero_b = word_fields(cfg, b)
             sign_b, a_larger, opposite = (Signal(name=f"{label}{lane}")
                                           for label in ("sign_b", "a_larger", "opposite"))
-            m.d.comb += [sign_b.eq(b[e] ^ self.i.payload.sub[lane]), a_larger.eq(exp_a >= exp_b),
-                         opposite.eq(a[e] != sign_b)]
+            m.d.comb += [sign_b.eq(raw_sign_b ^ self.i.payload.sub[lane]), a_larger.eq(exp_a >= exp_b),
+                         opposite.eq(sign_a != sign_b)]
             b_word = Mux(zero_b, cfg.zero_word, Cat(b[:e], sign_b))
             s1 = fields[lane]
             stalled(s1.big_exp, Mux(a_larger, exp_a, exp_b))
-            stalled(s1.big_sign, Mux(a_larger, a[e], sign_b))
+            stalled(s1.big_sign, Mux(a_larger, sign_a, sign_b))
             stalled(s1.opposite, opposite)
             stalled(s1.d, Mux(a_larger, exp_a - exp_b, exp_b - exp_a))
             stalled(s1.zero, opposite & (exp_a == exp_b))

@@ -31,6 +31,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.lns_dot import LnsDotConfig
+from .lns_mul import word_fields
 
 __all__ = ["LnsDot", "beat_layout", "signed_digits"]
 
@@ -123,17 +124,19 @@ class LnsDot(wiring.Component):
         lanes = []
         for lane in range(cfg.lanes):
             word_a, word_b = beat.a[lane], beat.b[lane]
-            zero = (word_a[:exp_bits] == 1 << (exp_bits - 1)) | (word_b[:exp_bits] == 1 << (exp_bits - 1))
+            sign_a, exp_a, zero_a = word_fields(cfg, word_a)
+            sign_b, exp_b, zero_b = word_fields(cfg, word_b)
+            zero = zero_a | zero_b
             e = Signal(signed(exp_bits + 1), name=f"e{lane}")
             shift = Signal(range(cfg.q_min + cfg.acc_frac_bits, cfg.q_max(0) + cfg.acc_frac_bits + 1),
                            name=f"shift_signed{lane}")
-            m.d.comb += [e.eq(word_a[:exp_bits].as_signed() + word_b[:exp_bits].as_signed()),
+            m.d.comb += [e.eq(exp_a + exp_b),
                          shift.eq((e >> b) + cfg.acc_frac_bits)]
             keep = Signal(name=f"keep{lane}")
             sign = Signal(name=f"sign{lane}")
             amount = Signal(unsigned(cfg.shift_width), name=f"shift{lane}")
             remainder = Signal(unsigned(b), name=f"r{lane}")
-            stage((keep, ~zero & (shift >= 0)), (sign, word_a[-1] ^ word_b[-1]),
+            stage((keep, ~zero & (shift >= 0)), (sign, sign_a ^ sign_b),
                   (amount, shift[:cfg.shift_width]), (remainder, e[:b]))
             lanes.append((keep, sign, amount, remainder))
 
