@@ -49,7 +49,7 @@ test-full: $(STAMP) simulators
 	QARITH_FULL=1 $(BIN)/python -m pytest -n $(JOBS) -q
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) -q -m "not cocotb"
+	$(BIN)/python -m pytest -n $(JOBS) -q -m "not cocotb and not synthesis"
 
 sim: $(STAMP) simulators
 	$(BIN)/qarith sim $(BLOCK) $(if $(CONFIG),--config $(CONFIG)) --sim $(SIM)

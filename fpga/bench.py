@@ -19,36 +19,40 @@ from xml.etree import ElementTree
 
 import torch
 
-from ..hdl.registry import BLOCKS
-from .accuracy import (lns_add_accuracy, lns_add_markdown, lns_errors, lns_markdown, lns_plot, lns_summary,
-                       pwl_accuracy, pwl_markdown, pwl_plot, shift_accuracy, shift_markdown, softmax_accuracy,
-                       softmax_markdown, winograd_accuracy, winograd_markdown)
-from .report import write_markdown
-from ..sim.bench import run_amaranth, slow_modes
+from ..golden.mac_array import MacArrayConfig
+from ..hdl.mac_array import MacArray
+from ..sim.common.bench import run_amaranth, slow_modes
+from ..sim.common.runner import SIMULATORS, run_cocotb
 from ..sim.mac_array import random_tiles, tile_vectors
-from ..sim.runner import SIMULATORS, run_cocotb
+from .accuracy.lns import lns_add_accuracy, lns_add_markdown, lns_errors, lns_markdown, lns_plot, lns_summary
+from .accuracy.pwl import pwl_accuracy, pwl_markdown, pwl_plot
+from .accuracy.rows import shift_accuracy, shift_markdown, softmax_accuracy, softmax_markdown
+from .accuracy.winograd import winograd_accuracy, winograd_markdown
+from .report import write_markdown
 
 __all__ = ["run_benchmark", "simulation_speed", "utilisation"]
 
 
-def simulation_speed(block_name, config_name, simulator):
-    block = BLOCKS[block_name]
+def simulation_speed(block, config_name, simulator):
+    """Input beats per second of ``block``'s cocotb bench (a registry entry: its ``generator``, ``bench``
+    and ``configs``) for its config ``config_name`` on ``simulator``."""
     cfg = block.configs[config_name]
-    bench = __import__(block.bench, fromlist=["vectors"])
-    beats = sum(len(case.beats) for case in bench.vectors(cfg)) * len(slow_modes())
-    results = run_cocotb(block_name, cfg, simulator, config_name=config_name)
+    beats = sum(len(case.beats) for case in block.bench.vectors(cfg)) * len(slow_modes())
+    results = run_cocotb(block.generator, block.bench, cfg, simulator, f"{block.name}__{config_name}")
     seconds = sum(float(case.get("time", 0)) for case in ElementTree.parse(results).iter("testcase"))
-    return {"block": block_name, "config": config_name, "simulator": simulator, "beats": beats,
+    return {"block": block.name, "config": config_name, "simulator": simulator, "beats": beats,
             "seconds": round(seconds, 3), "beats_per_second": round(beats / seconds, 1)}
 
 
-def utilisation(config_name, depths, tiles=24, seed=0):
-    cfg = BLOCKS["mac_array"].configs[config_name]
+def utilisation(config_name, cfg, depths, tiles=24, seed=0):
+    """MAC utilisation of ``mac_array`` config ``cfg`` (named ``config_name``) at each reduction depth."""
+    if not isinstance(cfg, MacArrayConfig):
+        raise TypeError(f"Configuration must be a MacArrayConfig, not {cfg!r}")
     rows = []
     for depth in depths:
         gen = torch.Generator().manual_seed(seed)
         case = tile_vectors(cfg, f"k{depth}", random_tiles(cfg, gen, tiles, [depth]))
-        result = run_amaranth(BLOCKS["mac_array"].elaborate(cfg), case)
+        result = run_amaranth(MacArray(cfg), case)
         cycles = result.out_cycles[-1] - result.in_cycles[0] + 1
         macs = tiles * depth * cfg.macs
         rows.append({"config": config_name, "k": depth, "tiles": tiles, "cycles": cycles,
@@ -81,39 +85,41 @@ def accuracy(seed=0):
     return rows
 
 
-def run_benchmark(output):
+def run_benchmark(output, blocks):
+    """Run the benchmark over ``blocks`` (the registry's mapping of names to entries) into ``output``."""
     from rich.console import Console
     console = Console()
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     speed = []
-    for block_name in BLOCKS:
-        config_name = next(iter(BLOCKS[block_name].configs))
+    for block in blocks.values():
+        config_name = next(iter(block.configs))
         for simulator in SIMULATORS:
-            console.log(f"simulation speed: {block_name} {config_name} on {simulator}")
-            speed.append(simulation_speed(block_name, config_name, simulator))
+            console.log(f"simulation speed: {block.name} {config_name} on {simulator}")
+            speed.append(simulation_speed(block, config_name, simulator))
     util = []
     for config_name in ("int8_4x4", "int8_8x8"):
-        rows = BLOCKS["mac_array"].configs[config_name].rows
+        cfg = blocks["mac_array"].configs[config_name]
         console.log(f"utilisation: mac_array {config_name}")
-        util += utilisation(config_name, sorted({1, rows // 2 or 1, rows, 4 * rows, 64}))
+        util += utilisation(config_name, cfg, sorted({1, cfg.rows // 2 or 1, cfg.rows, 4 * cfg.rows, 64}))
     console.log("accuracy: linear_int8 against torch.nn.Linear")
     linear = accuracy()
     console.log("accuracy: softmax_lut against torch.softmax, and the hls4ml peer")
     result = {"command": "make bench", "date": time.strftime("%Y-%m-%d"),
               "simulation_speed": speed, "mac_array_utilisation": util, "linear_int8_accuracy": linear,
-              "softmax_lut_accuracy": softmax_accuracy(), "shift_accuracy": shift_accuracy()}
+              "softmax_lut_accuracy": softmax_accuracy(blocks["softmax_lut"].configs),
+              "shift_accuracy": shift_accuracy({name: block.configs for name, block in blocks.items()})}
     console.log("accuracy: pwl fitters (every input code) and the plot")
-    result["pwl_accuracy"] = pwl_accuracy()
+    result["pwl_accuracy"] = pwl_accuracy(blocks["pwl"].configs)
     pwl_plot(result["pwl_accuracy"]["sweep"], output / "pwl_error.png")
     console.log("accuracy: 8-bit LNS against int8 (mul, add, dot) and the plot")
     errors = lns_errors()
     result["lns_accuracy"] = lns_summary(errors)
     lns_plot(errors, output / "lns_error.png")
     console.log("accuracy: lns_add over every pair of words")
-    result["lns_add_accuracy"] = lns_add_accuracy()
+    result["lns_add_accuracy"] = lns_add_accuracy(blocks["lns_add"].configs)
     console.log("accuracy: Winograd tap-wise / single-scale against direct and float convolution")
-    result["winograd_accuracy"] = winograd_accuracy()
+    result["winograd_accuracy"] = winograd_accuracy(blocks["wino_conv"].configs)
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)

@@ -30,8 +30,7 @@ from pathlib import Path
 
 from amaranth.back import rtlil
 
-from ..hdl.registry import BLOCKS
-from ..hdl.verilog import port_list, write_if_changed
+from ..hdl.common.verilog import port_list, write_if_changed
 from .wrapper import PinWrapper
 
 __all__ = ["Device", "DEVICES", "implement", "run_report", "tool_versions", "write_markdown"]
@@ -164,9 +163,10 @@ class Record:
     note: str = ""
 
 
-def implement(block, config_name, device, seeds=1, workdir=None):
-    """Synthesize and place-and-route one block config on one device; returns a :class:`Record`."""
-    cfg = block.configs[config_name]
+def implement(block, config_name, device, seeds=1, workdir=None, cfg=None):
+    """Synthesize and place-and-route one config of ``block`` (a registry entry) on one device: its named
+    config ``config_name``, or ``cfg`` under that name; returns a :class:`Record`."""
+    cfg = block.configs[config_name] if cfg is None else cfg
     name = f"{block.name}__{config_name}"
     workdir = Path(workdir or tempfile.mkdtemp()) / name / device.name
     workdir.mkdir(parents=True, exist_ok=True)
@@ -263,15 +263,17 @@ def write_markdown(output):
     (output / "report.md").write_text(markdown)
 
 
-def run_report(output, blocks=None, devices=None, seeds=1, jobs=2, configs=None):
-    """Implement every (block, config, device) and write ``report.json`` and ``report.md``."""
+def run_report(output, registry, blocks=None, devices=None, seeds=1, jobs=2, configs=None):
+    """Implement every (block, config, device) of ``registry`` (the mapping of block names to registry
+    entries), or of the named ``blocks``, ``devices`` and ``configs`` only, and write ``report.json`` and
+    ``report.md``."""
     from rich.progress import Progress
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    jobs_list = [(BLOCKS[b], c, DEVICES[d]) for b in (blocks or BLOCKS) for c in BLOCKS[b].configs
+    jobs_list = [(registry[b], c, DEVICES[d]) for b in (blocks or registry) for c in registry[b].configs
                  for d in (devices or DEVICES) if configs is None or c in configs
-                 if getattr(BLOCKS[b].configs[c], "family", None) in (None, DEVICES[d].family)]
+                 if getattr(registry[b].configs[c], "family", None) in (None, DEVICES[d].family)]
     versions = tool_versions()
     records = {}
     with Progress() as progress, ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -300,7 +302,7 @@ def run_report(output, blocks=None, devices=None, seeds=1, jobs=2, configs=None)
             old = json.loads(previous.read_text())
             # Rows of configs no longer registered are dropped.
             merged = [fresh.pop(key(r), r) for r in old["records"]
-                      if r["block"] in BLOCKS and r["config"] in BLOCKS[r["block"]].configs]
+                      if r["block"] in registry and r["config"] in registry[r["block"]].configs]
             ordered, command = merged + list(fresh.values()), f"{old['command']}; then {command}"
     (output / "report.json").write_text(json.dumps({
         "command": command, "tools": versions, "seeds": seeds,

@@ -1,5 +1,5 @@
 """Integer LayerNorm after I-ViT's I-LayerNorm (Li & Gu, ICCV 2023; reference code zkkli/I-ViT), with
-FQ-ViT's Power-of-Two Factor input mode (Lin et al., IJCAI 2022). ``ALGORITHMS.md`` sections 4 and 6.
+FQ-ViT's Power-of-Two Factor input mode (Lin et al., IJCAI 2022, section 3.2).
 
 For a row of ``C`` integer codes ``x_c`` (one token's channels)::
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import code_range, require_integers
+from .common.codes import code_range, require_integers
 from .requant import RequantConfig, quantize_multiplier, requantize
 
 __all__ = ["ILayerNormConfig", "activation_rows", "isqrt", "reference_sqrt", "mean_round", "layernorm_params", "ilayernorm",
@@ -40,15 +40,14 @@ __all__ = ["ILayerNormConfig", "activation_rows", "isqrt", "reference_sqrt", "me
 INT31_MAX = (1 << 31) - 1
 
 
-def _tuple(value, name, kind):
+def _check_tuple(value, name, kind):
     if value is None:
-        return None
-    if not isinstance(value, (tuple, list)):
+        return
+    if not isinstance(value, tuple):
         raise TypeError(f"{name} must be a tuple or None, not {value!r}")
     for item in value:
         if not isinstance(item, kind) or isinstance(item, bool):
             raise TypeError(f"{name} entries must be {'integers' if kind is int else 'numbers'}, not {item!r}")
-    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -82,9 +81,9 @@ class ILayerNormConfig:
         require_integers(self, ("channels", "in_width", "out_width"))
         if not isinstance(self.out_scale, (int, float)) or isinstance(self.out_scale, bool):
             raise TypeError(f"out_scale must be a number, not {self.out_scale!r}")
-        object.__setattr__(self, "ptf", _tuple(self.ptf, "ptf", int))
-        object.__setattr__(self, "gamma", _tuple(self.gamma, "gamma", (int, float)))
-        object.__setattr__(self, "beta", _tuple(self.beta, "beta", (int, float)))
+        _check_tuple(self.ptf, "ptf", int)
+        _check_tuple(self.gamma, "gamma", (int, float))
+        _check_tuple(self.beta, "beta", (int, float))
         if not 1 <= self.channels <= 4096:
             raise ValueError(f"Channel count must be between 1 and 4096, not {self.channels}")
         if not 2 <= self.in_width <= 12:

@@ -1,7 +1,7 @@
 """int8 fully-connected layer: post-training quantization of ``torch.nn.Linear`` and its integer models.
 
 Source: Jacob et al. (CVPR 2018) and TFLite's per-channel ``FullyConnected`` reference kernel
-(``ALGORITHMS.md`` section 1). Quantization rules, named:
+(the paper's section 2.2). Quantization rules, named:
 
 * weights: per output channel, symmetric, ``S_w[o] = max|w[o, :]| / 127``, codes ``round(w / S_w)`` in
   [-127, 127] (round half to even, torch's ``round``), zero point 0;

@@ -1,6 +1,6 @@
 """Pure LNS addition and subtraction with Gaussian logarithms (the ``lns_add`` block).
 
-Source: ``ALGORITHMS.md`` section 7 (LNS-Madam, Zhao et al., 2022), and the classic sign/logarithm adder's
+Source: Zhao et al., "LNS-Madam" (IEEE Transactions on Computers, 2022) for the LNS word, and the classic sign/logarithm adder's
 Gaussian logarithms (Swartzlander & Alexopoulos, "The sign/logarithm number system", IEEE Trans.
 Computers C-24, 1975). Words are :class:`qarith.golden.lns.LnsFormat` words, value
 ``(-1)**s * 2**(E / gamma)``. For two nonzero operands with exponent codes ``A >= B`` and
@@ -60,8 +60,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import require_integers, width_for
-from .lns import LnsFormat, decode, encode, fields, join, lns_words
+from .common.codes import require_integers, width_for
+from .common.lns import LnsFormat, decode, encode, fields, join, lns_words
 
 __all__ = ["LnsAddConfig", "MAX_TABLE_DEPTH", "DB_DIRECT_OCTAVES", "FUNCTIONS", "gaussian_table",
            "gaussian_offsets", "LnsAddRom", "lns_add_rom", "lns_add", "float_add", "error_bound", "lns_add_error"]

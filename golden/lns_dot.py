@@ -1,7 +1,8 @@
 """LNS-Madam dot product of LNS word vectors: the function of the ``lns_dot`` block.
 
-Source: LNS-Madam (Zhao et al., 2022), ``ALGORITHMS.md`` section 7; the word format is
-:mod:`qarith.golden.lns`. For vectors ``a`` and ``b`` of ``K`` words the block computes, in word units
+Source: Zhao et al., "LNS-Madam: Low-Precision Training in Logarithmic Number System using Multiplicative
+Weight Update" (IEEE Transactions on Computers, 2022), its LNS dot-product unit; the word format is
+:mod:`qarith.golden.common.lns`. For vectors ``a`` and ``b`` of ``K`` words the block computes, in word units
 (``scale = 1``),
 
 1. each product in the log domain: exponent ``e = E_a + E_b`` (an exact sum, one bit wider than a word's
@@ -31,8 +32,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import OutputCodes, require_integers, width_for
-from .lns import POW2_METHODS, LnsFormat, decode, encode, fields, pow2_table
+from .common.codes import OutputCodes, require_integers, width_for
+from .common.lns import POW2_METHODS, LnsFormat, decode, encode, fields, pow2_table
 
 __all__ = ["LnsDotConfig", "lns_dot", "lns_dot_float", "lns_dot_bound", "lns_dot_error", "table_error"]
 

@@ -1,5 +1,9 @@
-"""FQ-ViT Log-Int-Softmax (Lin et al., IJCAI 2022; reference code megvii-research/FQ-ViT) and the
-shift-based attention-times-V it enables. ``ALGORITHMS.md`` section 6.
+"""Golden model of the ``log_softmax_int`` block: FQ-ViT's Log-Int-Softmax.
+
+Source: Lin et al., "FQ-ViT: Post-Training Quantization for Fully Quantized Vision Transformer" (IJCAI 2022),
+section 3.3 (Log-Int-Softmax; reference code megvii-research/FQ-ViT), with Kim et al.'s i-exp, "I-BERT:
+Integer-only BERT Quantization" (ICML 2021), section 3.4. The codes feed ``attn_v``
+(:mod:`qarith.golden.attn_v`).
 
 ``log_softmax_int`` on a row of ``n`` integer scores ``x`` at scale ``S``::
 
@@ -11,11 +15,6 @@ shift-based attention-times-V it enables. ``ALGORITHMS.md`` section 6.
 
 so the attention weight is ``2**-code_i`` (or 0 when ``zero_i``): 4-bit log2 codes by default. The
 reference computes ``v`` and the logarithm in floating point; this model uses exact integers.
-
-``attn_v`` (:func:`attn_v`): for a row of codes and a column of ``V`` (signed integers),
-``sum_j V_j 2**-code_j`` over the elements that are not ``zero``: with ``rounding="floor"`` each term is
-``V_j >> code_j`` (the literal shift-and-add form, each shift floors); with ``rounding="exact"`` each
-term is ``V_j << (2**bits - 1 - code_j)``, the exact sum at scale ``2**-(2**bits - 1)``.
 """
 
 import math
@@ -23,12 +22,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import code_range, require_integers
-from .shift_exp import ibert_constants, ibert_exp
+from .common.codes import require_integers
+from .common.shift_exp import ibert_constants, ibert_exp
 
-__all__ = ["LogSoftmaxIntConfig", "AttnVConfig", "log_round", "log_softmax_int", "attn_v", "ROUNDINGS"]
-
-ROUNDINGS = ("floor", "exact")
+__all__ = ["LogSoftmaxIntConfig", "log_round", "log_softmax_int"]
 
 
 @dataclass(frozen=True)
@@ -116,56 +113,3 @@ def log_softmax_int(cfg, x):
     v = q + ((twice > e) | ((twice == e) & (q % 2 == 1))).to(torch.int64)
     r = log_round(v)
     return r.clamp(max=cfg.levels - 1), (r >= cfg.levels).to(torch.int64)
-
-
-@dataclass(frozen=True)
-class AttnVConfig:
-    """Configuration of the ``attn_v`` block.
-
-    Parameters
-    ----------
-    n : int
-        Row length (1..4096): the terms of one output.
-    v_width : int
-        Width of the signed ``V`` values (2..16).
-    bits : int
-        Width of the log2 attention codes (1..5).
-    rounding : str
-        ``"floor"`` (``V >> code``) or ``"exact"`` (``V << (2**bits - 1 - code)``).
-    """
-    n: int = 64
-    v_width: int = 8
-    bits: int = 4
-    rounding: str = "exact"
-
-    def __post_init__(self):
-        require_integers(self, ("n", "v_width", "bits"))
-        if not 1 <= self.n <= 4096:
-            raise ValueError(f"Row length must be between 1 and 4096, not {self.n}")
-        if not 2 <= self.v_width <= 16:
-            raise ValueError(f"V width must be between 2 and 16, not {self.v_width}")
-        if not 1 <= self.bits <= 5:
-            raise ValueError(f"Code width must be between 1 and 5, not {self.bits}")
-        if self.rounding not in ROUNDINGS:
-            raise ValueError(f"Rounding must be one of {', '.join(ROUNDINGS)}, not {self.rounding!r}")
-
-    @property
-    def levels(self):
-        return 1 << self.bits
-
-    @property
-    def out_width(self):
-        """Signed width of the row sum."""
-        low, high = code_range(self.v_width, True)
-        shift = self.levels - 1 if self.rounding == "exact" else 0
-        return max((abs(low) * self.n << shift).bit_length(), (high * self.n << shift).bit_length()) + 1
-
-
-def attn_v(cfg, code, zero, v):
-    """Row sums (``(...,)``) of ``V 2**-code`` over the non-zero terms of rows ``(..., n)``."""
-    code, zero, v = (torch.as_tensor(t, dtype=torch.int64) for t in (code, zero, v))
-    if cfg.rounding == "floor":
-        terms = v >> code
-    else:
-        terms = v << (cfg.levels - 1 - code)
-    return torch.where(zero.bool(), torch.zeros_like(terms), terms).sum(dim=-1)

@@ -3,7 +3,8 @@
 For every input code ``q`` (``in_width`` bits, value ``x = q * 2**-in_frac_bits``) the table holds
 ``clamp(round(f(x) * 2**out_frac_bits), out_min, out_max)``, computed in float64 with round half to even
 (``torch.round``); values beyond the output range saturate. This is the "direct LUT" end of the table
-family in ``ALGORITHMS.md`` sections 2-3: exact to half an output step wherever the output does not
+family (the small-table softmax of Vasyltsov & Chang, arXiv:2111.10770, and the PWL units of
+NN-LUT, DAC 2022, sit at the other end): exact to half an output step wherever the output does not
 saturate, at the price of ``2**in_width`` entries.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import OutputCodes, require_integers
+from .common.codes import OutputCodes, require_integers
 
 __all__ = ["LutUnaryConfig", "FUNCTIONS", "lut_table", "lut_unary"]
 

@@ -2,14 +2,15 @@
 
 A tile is ``C[r, c] = sum_k A[r, k] * B[k, c]`` over a K-step reduction, exact in int64 (the accumulator
 width is chosen so the hardware never wraps; see :attr:`MacArrayConfig.acc_width`). Source: the integer
-GEMM at the core of Jacob et al. (CVPR 2018), ``ALGORITHMS.md`` section 1.
+GEMM at the core of Jacob et al., "Quantization and Training of Neural Networks for Efficient
+Integer-Arithmetic-Only Inference" (CVPR 2018), section 2.2.
 """
 
 from dataclasses import dataclass
 
 import torch
 
-from .codes import code_range, width_for
+from .common.codes import code_range, width_for
 
 __all__ = ["MacArrayConfig", "MULTIPLIERS", "mac_tiles"]
 

@@ -3,7 +3,7 @@
 Source: Jacob et al., "Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only
 Inference" (CVPR 2018), and the gemmlowp / TFLite reference functions it describes
 (``SaturatingRoundingDoublingHighMul``, ``RoundingDivideByPOT``, ``MultiplyByQuantizedMultiplier``,
-``QuantizeMultiplier``). See ``ALGORITHMS.md`` section 1.
+``QuantizeMultiplier``); the paper's equations 5-6 (the fixed-point multiplier ``M = 2**-n M0``).
 
 For one output element with accumulator ``acc`` and per-channel ``bias``, ``multiplier`` (``M0``, Q31) and
 ``shift``, and per-tensor ``output_offset`` and clamp bounds ``act_min``/``act_max``::
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import OutputCodes
+from .common.codes import OutputCodes
 
 __all__ = ["RequantConfig", "INT32_MIN", "INT32_MAX", "wrap32", "srdhm", "rdbpot",
            "multiply_by_quantized_multiplier", "quantize_multiplier", "activation_range", "requantize"]

@@ -1,5 +1,5 @@
 """I-ViT ShiftGELU: ``GELU(x) ~ x * sigmoid(1.702 x)`` with the sigmoid from the shift-based exponential
-(Li & Gu, ICCV 2023; reference code zkkli/I-ViT, ``IntGELU``). ``ALGORITHMS.md`` section 4.
+(Li & Gu, ICCV 2023; reference code zkkli/I-ViT, ``IntGELU``), section 3.4 (ShiftGELU).
 
 For an integer input ``x`` at scale ``S``::
 
@@ -19,7 +19,7 @@ the others in its row); qarith takes ``m = max(y, 0)`` per element, which keeps 
 reference. ``e1 + e2 <= 2 e(0)`` must fit 31 bits; the division and products are exact integers
 (the reference evaluates them in float32).
 
-``method="ibert"`` is I-BERT's i-GELU (Kim et al., ICML 2021; ``ALGORITHMS.md`` section 5) instead::
+``method="ibert"`` is I-BERT's i-GELU (Kim et al., "I-BERT: Integer-only BERT Quantization", ICML 2021, section 3.3) instead::
 
     sf  = S / 1.4142;  b = floor(-1.769 / sf);  c = floor((1 / -0.2888) / sf**2)
     y   = sign(x) ((min(|x|, -b) + b)**2 + c) >> erf_shift          # erf(x / sqrt 2) at scale s_erf
@@ -37,9 +37,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import require_integers
+from .common.codes import require_integers
 
-from .shift_exp import exp_max, shift_exp, x0_of
+from .common.shift_exp import exp_max, shift_exp, x0_of
 from .shiftmax import INT31_MAX
 
 __all__ = ["ShiftGeluConfig", "FACTORS", "METHODS", "shiftgelu", "ibert_gelu_constants", "gelu_reference"]

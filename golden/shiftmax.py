@@ -1,5 +1,5 @@
 """I-ViT ShiftMax: integer softmax from shifts and one integer division per row (Li & Gu, ICCV 2023;
-reference code zkkli/I-ViT). ``ALGORITHMS.md`` section 4.
+reference code zkkli/I-ViT), section 3.3 (Shiftmax).
 
 For a row of ``n`` integer scores ``x`` at scale ``S``::
 
@@ -12,7 +12,7 @@ so ``out_i`` is the probability at scale ``2**-(out_width - 1)`` (the reference:
 shift 24, scale 2^-7). ``e_i <= s`` makes ``e_i f < 2**31``, so the output never reaches
 ``2**(out_width - 1)`` and the TVM variant's int8 cast never wraps.
 
-``variant="ibert"`` is I-BERT's integer softmax (Kim et al., ICML 2021; ``ALGORITHMS.md`` section 5) on the
+``variant="ibert"`` is I-BERT's integer softmax (Kim et al., "I-BERT: Integer-only BERT Quantization", ICML 2021, section 3.4) on the
 same hardware: ``e_i = ibert_exp(x_i - max) >> k`` (the polynomial exponential, ``exp_shift`` 30,
 requantized to 16 bits by a right shift ``k`` that fits ``e(0)`` in 16 bits: the reference's 16-bit
 ``QuantAct`` has a calibrated scale instead, so this shift is qarith's fixed choice),
@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import require_integers
+from .common.codes import require_integers
 
-from .shift_exp import VARIANTS, exp_max, ibert_constants, ibert_exp, shift_exp, x0_of
+from .common.shift_exp import VARIANTS, exp_max, ibert_constants, ibert_exp, shift_exp, x0_of
 
 __all__ = ["ShiftmaxConfig", "SOFTMAX_VARIANTS", "row_exponentials", "shiftmax", "float_softmax", "INT31_MAX"]
 

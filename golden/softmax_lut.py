@@ -2,7 +2,8 @@
 
 Subtracting the row maximum first pins the ranges: ``exp(x - max)`` lies in (0, 1] and the sum of a row
 of ``n`` such values lies in [1, n], so a few hundred bytes of table replace the exponential and the
-division (``ALGORITHMS.md`` section 2). Both of the paper's methods are implemented, as ``method``:
+division (Vasyltsov & Chang, "Efficient Softmax Approximation for Deep Neural Networks with Attention
+Mechanism", arXiv:2111.10770, 2021, section 3). Both of the paper's methods are implemented, as ``method``:
 
 ``"recip"``
     exp table, reciprocal table, one multiply per element:
@@ -48,7 +49,7 @@ from functools import cached_property
 
 import torch
 
-from .codes import require_integers
+from .common.codes import require_integers
 
 __all__ = ["SoftmaxLutConfig", "METHODS", "exp_table", "recip_table", "log_tables", "out_table",
            "normalise", "softmax_lut", "error_bound", "float_softmax", "SoftmaxLut", "hls4ml_softmax", "HLS4ML_TABLE_BYTES",

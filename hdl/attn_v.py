@@ -12,7 +12,8 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.log_softmax_int import AttnVConfig
+from ..golden.attn_v import AttnVConfig
+from .common.component import BlockComponent
 
 __all__ = ["AttnV", "term_layout"]
 
@@ -22,7 +23,7 @@ def term_layout(cfg):
     return data.StructLayout({"code": unsigned(cfg.bits), "zero": 1, "v": signed(cfg.v_width)})
 
 
-class AttnV(wiring.Component):
+class AttnV(BlockComponent):
     """Streaming shift-and-add attention times ``V``, one output per ``cfg.n`` terms.
 
     Parameters
@@ -35,15 +36,14 @@ class AttnV(wiring.Component):
     o : Out(stream.Signature(signed(out_width)))
     """
 
+    config_class = AttnVConfig
+
     latency = 2
     throughput = 1  # terms per cycle
     sim_sources = []
     table_bytes = 0
 
     def __init__(self, cfg):
-        if not isinstance(cfg, AttnVConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a AttnVConfig, not {cfg!r}")
         self.cfg = cfg
         super().__init__({
             "i": In(stream.Signature(term_layout(cfg))),

@@ -25,9 +25,10 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.ilayernorm import INT31_MAX, ILayerNormConfig, layernorm_params
 from ..golden.requant import RequantConfig
-from .arith import delay, divide_stages, floor_divide_constant, isqrt_stages
+from .common.arith import delay, divide_stages, floor_divide_constant, isqrt_stages
 from .requant import Requant
-from .rows import RowEngine, banks_for
+from .common.rows import RowEngine, banks_for
+from .common.component import BlockComponent
 
 __all__ = ["ILayerNorm"]
 
@@ -39,7 +40,7 @@ _MEAN_VAR_STAGES = 2 + 1 + 1 + 1 + 1
 _OUT_STAGES = 2 + 1 + 1 + 1 + 1     # buffer word and its register, x', x' - mu, the product, into Requant
 
 
-class ILayerNorm(wiring.Component):
+class ILayerNorm(BlockComponent):
     """Streaming integer LayerNorm over rows of ``cfg.channels`` elements.
 
     Parameters
@@ -52,13 +53,12 @@ class ILayerNorm(wiring.Component):
     o : Out(stream.Signature(signed(out_width)))
     """
 
+    config_class = ILayerNormConfig
+
     throughput = 1  # elements per cycle, in steady state
     sim_sources = []
 
     def __init__(self, cfg):
-        if not isinstance(cfg, ILayerNormConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a ILayerNormConfig, not {cfg!r}")
         self.cfg = cfg
         self._requant = Requant(RequantConfig(lanes=1, acc_width=32, out_width=cfg.out_width, out_signed=True))
         super().__init__({

@@ -15,11 +15,12 @@ from amaranth.lib.wiring import In, Out
 from ..golden.linear_int8 import LinearInt8Config
 from .mac_array import MacArray
 from .requant import SHIFT_WIDTH, Requant
+from .common.component import BlockComponent
 
 __all__ = ["LinearInt8"]
 
 
-class LinearInt8(wiring.Component):
+class LinearInt8(BlockComponent):
     """Streaming int8 linear layer tile engine.
 
     Parameters
@@ -36,10 +37,9 @@ class LinearInt8(wiring.Component):
     act_min, act_max : In(signed(8))
     """
 
+    config_class = LinearInt8Config
+
     def __init__(self, cfg):
-        if not isinstance(cfg, LinearInt8Config):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a LinearInt8Config, not {cfg!r}")
         self.cfg = cfg
         self.mac = MacArray(cfg.mac)
         self.requant = Requant(cfg.requant)

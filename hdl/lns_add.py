@@ -26,7 +26,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.lns_add import LnsAddConfig, lns_add_rom
-from .lns_mul import word_fields
+from .common.lns import word_fields
+from .common.component import BlockComponent
 
 __all__ = ["LnsAdd", "lns_add_layout"]
 
@@ -40,7 +41,7 @@ def lns_add_layout(width, lanes):
                               "sub": data.ArrayLayout(unsigned(1), lanes)})
 
 
-class LnsAdd(wiring.Component):
+class LnsAdd(BlockComponent):
     """Streaming LNS ``a + b`` / ``a - b``, ``cfg.lanes`` pairs per beat.
 
     Parameters
@@ -54,13 +55,12 @@ class LnsAdd(wiring.Component):
         The result words.
     """
 
+    config_class = LnsAddConfig
+
     throughput = 1  # beats per cycle
     sim_sources = []
 
     def __init__(self, cfg):
-        if not isinstance(cfg, LnsAddConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a LnsAddConfig, not {cfg!r}")
         self.cfg = cfg
         super().__init__({
             "i": In(stream.Signature(lns_add_layout(cfg.width, cfg.lanes))),

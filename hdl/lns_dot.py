@@ -31,7 +31,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.lns_dot import LnsDotConfig
-from .lns_mul import word_fields
+from .common.lns import word_fields
+from .common.component import BlockComponent
 
 __all__ = ["LnsDot", "beat_layout", "signed_digits"]
 
@@ -65,7 +66,7 @@ def constant_multiply(value, constant):
     return total
 
 
-class LnsDot(wiring.Component):
+class LnsDot(BlockComponent):
     """Streaming LNS-Madam dot products.
 
     Parameters
@@ -78,13 +79,12 @@ class LnsDot(wiring.Component):
     o : Out(stream.Signature(signed(out_width)))
     """
 
+    config_class = LnsDotConfig
+
     latency = 6
     sim_sources = []
 
     def __init__(self, cfg):
-        if not isinstance(cfg, LnsDotConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a LnsDotConfig, not {cfg!r}")
         self.cfg = cfg
         super().__init__({
             "i": In(stream.Signature(beat_layout(cfg))),

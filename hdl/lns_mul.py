@@ -1,6 +1,6 @@
 """LNS multiplier: ``lanes`` products per beat, no multiplier.
 
-Computes :func:`qarith.golden.lns.lns_mul` on the word of :mod:`qarith.golden.lns`: the exponents add
+Computes :func:`qarith.golden.lns_mul.lns_mul` on the word of :mod:`qarith.golden.common.lns`: the exponents add
 (one carry-chain adder per lane), the signs XOR, a zero operand (reserved exponent code, either sign)
 gives the canonical zero, and the sum saturates above ``emax`` and flushes to zero below ``emin``.
 One register stage: latency 1 cycle, one beat per cycle; the register holds while ``o.ready`` is low.
@@ -10,18 +10,14 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.lns import LnsMulConfig
+from ..golden.lns_mul import LnsMulConfig
+from .common.component import BlockComponent
+from .common.lns import word_fields
 
-__all__ = ["LnsMul", "word_fields"]
-
-
-def word_fields(cfg, word):
-    """``(sign, exponent, zero)`` of an LNS word signal (combinational)."""
-    exp = word[:cfg.exp_width].as_signed()
-    return word[-1], exp, exp == cfg.zero_exp
+__all__ = ["LnsMul"]
 
 
-class LnsMul(wiring.Component):
+class LnsMul(BlockComponent):
     """Streaming LNS product of word vectors ``a`` and ``b``.
 
     Parameters
@@ -34,15 +30,14 @@ class LnsMul(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(width, lanes)))
     """
 
+    config_class = LnsMulConfig
+
     latency = 1
     throughput = 1  # beats per cycle
     sim_sources = []
     table_bytes = 0
 
     def __init__(self, cfg):
-        if not isinstance(cfg, LnsMulConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a LnsMulConfig, not {cfg!r}")
         self.cfg = cfg
         words = data.ArrayLayout(unsigned(cfg.width), cfg.lanes)
         super().__init__({

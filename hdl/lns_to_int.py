@@ -17,13 +17,14 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..golden.lns import LnsToIntConfig
-from .lns_mul import word_fields
+from ..golden.lns_to_int import LnsToIntConfig
+from .common.lns import word_fields
+from .common.component import BlockComponent
 
 __all__ = ["LnsToInt"]
 
 
-class LnsToInt(wiring.Component):
+class LnsToInt(BlockComponent):
     """Streaming LNS word -> signed fixed-point code.
 
     Parameters
@@ -36,14 +37,13 @@ class LnsToInt(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(signed(out_width), lanes)))
     """
 
+    config_class = LnsToIntConfig
+
     latency = 4
     throughput = 1  # beats per cycle
     sim_sources = []
 
     def __init__(self, cfg):
-        if not isinstance(cfg, LnsToIntConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a LnsToIntConfig, not {cfg!r}")
         self.cfg = cfg
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(unsigned(cfg.width), cfg.lanes))),

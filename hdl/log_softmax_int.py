@@ -17,8 +17,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.log_softmax_int import LogSoftmaxIntConfig
-from .rows import RowEngine, banks_for
-from .shift_exp import IBERT_EXP_STAGES, ibert_exp_stages
+from .common.rows import RowEngine, banks_for
+from .common.shift_exp import IBERT_EXP_STAGES, ibert_exp_stages
+from .common.component import BlockComponent
 
 __all__ = ["LogSoftmaxInt", "code_layout"]
 
@@ -28,7 +29,7 @@ def code_layout(bits):
     return data.StructLayout({"code": unsigned(bits), "zero": 1})
 
 
-class LogSoftmaxInt(wiring.Component):
+class LogSoftmaxInt(BlockComponent):
     """Streaming Log-Int-Softmax over rows of ``cfg.n`` elements.
 
     Parameters
@@ -41,14 +42,13 @@ class LogSoftmaxInt(wiring.Component):
     o : Out(stream.Signature(code_layout(bits)))
     """
 
+    config_class = LogSoftmaxIntConfig
+
     throughput = 1  # elements per cycle, in steady state
     sim_sources = []
     table_bytes = 0
 
     def __init__(self, cfg):
-        if not isinstance(cfg, LogSoftmaxIntConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a LogSoftmaxIntConfig, not {cfg!r}")
         self.cfg = cfg
         super().__init__({
             "i": In(stream.Signature(signed(cfg.in_width))),

@@ -12,11 +12,12 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.lut_unary import LutUnaryConfig, lut_table
+from .common.component import BlockComponent
 
 __all__ = ["LutUnary"]
 
 
-class LutUnary(wiring.Component):
+class LutUnary(BlockComponent):
     """Streaming ``f(x)`` by table lookup.
 
     Parameters
@@ -29,14 +30,13 @@ class LutUnary(wiring.Component):
     o : Out(stream.Signature(out_shape))
     """
 
+    config_class = LutUnaryConfig
+
     latency = 1
     throughput = 1  # elements per cycle
     sim_sources = []
 
     def __init__(self, cfg):
-        if not isinstance(cfg, LutUnaryConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a LutUnaryConfig, not {cfg!r}")
         self.cfg = cfg
         in_shape = signed(cfg.in_width) if cfg.in_signed else unsigned(cfg.in_width)
         out_shape = signed(cfg.out_width) if cfg.out_signed else unsigned(cfg.out_width)

@@ -34,6 +34,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..golden.mac_array import MacArrayConfig
+from .common.component import BlockComponent
 
 __all__ = ["MacArray"]
 
@@ -42,7 +43,7 @@ def _shape(width, is_signed):
     return signed(width) if is_signed else unsigned(width)
 
 
-class MacArray(wiring.Component):
+class MacArray(BlockComponent):
     """Systolic ``rows x cols`` MAC array with streaming input and output.
 
     Parameters
@@ -55,10 +56,9 @@ class MacArray(wiring.Component):
     o : Out(stream.Signature(StructLayout({"acc": ArrayLayout(acc, cols), "last": 1})))
     """
 
+    config_class = MacArrayConfig
+
     def __init__(self, cfg):
-        if not isinstance(cfg, MacArrayConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a MacArrayConfig, not {cfg!r}")
         self.cfg = cfg
         self.a_shape = _shape(cfg.a_width, cfg.a_signed)
         self.b_shape = _shape(cfg.b_width, cfg.b_signed)

@@ -30,11 +30,12 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.pwl import PwlConfig, pwl_tables
+from .common.component import BlockComponent
 
 __all__ = ["Pwl"]
 
 
-class Pwl(wiring.Component):
+class Pwl(BlockComponent):
     """Streaming ``f(x)`` by a piecewise-linear table.
 
     Parameters
@@ -47,13 +48,12 @@ class Pwl(wiring.Component):
     o : Out(stream.Signature(out_shape))
     """
 
+    config_class = PwlConfig
+
     throughput = 1  # elements per cycle
     sim_sources = []
 
     def __init__(self, cfg):
-        if not isinstance(cfg, PwlConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a PwlConfig, not {cfg!r}")
         self.cfg = cfg
         in_shape = signed(cfg.in_width) if cfg.in_signed else unsigned(cfg.in_width)
         out_shape = signed(cfg.out_width) if cfg.out_signed else unsigned(cfg.out_width)

@@ -17,6 +17,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.requant import INT32_MAX, INT32_MIN, RequantConfig
+from .common.component import BlockComponent
 
 __all__ = ["Requant", "requant_lane_layout"]
 
@@ -33,7 +34,7 @@ def requant_lane_layout(acc_width):
     })
 
 
-class Requant(wiring.Component):
+class Requant(BlockComponent):
     """Streaming requantizer, ``cfg.lanes`` elements per beat.
 
     Parameters
@@ -48,14 +49,13 @@ class Requant(wiring.Component):
     act_min, act_max : In(out_shape)
     """
 
+    config_class = RequantConfig
+
     latency = 10
     throughput = 1  # beats per cycle
     sim_sources = []
 
     def __init__(self, cfg):
-        if not isinstance(cfg, RequantConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a RequantConfig, not {cfg!r}")
         self.cfg = cfg
         out_shape = signed(cfg.out_width) if cfg.out_signed else unsigned(cfg.out_width)
         self.out_shape = out_shape

@@ -23,8 +23,9 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.shiftgelu import ShiftGeluConfig, ibert_gelu_constants
 from ..golden.shiftmax import INT31_MAX
-from .arith import delay, divide_stages
-from .shift_exp import SHIFT_EXP_STAGES, shift_exp_stages
+from .common.arith import delay, divide_stages
+from .common.shift_exp import SHIFT_EXP_STAGES, shift_exp_stages
+from .common.component import BlockComponent
 
 __all__ = ["ShiftGelu"]
 
@@ -32,7 +33,7 @@ __all__ = ["ShiftGelu"]
 IBERT_STAGES = 6
 
 
-class ShiftGelu(wiring.Component):
+class ShiftGelu(BlockComponent):
     """Streaming ShiftGELU.
 
     Parameters
@@ -47,14 +48,13 @@ class ShiftGelu(wiring.Component):
         (``"shift"``), or as :attr:`ShiftGeluConfig.out_width` says at ``|s_erf| scale / 2`` (``"ibert"``).
     """
 
+    config_class = ShiftGeluConfig
+
     throughput = 1  # elements per cycle
     sim_sources = []
     table_bytes = 0
 
     def __init__(self, cfg):
-        if not isinstance(cfg, ShiftGeluConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a ShiftGeluConfig, not {cfg!r}")
         self.cfg = cfg
         super().__init__({
             "i": In(stream.Signature(signed(cfg.in_width))),

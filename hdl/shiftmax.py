@@ -26,14 +26,15 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.shiftmax import ShiftmaxConfig
-from .rows import RowEngine, banks_for
-from .arith import divide_stages
-from .shift_exp import IBERT_EXP_STAGES, SHIFT_EXP_STAGES, ibert_exp_stages, shift_exp_stages
+from .common.rows import RowEngine, banks_for
+from .common.arith import divide_stages
+from .common.shift_exp import IBERT_EXP_STAGES, SHIFT_EXP_STAGES, ibert_exp_stages, shift_exp_stages
+from .common.component import BlockComponent
 
 __all__ = ["Shiftmax"]
 
 
-class Shiftmax(wiring.Component):
+class Shiftmax(BlockComponent):
     """Streaming ShiftMax over rows of ``cfg.n`` elements.
 
     Parameters
@@ -48,14 +49,13 @@ class Shiftmax(wiring.Component):
         Probability codes at scale ``2**-out_bits`` (``out_width - 1`` bits, or ``out_width`` for I-BERT).
     """
 
+    config_class = ShiftmaxConfig
+
     throughput = 1  # elements per cycle, in steady state
     sim_sources = []
     table_bytes = 0
 
     def __init__(self, cfg):
-        if not isinstance(cfg, ShiftmaxConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a ShiftmaxConfig, not {cfg!r}")
         self.cfg = cfg
         super().__init__({
             "i": In(stream.Signature(signed(cfg.in_width))),

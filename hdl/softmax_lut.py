@@ -29,7 +29,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.softmax_lut import SoftmaxLutConfig, exp_table, log_tables, out_table, recip_table
-from .rows import RowEngine, banks_for
+from .common.rows import RowEngine, banks_for
+from .common.component import BlockComponent
 
 __all__ = ["SoftmaxLut"]
 
@@ -43,7 +44,7 @@ def _rom(table, shape):
     return Memory(shape=shape, depth=len(table), init=[int(v) for v in table])
 
 
-class SoftmaxLut(wiring.Component):
+class SoftmaxLut(BlockComponent):
     """Streaming LUT softmax over rows of ``cfg.n`` elements.
 
     Parameters
@@ -58,13 +59,12 @@ class SoftmaxLut(wiring.Component):
         Probability codes (step ``2**-out_width``), in input order.
     """
 
+    config_class = SoftmaxLutConfig
+
     throughput = 1  # elements per cycle, in steady state
     sim_sources = []
 
     def __init__(self, cfg):
-        if not isinstance(cfg, SoftmaxLutConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a SoftmaxLutConfig, not {cfg!r}")
         self.cfg = cfg
         super().__init__({
             "i": In(stream.Signature(signed(cfg.in_width))),

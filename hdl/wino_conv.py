@@ -26,7 +26,8 @@ multipliers the netlist holds (``out_channels * n * n``), so ``mults_per_output`
 and 2.25 for F(4x4,3x3) against a direct convolution's 9 (2.25x and 4x fewer). Latency from a tile's
 last beat to its output: 7 cycles to the requantizer plus its 10. The front pipeline stalls as a whole
 while the requantizer cannot accept, which stalls while ``o.ready`` is low, so backpressure loses
-nothing. Sources: Lavin & Gray (CVPR 2016); Andri et al. (MICRO 2022); ``ALGORITHMS.md`` section 8.
+nothing. Sources: Lavin & Gray (CVPR 2016); Andri et al., "Going Further With Winograd
+Convolutions: Tap-Wise Quantization for Efficient Inference on 4x4 Tiles" (MICRO 2022).
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
@@ -34,10 +35,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..golden.codes import code_range
-from ..golden.winograd import DIRECT_MULTS_PER_OUTPUT, WinoConvConfig, matrices, winograd_layer
+from ..golden.common.codes import code_range
+from ..golden.common.winograd import DIRECT_MULTS_PER_OUTPUT, matrices
+from ..golden.wino_conv import WinoConvConfig, winograd_layer
 from .requant import Requant
-from .winograd import count_multipliers, tile_layout, transform_stages
+from .common.winograd import count_multipliers, tile_layout, transform_stages
+from .common.component import BlockComponent
 
 __all__ = ["WinoConv", "wino_conv_input_layout"]
 
@@ -51,7 +54,7 @@ def wino_conv_input_layout(cfg):
     return data.StructLayout({"tile": tile_layout(signed(cfg.in_width), cfg.n), "last": 1})
 
 
-class WinoConv(wiring.Component):
+class WinoConv(BlockComponent):
     """Streaming Winograd 3x3 convolution, one output tile of every output channel per input tile.
 
     Parameters
@@ -65,12 +68,11 @@ class WinoConv(wiring.Component):
         ``payload[o][i][j]``: output channel ``o``, pixel row ``i``, column ``j``.
     """
 
+    config_class = WinoConvConfig
+
     sim_sources = []
 
     def __init__(self, cfg):
-        if not isinstance(cfg, WinoConvConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a WinoConvConfig, not {cfg!r}")
         self.cfg = cfg
         self.requant = Requant(cfg.requant)
         super().__init__({

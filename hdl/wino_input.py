@@ -6,21 +6,23 @@ coefficients of ``B^T`` are 0, +-1, +-2, +-4 and +-5, so each entry is a sum of 
 Two register stages (``B^T d``, then ``(B^T d) B``), every intermediate sized from its exact range, the
 output as wide as the exact growth (:attr:`qarith.golden.winograd.WinoInputConfig.exact_width`) unless
 configured wider. Latency 2 cycles, one tile per cycle; the pipeline stalls as a whole while ``o.ready``
-is low, so backpressure never loses or duplicates a tile. Source: Lavin & Gray (CVPR 2016);
-``ALGORITHMS.md`` section 8.
+is low, so backpressure never loses or duplicates a tile. Source: Lavin & Gray, "Fast Algorithms for
+Convolutional Neural Networks" (CVPR 2016), section 4.
 """
 
 from amaranth.hdl import Module, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.winograd import WinoInputConfig, matrices
-from .winograd import count_multipliers, tile_layout, transform_unit
+from ..golden.wino_input import WinoInputConfig
+from ..golden.common.winograd import matrices
+from .common.winograd import count_multipliers, tile_layout, transform_unit
+from .common.component import BlockComponent
 
 __all__ = ["WinoInput"]
 
 
-class WinoInput(wiring.Component):
+class WinoInput(BlockComponent):
     """Streaming ``B^T d B``.
 
     Parameters
@@ -35,12 +37,11 @@ class WinoInput(wiring.Component):
         The transformed tile, tap ``(i, j)`` at ``payload[i][j]``.
     """
 
+    config_class = WinoInputConfig
+
     sim_sources = []
 
     def __init__(self, cfg):
-        if not isinstance(cfg, WinoInputConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a WinoInputConfig, not {cfg!r}")
         self.cfg = cfg
         super().__init__({
             "i": In(stream.Signature(tile_layout(signed(cfg.in_width), cfg.n))),

@@ -5,21 +5,23 @@ Computes :func:`qarith.golden.winograd.wino_output`: the ``(m + 2) x (m + 2)`` W
 when ``shift`` is 0). The coefficients of ``A^T`` are 0, +-1, +-2, +-4 and +-8: shifts and adds, no
 multiplier (``multipliers`` counts them in the netlist: 0). Two register stages for the transform
 (``A^T M``, then ``(A^T M) A``) and one for the shift; latency 2 cycles (3 with a shift), one tile per
-cycle, stalling as a whole under backpressure. Source: Lavin & Gray (CVPR 2016); ``ALGORITHMS.md``
-section 8.
+cycle, stalling as a whole under backpressure. Source: Lavin & Gray, "Fast Algorithms for
+Convolutional Neural Networks" (CVPR 2016), section 4.
 """
 
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.winograd import WinoOutputConfig, matrices
-from .winograd import count_multipliers, tile_layout, transform_unit
+from ..golden.wino_output import WinoOutputConfig
+from ..golden.common.winograd import matrices
+from .common.winograd import count_multipliers, tile_layout, transform_unit
+from .common.component import BlockComponent
 
 __all__ = ["WinoOutput"]
 
 
-class WinoOutput(wiring.Component):
+class WinoOutput(BlockComponent):
     """Streaming ``round_shift(A^T M A, shift)``.
 
     Parameters
@@ -34,12 +36,11 @@ class WinoOutput(wiring.Component):
         The output tile, pixel ``(i, j)`` at ``payload[i][j]``.
     """
 
+    config_class = WinoOutputConfig
+
     sim_sources = []
 
     def __init__(self, cfg):
-        if not isinstance(cfg, WinoOutputConfig):
-            self._MustUse__silence = True  # never constructed, so never to be elaborated
-            raise TypeError(f"Configuration must be a WinoOutputConfig, not {cfg!r}")
         self.cfg = cfg
         super().__init__({
             "i": In(stream.Signature(tile_layout(signed(cfg.in_width), cfg.n))),

@@ -3,10 +3,12 @@
 import cocotb
 import torch
 
-from ..golden.log_softmax_int import LogSoftmaxIntConfig, attn_v, log_softmax_int
-from ..golden.scores import score_rows
-from .bench import Vectors, slow_modes
-from .cocotb_bench import run_stream_test
+from ..golden.log_softmax_int import LogSoftmaxIntConfig, log_softmax_int
+from ..golden.attn_v import attn_v
+from ..golden.common.scores import score_rows
+from ..hdl.attn_v import AttnV
+from .common.bench import Vectors, slow_modes
+from .common.cocotb_bench import run_stream_test
 
 __all__ = ["vectors"]
 
@@ -45,4 +47,4 @@ def vectors(cfg, seed=1):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, AttnV, vectors, mode)

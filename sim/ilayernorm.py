@@ -4,9 +4,10 @@ import cocotb
 import torch
 
 from ..golden.ilayernorm import activation_rows, ilayernorm
-from .bench import slow_modes
-from .cocotb_bench import run_stream_test
-from .rows import edge_rows, row_vectors
+from ..hdl.ilayernorm import ILayerNorm
+from .common.bench import slow_modes
+from .common.cocotb_bench import run_stream_test
+from .common.rows import edge_rows, row_vectors
 
 __all__ = ["vectors"]
 
@@ -30,4 +31,4 @@ def vectors(cfg, seed=1):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, ILayerNorm, vectors, mode)

@@ -5,8 +5,9 @@ import torch
 from torch import nn
 
 from ..golden.linear_int8 import linear_int8_hw, quantize_linear
-from .bench import Vectors, slow_modes
-from .cocotb_bench import run_stream_test
+from ..hdl.linear_int8 import LinearInt8
+from .common.bench import Vectors, slow_modes
+from .common.cocotb_bench import run_stream_test
 
 __all__ = ["vectors", "layer_vectors", "calibrated_layer"]
 
@@ -63,4 +64,4 @@ def vectors(cfg, seed=1):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, LinearInt8, vectors, mode)

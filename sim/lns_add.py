@@ -3,10 +3,11 @@
 import cocotb
 import torch
 
-from ..golden.lns import join
+from ..golden.common.lns import join
 from ..golden.lns_add import lns_add
-from .bench import Vectors, slow_modes
-from .cocotb_bench import run_stream_test
+from ..hdl.lns_add import LnsAdd
+from .common.bench import Vectors, slow_modes
+from .common.cocotb_bench import run_stream_test
 
 __all__ = ["vectors", "EXHAUSTIVE_WIDTH", "RANDOM_PAIRS"]
 
@@ -101,4 +102,4 @@ def vectors(cfg, seed=1):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, LnsAdd, vectors, mode)

@@ -4,9 +4,11 @@ and the named edges, against :func:`qarith.golden.lns.lns_mul`."""
 import cocotb
 import torch
 
-from ..golden.lns import join, lns_mul, lns_words
-from .bench import Vectors, slow_modes
-from .cocotb_bench import run_stream_test
+from ..golden.common.lns import join, lns_words
+from ..golden.lns_mul import lns_mul
+from ..hdl.lns_mul import LnsMul
+from .common.bench import Vectors, slow_modes
+from .common.cocotb_bench import run_stream_test
 
 __all__ = ["vectors", "pair_vectors", "edge_words", "all_pairs"]
 
@@ -57,4 +59,4 @@ def vectors(cfg, seed=1):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, LnsMul, vectors, mode)

@@ -4,9 +4,11 @@ range ends, against :func:`qarith.golden.lns.lns_to_int`."""
 import cocotb
 import torch
 
-from ..golden.lns import lns_to_int, lns_words
-from .bench import Vectors, slow_modes
-from .cocotb_bench import run_stream_test
+from ..golden.lns_to_int import lns_to_int
+from ..golden.common.lns import lns_words
+from ..hdl.lns_to_int import LnsToInt
+from .common.bench import Vectors, slow_modes
+from .common.cocotb_bench import run_stream_test
 from .lns_mul import edge_words
 
 __all__ = ["vectors"]
@@ -34,4 +36,4 @@ def vectors(cfg, seed=1):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, LnsToInt, vectors, mode)

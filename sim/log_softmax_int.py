@@ -3,9 +3,10 @@
 import cocotb
 
 from ..golden.log_softmax_int import log_softmax_int
-from .bench import slow_modes
-from .cocotb_bench import run_stream_test
-from .rows import row_cases
+from ..hdl.log_softmax_int import LogSoftmaxInt
+from .common.bench import slow_modes
+from .common.cocotb_bench import run_stream_test
+from .common.rows import row_cases
 
 __all__ = ["vectors", "code_records"]
 
@@ -25,4 +26,4 @@ def vectors(cfg, seed=1):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, LogSoftmaxInt, vectors, mode)

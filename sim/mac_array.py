@@ -3,10 +3,11 @@
 import cocotb
 import torch
 
-from ..golden.codes import code_range
+from ..golden.common.codes import code_range
 from ..golden.mac_array import mac_tiles
-from .bench import Vectors, slow_modes
-from .cocotb_bench import run_stream_test
+from ..hdl.mac_array import MacArray
+from .common.bench import Vectors, slow_modes
+from .common.cocotb_bench import run_stream_test
 
 __all__ = ["vectors", "tile_vectors"]
 
@@ -71,4 +72,4 @@ def vectors(cfg, seed=1):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, MacArray, vectors, mode)

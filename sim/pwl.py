@@ -5,9 +5,10 @@ import cocotb
 import torch
 
 from ..golden.pwl import pwl, pwl_tables, reduce_input
-from .bench import slow_modes
-from .cocotb_bench import run_stream_test
-from .unary import unary_case, unary_cases
+from ..hdl.pwl import Pwl
+from .common.bench import slow_modes
+from .common.cocotb_bench import run_stream_test
+from .common.unary import unary_case, unary_cases
 
 __all__ = ["vectors", "breakpoint_codes", "octave_codes"]
 
@@ -43,4 +44,4 @@ def vectors(cfg, seed=1):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, Pwl, vectors, mode)

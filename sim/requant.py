@@ -4,8 +4,9 @@ import cocotb
 import torch
 
 from ..golden.requant import INT32_MAX, INT32_MIN, quantize_multiplier, requantize
-from .bench import Vectors, slow_modes
-from .cocotb_bench import run_stream_test
+from ..hdl.requant import Requant
+from .common.bench import Vectors, slow_modes
+from .common.cocotb_bench import run_stream_test
 
 __all__ = ["vectors"]
 
@@ -66,4 +67,4 @@ def vectors(cfg, seed=1, count=256):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, Requant, vectors, mode)

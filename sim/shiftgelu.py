@@ -3,9 +3,10 @@
 import cocotb
 
 from ..golden.shiftgelu import shiftgelu
-from .bench import slow_modes
-from .cocotb_bench import run_stream_test
-from .unary import unary_cases
+from ..hdl.shiftgelu import ShiftGelu
+from .common.bench import slow_modes
+from .common.cocotb_bench import run_stream_test
+from .common.unary import unary_cases
 
 __all__ = ["vectors"]
 
@@ -19,4 +20,4 @@ def vectors(cfg, seed=1):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, ShiftGelu, vectors, mode)

@@ -3,9 +3,10 @@
 import cocotb
 
 from ..golden.shiftmax import shiftmax
-from .bench import slow_modes
-from .cocotb_bench import run_stream_test
-from .rows import row_cases
+from ..hdl.shiftmax import Shiftmax
+from .common.bench import slow_modes
+from .common.cocotb_bench import run_stream_test
+from .common.rows import row_cases
 
 __all__ = ["vectors"]
 
@@ -19,4 +20,4 @@ def vectors(cfg, seed=1):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, Shiftmax, vectors, mode)

@@ -4,10 +4,12 @@ feature maps streamed tile by tile, channel by channel."""
 import cocotb
 import torch
 
-from ..golden.codes import code_range
-from ..golden.winograd import feature_map_tiles, input_transform, matrices, wino_conv, winograd_layer
-from .bench import Vectors, slow_modes
-from .cocotb_bench import run_stream_test
+from ..golden.common.codes import code_range
+from ..golden.wino_conv import feature_map_tiles, wino_conv, winograd_layer
+from ..golden.common.winograd import input_transform, matrices
+from ..hdl.wino_conv import WinoConv
+from .common.bench import Vectors, slow_modes
+from .common.cocotb_bench import run_stream_test
 
 __all__ = ["vectors", "conv_case", "extreme_output_tiles"]
 
@@ -83,4 +85,4 @@ def vectors(cfg, seed=1):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, WinoConv, vectors, mode)

@@ -3,10 +3,13 @@
 import cocotb
 import torch
 
-from ..golden.codes import code_range
-from ..golden.winograd import matrices, feature_map_tiles, wino_input
-from .bench import Vectors, slow_modes
-from .cocotb_bench import run_stream_test
+from ..golden.common.codes import code_range
+from ..golden.common.winograd import matrices
+from ..golden.wino_conv import feature_map_tiles
+from ..golden.wino_input import wino_input
+from ..hdl.wino_input import WinoInput
+from .common.bench import Vectors, slow_modes
+from .common.cocotb_bench import run_stream_test
 
 __all__ = ["vectors", "tile_case", "extreme_tiles"]
 
@@ -53,4 +56,4 @@ def vectors(cfg, seed=1):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, WinoInput, vectors, mode)

@@ -4,10 +4,12 @@
 import cocotb
 import torch
 
-from ..golden.codes import code_range
-from ..golden.winograd import matrices, wino_output
-from .bench import slow_modes
-from .cocotb_bench import run_stream_test
+from ..golden.common.codes import code_range
+from ..golden.common.winograd import matrices
+from ..golden.wino_output import wino_output
+from ..hdl.wino_output import WinoOutput
+from .common.bench import slow_modes
+from .common.cocotb_bench import run_stream_test
 from .wino_input import extreme_tiles, tile_case
 
 __all__ = ["vectors"]
@@ -37,4 +39,4 @@ def vectors(cfg, seed=1):
 @cocotb.parametrize(mode=slow_modes())
 async def stream(dut, mode):
     """Every case through the emitted Verilog, in every stream mode."""
-    await run_stream_test(dut, vectors, mode)
+    await run_stream_test(dut, WinoOutput, vectors, mode)

@@ -4,8 +4,8 @@ import copy
 
 import pytest
 
-from qarith.hdl.registry import BLOCKS
-from qarith.sim.bench import run_amaranth
+from qarith.registry import BLOCKS
+from qarith.sim.common.bench import run_amaranth
 from qarith.sim.mac_array import vectors
 
 
@@ -30,7 +30,7 @@ def test_missing_outputs_are_reported():
 
 
 def test_slow_modes(monkeypatch):
-    from qarith.sim.bench import slow_modes
+    from qarith.sim.common.bench import slow_modes
     monkeypatch.delenv("QARITH_MODES", raising=False)
     assert slow_modes() == ("plain", "both")
     monkeypatch.setenv("QARITH_MODES", "plain, idle,backpressure,both")
@@ -44,9 +44,10 @@ def test_slow_modes(monkeypatch):
 @pytest.mark.cocotb
 def test_cocotb_all_four_modes(monkeypatch):
     """The slow tier runs plain and both; one small block runs idles alone and backpressure alone too."""
-    from qarith.sim.runner import run_cocotb
+    from qarith.sim.common.runner import run_cocotb
     from xml.etree import ElementTree
     monkeypatch.setenv("QARITH_MODES", "plain,idle,backpressure,both")
-    results = run_cocotb("lut_unary", BLOCKS["lut_unary"].configs["gelu_s8"], "icarus", config_name="all_modes")
+    block = BLOCKS["lut_unary"]
+    results = run_cocotb(block.generator, block.bench, block.configs["gelu_s8"], "icarus", "lut_unary__all_modes")
     names = [case.get("name") for case in ElementTree.parse(results).iter("testcase")]
     assert len(names) == 4 and all("stream" in name for name in names)

@@ -5,9 +5,10 @@ import json
 import pytest
 
 from qarith.fpga.report import DEVICES, _markdown, implement
-from qarith.hdl.registry import BLOCKS
+from qarith.registry import BLOCKS
 
 
+@pytest.mark.synthesis
 @pytest.mark.parametrize("device", list(DEVICES))
 def test_place_and_route_small_array(tmp_path, device):
     record = implement(BLOCKS["mac_array"], "int8_2x3_u8s8", DEVICES[device], seeds=1, workdir=tmp_path)

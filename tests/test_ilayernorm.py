@@ -5,11 +5,12 @@ import torch
 
 from qarith.golden.ilayernorm import (ILayerNormConfig, activation_rows, float_layernorm, ilayernorm, isqrt,
                                       layernorm_params, mean_round, reference_sqrt)
+from qarith.golden.common.config import from_text, to_text
 from qarith.golden.requant import quantize_multiplier
-from qarith.hdl.registry import BLOCKS
-from qarith.sim.bench import run_amaranth
+from qarith.registry import BLOCKS
+from qarith.sim.common.bench import run_amaranth
 from qarith.sim.ilayernorm import vectors
-from qarith.sim.rows import row_vectors
+from qarith.sim.common.rows import row_vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params
 
@@ -39,7 +40,8 @@ class TestConfig:
 
     @pytest.mark.parametrize("kwargs, message", [
         ({"channels": 64.0}, r"^channels must be an integer, not 64\.0$"),
-        ({"ptf": [0.5] * 64}, r"^ptf entries must be integers, not 0\.5$"),
+        ({"ptf": (0.5,) * 64}, r"^ptf entries must be integers, not 0\.5$"),
+        ({"ptf": [0] * 64}, r"^ptf must be a tuple or None, not \[0, "),
         ({"gamma": 1.0}, r"^gamma must be a tuple or None, not 1\.0$"),
     ])
     def test_bad_types(self, kwargs, message):
@@ -50,10 +52,10 @@ class TestConfig:
         with pytest.raises(TypeError, match=r"^Configuration must be a ILayerNormConfig, not 1$"):
             BLOCKS["ilayernorm"].generator(1)
 
-    def test_lists_become_tuples(self):
-        # The cocotb process rebuilds the config from JSON, where tuples are lists.
-        cfg = ILayerNormConfig(channels=2, ptf=[0, 1], gamma=[1.0, 2.0])
-        assert cfg.ptf == (0, 1) and cfg.gamma == (1.0, 2.0)
+    def test_text_round_trip_keeps_tuples(self):
+        cfg = ILayerNormConfig(channels=2, ptf=(0, 1), gamma=(1.0, 2.0))
+        again = from_text(ILayerNormConfig, to_text(cfg))
+        assert again == cfg and again.ptf == (0, 1) and again.gamma == (1.0, 2.0)
 
 
 class TestGolden:

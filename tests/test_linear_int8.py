@@ -4,7 +4,7 @@ from torch import nn
 
 from qarith.golden.linear_int8 import (LinearInt8Config, error_bound, float_error, linear_int8_hw,
                                        quantize_linear)
-from qarith.hdl.registry import BLOCKS
+from qarith.registry import BLOCKS
 from qarith.sim.linear_int8 import calibrated_layer, vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params

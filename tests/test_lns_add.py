@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from qarith.golden.lns import decode, encode, join, lns_words
+from qarith.golden.common.lns import decode, encode, join, lns_words
 from qarith.golden.lns_add import (DB_DIRECT_OCTAVES, LnsAddConfig, error_bound, float_add, gaussian_offsets,
                                    gaussian_table, lns_add, lns_add_error, lns_add_rom)
-from qarith.hdl.registry import BLOCKS
+from qarith.registry import BLOCKS
 from qarith.sim.lns_add import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params

@@ -3,12 +3,12 @@ import dataclasses
 import pytest
 import torch
 
-from qarith.golden.lns import join
+from qarith.golden.common.lns import join
 from qarith.golden.lns_dot import (LnsDotConfig, lns_dot, lns_dot_bound, lns_dot_error, lns_dot_float,
                                    table_error)
 from qarith.hdl.lns_dot import LnsDot, signed_digits
-from qarith.hdl.registry import BLOCKS
-from qarith.sim.bench import MODES, run_amaranth
+from qarith.registry import BLOCKS
+from qarith.sim.common.bench import MODES, run_amaranth
 from qarith.sim.lns_dot import random_words, vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params

@@ -3,9 +3,10 @@ import math
 import pytest
 import torch
 
-from qarith.golden.lns import LnsFormat, LnsMulConfig, decode, encode, fields, join, lns_mul, lns_words
-from qarith.hdl.registry import BLOCKS
-from qarith.sim.bench import run_amaranth
+from qarith.golden.common.lns import LnsFormat, decode, encode, fields, join, lns_words
+from qarith.golden.lns_mul import LnsMulConfig, lns_mul
+from qarith.registry import BLOCKS
+from qarith.sim.common.bench import run_amaranth
 from qarith.sim.lns_mul import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params
@@ -118,11 +119,11 @@ def test_cocotb(config_name, simulator):
 
 
 def test_accuracy_bench_mul_errors():
-    # make bench's LNS comparison (qarith.fpga.accuracy.lns_errors): each operand is encoded within half a
+    # make bench's LNS comparison (qarith.fpga.accuracy.lns.lns_errors): each operand is encoded within half a
     # code (a factor 2**(1/16)), the product is exact in the log domain and, with the operands' largest
     # magnitudes at half the largest exponent, never saturates; so every product is within a factor
     # 2**(1/8) of the float product, or flushed to zero (relative error 1).
-    from qarith.fpga.accuracy import lns_errors
+    from qarith.fpga.accuracy.lns import lns_errors
     errors = lns_errors(samples=20000, lengths=(16,), vectors=50)
     assert set(errors) == {"mul", "add", "dot16"}
     mul = errors["mul"]["lns"]

@@ -1,10 +1,11 @@
 import pytest
 import torch
 
-from qarith.golden.lns import LnsToIntConfig, decode, lns_to_int, lns_words, pow2_table
+from qarith.golden.lns_to_int import LnsToIntConfig, lns_to_int
+from qarith.golden.common.lns import decode, lns_words, pow2_table
 from qarith.hdl.lns_to_int import LnsToInt
-from qarith.hdl.registry import BLOCKS
-from qarith.sim.bench import run_amaranth
+from qarith.registry import BLOCKS
+from qarith.sim.common.bench import run_amaranth
 from qarith.sim.lns_to_int import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params

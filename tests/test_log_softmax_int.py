@@ -3,10 +3,11 @@ import math
 import pytest
 import torch
 
-from qarith.golden.log_softmax_int import AttnVConfig, LogSoftmaxIntConfig, attn_v, log_round, log_softmax_int
-from qarith.golden.scores import KINDS, score_rows
-from qarith.golden.shift_exp import ibert_exp
-from qarith.hdl.registry import BLOCKS
+from qarith.golden.attn_v import AttnVConfig, attn_v
+from qarith.golden.log_softmax_int import LogSoftmaxIntConfig, log_round, log_softmax_int
+from qarith.golden.common.scores import KINDS, score_rows
+from qarith.golden.common.shift_exp import ibert_exp
+from qarith.registry import BLOCKS
 from qarith.sim.attn_v import vectors as attn_v_vectors
 from qarith.sim.log_softmax_int import vectors
 

@@ -1,10 +1,8 @@
-import math
-
 import pytest
 import torch
 
 from qarith.golden.lut_unary import FUNCTIONS, LutUnaryConfig, lut_table, lut_unary
-from qarith.hdl.registry import BLOCKS
+from qarith.registry import BLOCKS
 from qarith.sim.lut_unary import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params

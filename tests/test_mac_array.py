@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from qarith.golden.mac_array import MacArrayConfig, mac_tiles
-from qarith.hdl.registry import BLOCKS
+from qarith.registry import BLOCKS
 from qarith.sim.mac_array import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params

@@ -1,19 +1,19 @@
 import dataclasses
 import itertools
-import json
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from qarith.golden.pwl import (FUNCTIONS, METHODS, PwlConfig, ReluNetwork, error_stats, error_sweep,
-                               evaluate_pwl, fit_irnn, fit_nnlut, network_to_pwl, pwl, pwl_tables,
-                               reduce_input, reference_codes, relu_network, sweep_configs, table_target)
-from qarith.hdl.cli import main
+from qarith.golden.pwl import (FUNCTIONS, METHODS, PwlConfig, pwl, pwl_tables, reduce_input, reference_codes, table_target)
+from qarith.golden.common.pwl_fit import (ReluNetwork, evaluate_pwl, fit_irnn, fit_nnlut, network_to_pwl, relu_network)
+from qarith.fpga.accuracy.pwl import error_stats, error_sweep, sweep_configs
+from qarith.cli import main
+from qarith.golden.common.config import config_hash, from_text, to_text
 from qarith.hdl.pwl import Pwl
-from qarith.hdl.registry import BLOCKS
-from qarith.sim.bench import MODES, Vectors, run_amaranth
+from qarith.registry import BLOCKS
+from qarith.sim.common.bench import MODES, Vectors, run_amaranth
 from qarith.sim.pwl import breakpoint_codes, vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params
@@ -93,9 +93,9 @@ class TestConfig:
         with pytest.raises(TypeError, match=r"^Configuration must be a PwlConfig, not 'gelu'$"):
             Pwl("gelu")
 
-    def test_json_round_trip(self):
-        # The cocotb process rebuilds the config from JSON, where tuples become lists.
-        again = PwlConfig(**json.loads(json.dumps(dataclasses.asdict(HAND))))
+    def test_text_round_trip(self):
+        # The cocotb process rebuilds the config from its canonical text.
+        again = from_text(PwlConfig, to_text(HAND))
         assert again == HAND and hash(again) == hash(HAND)
         assert isinstance(again.breakpoints, tuple)
 
@@ -109,7 +109,7 @@ class TestConfig:
             -(-tables.slope_width // 8) + -(-tables.intercept_width // 8))
 
     def test_no_fit_at_import_or_construction(self):
-        script = ("import qarith.hdl.registry as r; from qarith.golden.pwl import _fitted_breakpoints as f; "
+        script = ("import qarith.registry as r; from qarith.golden.pwl import _fitted_breakpoints as f; "
                   "from qarith.golden.pwl import PwlConfig; PwlConfig(function='tanh', entries=64); "
                   "print(f.cache_info().misses)")
         result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
@@ -118,7 +118,12 @@ class TestConfig:
     def test_cli_settings(self, tmp_path, capsys):
         assert main(["verilog", "pwl", "--set", "function=exp", "--set", "out_signed=false",
                      "--set", "out_frac_bits=8", "--set", "method=irnn", "-o", str(tmp_path)]) == 0
-        assert "module pwl__custom" in (tmp_path / "pwl__custom.v").read_text()
+        # These settings make the named config exp16_irnn, whose name the module takes.
+        assert "module pwl__exp16_irnn" in (tmp_path / "pwl__exp16_irnn.v").read_text()
+        assert main(["verilog", "pwl", "--set", "function=exp", "--set", "entries=8", "-o", str(tmp_path)]) == 0
+        name = f"pwl__{config_hash(PwlConfig(function='exp', entries=8))}"
+        assert f"module {name}" in (tmp_path / f"{name}.v").read_text()
+        capsys.readouterr()
         assert main(["verilog", "pwl", "--set", "entries=4", "-o", str(tmp_path)]) == 2
         assert capsys.readouterr().err == "qarith: error: Entries must be between 8 and 64, not 4\n"
 

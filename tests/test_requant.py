@@ -1,11 +1,9 @@
-import math
-
 import pytest
 import torch
 
 from qarith.golden.requant import (INT32_MAX, INT32_MIN, RequantConfig, multiply_by_quantized_multiplier,
                                    quantize_multiplier, rdbpot, requantize, srdhm)
-from qarith.hdl.registry import BLOCKS
+from qarith.registry import BLOCKS
 from qarith.sim.requant import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from qarith.golden.shift_exp import shift_exp
+from qarith.golden.common.shift_exp import shift_exp
 from qarith.golden.shiftgelu import ShiftGeluConfig, gelu_reference, ibert_gelu_constants, shiftgelu
-from qarith.hdl.registry import BLOCKS
+from qarith.registry import BLOCKS
 from qarith.sim.shiftgelu import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params

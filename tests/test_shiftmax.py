@@ -1,12 +1,12 @@
 import pytest
 import torch
 
-from qarith.golden.scores import KINDS, score_rows
-from qarith.golden.shift_exp import exp_max, ibert_constants, ibert_exp, shift_exp, x0_of
+from qarith.golden.common.scores import KINDS, score_rows
+from qarith.golden.common.shift_exp import exp_max, ibert_constants, ibert_exp, shift_exp, x0_of
 from qarith.golden.shiftmax import ShiftmaxConfig, float_softmax, row_exponentials, shiftmax
-from qarith.hdl.registry import BLOCKS
-from qarith.sim.bench import run_amaranth
-from qarith.sim.rows import row_vectors
+from qarith.registry import BLOCKS
+from qarith.sim.common.bench import run_amaranth
+from qarith.sim.common.rows import row_vectors
 from qarith.sim.shiftmax import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params

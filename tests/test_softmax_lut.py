@@ -6,10 +6,10 @@ import torch
 from qarith.golden.softmax_lut import (HLS4ML_TABLE_BYTES, SoftmaxLut, SoftmaxLutConfig, accuracy, error_bound,
                                        exp_table, float_softmax, hls4ml_softmax, normalise, recip_table,
                                        softmax_lut)
-from qarith.golden.scores import KINDS, score_rows
-from qarith.hdl.registry import BLOCKS
-from qarith.sim.bench import run_amaranth
-from qarith.sim.rows import row_vectors
+from qarith.golden.common.scores import KINDS, score_rows
+from qarith.registry import BLOCKS
+from qarith.sim.common.bench import run_amaranth
+from qarith.sim.common.rows import row_vectors
 from qarith.sim.softmax_lut import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params

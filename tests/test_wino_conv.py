@@ -4,13 +4,12 @@ from fractions import Fraction
 import pytest
 import torch
 
-from qarith.golden.winograd import (DIRECT_MULTS_PER_OUTPUT, WinoConvConfig, assemble_tiles, direct_conv_int,
-                                    direct_conv_tiles, feature_map_tiles, input_transform, matrices,
-                                    output_transform, seeded_conv_config, tap_scales,
-                                    weight_transform, wino_accumulate, wino_conv, wino_conv2d, winograd_error,
-                                    winograd_layer)
-from qarith.hdl.registry import BLOCKS
-from qarith.sim.bench import MODES, run_amaranth
+from qarith.golden.common.winograd import (DIRECT_MULTS_PER_OUTPUT, input_transform, matrices, output_transform, tap_scales, weight_transform)
+from qarith.golden.wino_conv import (WinoConvConfig, assemble_tiles, direct_conv_int, direct_conv_tiles, feature_map_tiles, seeded_conv_config, wino_accumulate, wino_conv, wino_conv2d, winograd_layer)
+from qarith.fpga.accuracy.winograd import winograd_error
+from qarith.golden.common.config import from_text, to_text
+from qarith.registry import BLOCKS
+from qarith.sim.common.bench import MODES, run_amaranth
 from qarith.sim.wino_conv import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params
@@ -62,11 +61,12 @@ class TestConfig:
         with pytest.raises(TypeError, match=message):
             WinoConvConfig(**kwargs)
 
-    def test_json_round_trip_lists(self):
+    def test_text_round_trip_and_lists_rejected(self):
         cfg = BLOCKS["wino_conv"].configs["f2_c4_o1"]
-        again = WinoConvConfig(**{**cfg.__dict__, "weights": list(cfg.weights), "bias": list(cfg.bias),
-                                  "multiplier": list(cfg.multiplier)})
+        again = from_text(WinoConvConfig, to_text(cfg))
         assert again == cfg and isinstance(again.weights, tuple)
+        with pytest.raises(TypeError, match=r"^weights must be a tuple of integers, not \["):
+            dataclasses.replace(cfg, weights=list(cfg.weights))
 
 
 def test_generator_rejects_other_configs():

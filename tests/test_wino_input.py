@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from qarith.golden.winograd import WinoInputConfig, input_transform_range, matrices, wino_input
-from qarith.hdl.registry import BLOCKS
-from qarith.sim.bench import MODES, run_amaranth
+from qarith.golden.wino_input import WinoInputConfig, wino_input
+from qarith.golden.common.winograd import input_transform_range, matrices
+from qarith.registry import BLOCKS
+from qarith.sim.common.bench import MODES, run_amaranth
 from qarith.sim.wino_input import extreme_tiles, vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params

@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from qarith.golden.winograd import WinoOutputConfig, matrices, output_transform_range, round_shift, wino_output
-from qarith.hdl.registry import BLOCKS
-from qarith.sim.bench import MODES, run_amaranth
+from qarith.golden.wino_output import WinoOutputConfig, wino_output
+from qarith.golden.common.winograd import matrices, output_transform_range, round_shift
+from qarith.registry import BLOCKS
+from qarith.sim.common.bench import MODES, run_amaranth
 from qarith.sim.wino_input import extreme_tiles
 from qarith.sim.wino_output import vectors
 

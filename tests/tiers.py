@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from qarith.hdl.registry import BLOCKS
-from qarith.sim.bench import MODES, run_amaranth
-from qarith.sim.runner import SIMULATORS, run_cocotb
+from qarith.registry import BLOCKS
+from qarith.sim.common.bench import MODES, run_amaranth
+from qarith.sim.common.runner import SIMULATORS, run_cocotb
 
 
 def fast_tier(block_name, config_name, make_vectors, modes=("plain", "both")):
@@ -38,4 +38,5 @@ def slow_tier_params(block_name):
 
 
 def slow_tier(block_name, config_name, simulator):
-    run_cocotb(block_name, BLOCKS[block_name].configs[config_name], simulator, config_name=config_name)
+    block = BLOCKS[block_name]
+    run_cocotb(block.generator, block.bench, block.configs[config_name], simulator, f"{block_name}__{config_name}")

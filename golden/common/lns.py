@@ -1,6 +1,7 @@
 """The logarithmic number system (LNS) word shared by the ``lns_*`` blocks, and the float conversions.
 
-Source: LNS-Madam (Zhao et al., 2022), ``ALGORITHMS.md`` section 7: a value is ``sign * 2**(e / gamma)``
+Source: Zhao et al., "LNS-Madam: Low-Precision Training in Logarithmic Number System using Multiplicative
+Weight Update" (IEEE Transactions on Computers, 2022), its LNS format: a value is ``sign * 2**(e / gamma)``
 with ``e`` a signed fixed-point exponent of ``b`` fractional bits and ``gamma = 2**b``.
 
 The word (``width`` bits, most significant first)::
@@ -26,9 +27,6 @@ Conversions and the rules every block states the same way:
   one below ``emin`` flushes to zero.
 
 Words travel as their bit patterns (unsigned integers ``0 .. 2**width - 1``).
-
-This module also holds the two smallest blocks' configs and models: ``lns_mul`` (:class:`LnsMulConfig`,
-:func:`lns_mul`) and ``lns_to_int`` (:class:`LnsToIntConfig`, :func:`lns_to_int`).
 """
 
 import math
@@ -36,10 +34,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .codes import OutputCodes, require_integers
+from .codes import require_integers
 
-__all__ = ["LnsFormat", "POW2_METHODS", "fields", "join", "encode", "decode", "lns_mul", "lns_words",
-           "pow2_table", "LnsMulConfig", "LnsToIntConfig", "lns_to_int"]
+__all__ = ["LnsFormat", "POW2_METHODS", "fields", "join", "encode", "decode", "lns_words", "pow2_table",
+           "check_lanes"]
 
 #: How ``2**(r / gamma)`` is made linear: a rounded table, or Mitchell's ``2**f ~ 1 + f``.
 POW2_METHODS = ("table", "mitchell")
@@ -153,14 +151,6 @@ def decode(fmt, words, scale=1.0):
     return torch.where(zero, torch.zeros_like(value), value)
 
 
-def lns_mul(fmt, a, b):
-    """LNS product of word tensors ``a`` and ``b`` (broadcast): exponents add, signs XOR; zero if either
-    operand is zero; the sum saturates above ``emax`` and flushes to zero below ``emin``."""
-    sign_a, exp_a, zero_a = fields(fmt, a)
-    sign_b, exp_b, zero_b = fields(fmt, b)
-    return join(fmt, sign_a ^ sign_b, exp_a + exp_b, zero_a | zero_b)
-
-
 def pow2_table(fmt, frac_bits, method="table"):
     """The ``gamma`` constants ``2**(r / gamma)``, ``r = 0 .. gamma - 1``, as integers with ``frac_bits``
     fractional bits: ``floor(2**(r / gamma) * 2**frac_bits + 1/2)`` (``method="table"``), or Mitchell's
@@ -176,108 +166,8 @@ def pow2_table(fmt, frac_bits, method="table"):
     return torch.floor(torch.exp2(r / fmt.gamma) * 2.0 ** frac_bits + 0.5).to(torch.int64)
 
 
-def _lanes(cfg, limit=64):
+def check_lanes(cfg, limit=64):
+    """Raise unless ``cfg.lanes`` is an integer in ``1 .. limit``."""
     require_integers(cfg, ("lanes",))
     if not 1 <= cfg.lanes <= limit:
         raise ValueError(f"Lanes must be between 1 and {limit}, not {cfg.lanes}")
-
-
-@dataclass(frozen=True)
-class LnsMulConfig(LnsFormat):
-    """Configuration of the ``lns_mul`` block: ``lanes`` LNS products per beat (the format's fields and
-    ``lanes``, 1..64)."""
-    lanes: int = 4
-
-    def __post_init__(self):
-        super().__post_init__()
-        _lanes(self)
-
-
-@dataclass(frozen=True)
-class LnsToIntConfig(LnsFormat, OutputCodes):
-    """Configuration of the ``lns_to_int`` block: LNS word -> signed fixed-point integer.
-
-    Parameters
-    ----------
-    width, frac_bits : int
-        The LNS format (:class:`LnsFormat`).
-    lanes : int
-        Words per beat (1..64).
-    out_width : int
-        Output width, signed (2..32).
-    out_frac_bits : int
-        Output scale ``2**-out_frac_bits`` (-16..32).
-    table_frac_bits : int
-        Fraction bits of the ``2**(r / gamma)`` constants (1..24; at least ``frac_bits`` for Mitchell).
-    method : str
-        ``"table"``: the rounded constants of :func:`pow2_table`, one ``gamma``-entry ROM.
-        ``"mitchell"``: ``2**f ~ 1 + f``, no table (the constant is the exponent's fraction bits).
-    """
-    out_signed = True  # a class constant for OutputCodes, not a field: outputs are signed
-    lanes: int = 1
-    out_width: int = 18
-    out_frac_bits: int = 8
-    table_frac_bits: int = 10
-    method: str = "table"
-
-    def __post_init__(self):
-        super().__post_init__()
-        _lanes(self)
-        require_integers(self, ("out_width", "out_frac_bits", "table_frac_bits"))
-        if not isinstance(self.method, str):
-            raise TypeError(f"method must be a string, not {self.method!r}")
-        if self.method not in POW2_METHODS:
-            raise ValueError(f"Method must be one of {', '.join(POW2_METHODS)}, not {self.method!r}")
-        if not 2 <= self.out_width <= 32:
-            raise ValueError(f"Output width must be between 2 and 32, not {self.out_width}")
-        if not -16 <= self.out_frac_bits <= 32:
-            raise ValueError(f"Output fraction bits must be between -16 and 32, not {self.out_frac_bits}")
-        low = self.frac_bits if self.method == "mitchell" else 1
-        if not low <= self.table_frac_bits <= 24:
-            raise ValueError(f"Table fraction bits must be between {low} and 24 for method {self.method!r}, "
-                             f"not {self.table_frac_bits}")
-
-    @property
-    def table(self):
-        """The ``gamma`` constants ``2**(r / gamma)`` with ``table_frac_bits`` fraction bits."""
-        return pow2_table(self, self.table_frac_bits, self.method)
-
-    @property
-    def table_bits(self):
-        """Width of the constants: ``table_frac_bits + 1``, or one more where ``T[gamma - 1]`` rounds up
-        to ``2**(table_frac_bits + 1)`` (few fraction bits against ``gamma``)."""
-        return int(self.table.max()).bit_length()
-
-    @property
-    def table_bytes(self):
-        """ROM bytes (none for Mitchell's approximation)."""
-        if self.method == "mitchell":
-            return 0
-        return self.gamma * math.ceil(self.table_bits / 8)
-
-
-def lns_to_int(cfg, words):
-    """LNS words -> signed fixed-point codes with ``out_frac_bits`` fraction bits.
-
-    With ``E = q * gamma + r`` (``q = floor(E / gamma)``, ``0 <= r < gamma``) and ``T[r]`` from
-    :attr:`LnsToIntConfig.table` (``F = table_frac_bits``)::
-
-        |y| = round(T[r] * 2**(q + out_frac_bits - F))        round half up
-        |y| = min(|y|, out_max);   y = -|y| for sign 1;   y = 0 for the zero word
-
-    Half up on the magnitude is half away from zero on ``y``; a negative result can reach ``-out_max``,
-    never ``out_min``, so the output is symmetric.
-    """
-    sign, exp, zero = fields(cfg, words)
-    q = torch.div(exp, cfg.gamma, rounding_mode="floor")
-    r = exp - q * cfg.gamma
-    t = cfg.table[r]
-    shift = q + cfg.out_frac_bits - cfg.table_frac_bits
-    # Only to stay inside int64: every T[r] is below 2**25, so a right shift by 62 already rounds it to
-    # zero, and a left shift by out_width (T[r] >= 1) already saturates.
-    shift = shift.clamp(-62, cfg.out_width)
-    up = t << shift.clamp(min=0)
-    down = (t + ((1 << (-shift).clamp(min=1)) >> 1)) >> (-shift).clamp(min=0)
-    magnitude = torch.where(shift >= 0, up, down).clamp(max=cfg.out_max)
-    value = torch.where(sign == 1, -magnitude, magnitude)
-    return torch.where(zero, torch.zeros_like(value), value)

@@ -13,7 +13,7 @@ The stages take a ``register(target, value)`` function, so the same stages serve
 
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 
-from ..golden.shift_exp import ibert_constants
+from ...golden.common.shift_exp import ibert_constants
 
 __all__ = ["SHIFT_EXP_STAGES", "shift_exp_stages", "IBERT_EXP_STAGES", "ibert_exp_stages"]
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from ..golden.scores import score_rows
+from ...golden.common.scores import score_rows
 from .bench import Vectors
 
 __all__ = ["row_vectors", "edge_rows", "row_cases"]

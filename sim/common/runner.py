@@ -4,8 +4,6 @@ Used from pytest (slow tier), ``make sim`` and the benchmark. ``WAVES=1`` in the
 an FST (Verilator) or VCD/FST (Icarus) trace in the run's build folder.
 """
 
-import dataclasses
-import json
 import os
 import re
 import shutil
@@ -14,13 +12,16 @@ from pathlib import Path
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import get_runner
 
-from ..hdl.registry import BLOCKS
-from ..hdl.verilog import emit
+from ...golden.common.config import from_text, to_text
+from ...hdl.common.component import interface
+from ...hdl.common.verilog import emit, write_if_changed
 
-__all__ = ["SIMULATORS", "run_cocotb", "prepare_simulator"]
+__all__ = ["SIMULATORS", "run_cocotb", "bench_config", "prepare_simulator", "simulation_model"]
 
 SIMULATORS = ("icarus", "verilator")
 BUILD = Path(os.environ.get("QARITH_BUILD", "build"))
+#: The environment variable that names the config file of a cocotb run.
+CONFIG_FILE_VARIABLE = "QARITH_CONFIG_FILE"
 
 
 def prepare_simulator(simulator):
@@ -65,29 +66,35 @@ def simulation_model(spec, directory):
     return path
 
 
-def run_cocotb(block_name, cfg, simulator, config_name=None, testcase=None, waves=None):
-    """Build and run ``block_name``'s bench for ``cfg`` on ``simulator``; raise if any test failed.
+def run_cocotb(generator, bench, cfg, simulator, top, testcase=None, waves=None):
+    """Build ``generator(cfg)`` as Verilog module ``top`` and run the cocotb tests of module ``bench`` on
+    it on ``simulator``; raise if any test failed.
 
+    The config reaches the simulator's Python as its canonical text (:mod:`qarith.golden.common.config`),
+    written to ``config.toml`` in the build folder; the bench reads it back with :func:`bench_config`.
     Returns the path of the results file.
     """
     prepare_simulator(simulator)
-    block = BLOCKS[block_name]
-    config_name = config_name or "custom"
-    top = f"{block_name}__{config_name}"
     build_dir = (BUILD / "sim" / top / simulator).resolve()
-    source = emit(block, cfg, top, build_dir)
-    models = [simulation_model(spec, build_dir) for spec in block.interface(cfg).sim_sources]
+    source = emit(generator, cfg, top, build_dir)
+    config_file = build_dir / "config.toml"
+    write_if_changed(config_file, to_text(cfg))
+    models = [simulation_model(spec, build_dir) for spec in interface(generator, cfg).sim_sources]
     waves = bool(int(os.environ.get("WAVES", "0"))) if waves is None else waves
     runner = get_runner(simulator)
     build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
     runner.build(sources=[*models, source], hdl_toplevel=top, build_dir=build_dir, timescale=("1ns", "1ps"),
                  build_args=build_args, waves=waves, always=False)
     results = runner.test(
-        test_module=block.bench, hdl_toplevel=top, build_dir=build_dir, testcase=testcase,
-        extra_env={"QARITH_BLOCK": block_name, "QARITH_CONFIG": json.dumps(dataclasses.asdict(cfg))},
-        waves=waves, timescale=("1ns", "1ps"))
+        test_module=bench.__name__, hdl_toplevel=top, build_dir=build_dir, testcase=testcase,
+        extra_env={CONFIG_FILE_VARIABLE: str(config_file)}, waves=waves, timescale=("1ns", "1ps"))
     tests, failed = get_results(Path(results))
     if tests == 0 or failed:
         raise AssertionError(f"{top} on {simulator}: {failed} of {tests} cocotb tests failed "
                              f"(log: {build_dir})")
     return results
+
+
+def bench_config(generator):
+    """In a cocotb run started by :func:`run_cocotb`: the ``generator.config_class`` config it runs."""
+    return from_text(generator.config_class, Path(os.environ[CONFIG_FILE_VARIABLE]).read_text())

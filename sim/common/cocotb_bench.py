@@ -10,7 +10,9 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from .bench import MODES, check_outputs, config_from_env, pack, unpack
+from ...hdl.common.component import interface
+from .bench import MODES, check_outputs, pack, unpack
+from .runner import bench_config
 
 __all__ = ["StreamDriver", "StreamMonitor", "TB", "run_stream_test"]
 
@@ -120,11 +122,12 @@ class TB:
         return self.driver.accepted_cycles, self.monitor.cycles
 
 
-async def run_stream_test(dut, make_vectors, mode):
-    """Play every case of ``make_vectors(cfg)`` for the block and config named in the environment."""
-    block, cfg = config_from_env()
+async def run_stream_test(dut, generator, make_vectors, mode):
+    """Play every case of ``make_vectors(cfg)`` through ``dut``, the Verilog of ``generator(cfg)`` for the
+    config this cocotb run was started with (:func:`~qarith.sim.common.runner.bench_config`)."""
+    cfg = bench_config(generator)
     idle, backpressure = MODES[mode]
-    tb = TB(dut, block.interface(cfg), idle, backpressure, seed=sorted(MODES).index(mode))
+    tb = TB(dut, interface(generator, cfg), idle, backpressure, seed=sorted(MODES).index(mode))
     await tb.reset()
     for case in make_vectors(cfg):
         accepted, delivered = await tb.play(case)

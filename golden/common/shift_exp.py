@@ -1,5 +1,6 @@
 """I-ViT's shift-based integer exponential (Li & Gu, ICCV 2023; reference code zkkli/I-ViT), shared by
-``shiftmax`` and ``shiftgelu``. ``ALGORITHMS.md`` section 4.
+``shiftmax`` and ``shiftgelu``: Li & Gu, "I-ViT: Integer-only Quantization for Efficient Vision
+Transformer Inference" (ICCV 2023), section 3.3 (Shiftmax).
 
 For an integer ``x <= 0`` at scale ``S`` (the value is ``x * S``), ``exp(x S)`` is
 ``2**(x S log2 e)``: the ``log2 e`` factor is ``1 + 1/2 - 1/16 = 1.4375`` applied with shifts, the
@@ -59,7 +60,7 @@ def shift_exp(x, x0, n, variant):
     return ((r >> 1) - x0) << (n - q)
 
 
-# -- I-BERT's polynomial exponential (Kim et al., ICML 2021; ALGORITHMS.md section 5) ------------------
+# -- I-BERT's polynomial exponential (Kim et al., ICML 2021, section 3.4) ------------------
 
 #: ``exp(r) ~ a (r + b)**2 + c`` on ``r`` in (-ln 2, 0]: I-BERT's coefficients, evaluated as
 #: ``r (r + B) + C`` with ``B = b'/S`` and ``C = c'/S**2`` (``b' = 0.96963238 / 0.35815147``,

@@ -7,7 +7,6 @@ optional random idle cycles on the input and random backpressure on the output, 
 verilog-axis's ``idle_inserter`` / ``backpressure_inserter``.
 """
 
-import json
 import os
 import random
 from dataclasses import dataclass, field
@@ -152,10 +151,3 @@ def run_amaranth(dut, vectors, idle=0.0, backpressure=0.0, seed=0, timeout=None)
     sim.run()
     check_outputs(vectors, result.outputs)
     return result
-
-
-def config_from_env():
-    """The block name and config a cocotb run was started for (set by :mod:`qarith.sim.runner`)."""
-    from ..hdl.registry import BLOCKS
-    block = BLOCKS[os.environ["QARITH_BLOCK"]]
-    return block, block.config(**json.loads(os.environ["QARITH_CONFIG"]))

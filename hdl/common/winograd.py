@@ -17,7 +17,7 @@ from amaranth.back import rtlil
 from amaranth.hdl import Cat, Signal
 from amaranth.lib import data
 
-from ..golden.codes import code_range
+from ...golden.common.codes import code_range
 
 __all__ = ["shift_add", "transform_stages", "transform_unit", "tile_layout", "count_multipliers"]
 

@@ -1,81 +1,114 @@
-"""The block registry: one entry per block, shared by the CLI, ``make verilog``, the benches and the
-FPGA report.
+"""The block registry: one entry per block, tying its five pieces together for the CLI, ``make verilog``,
+the benches and the FPGA report.
 
-Each entry names the block's config dataclass, its Amaranth generator, its golden model, the module
-holding its test bench, and its named default configurations.
+Each entry holds the block's config dataclass, its Amaranth generator, its golden model, its test-bench
+module and its named configurations, as objects. This is the top layer: nothing below it (``golden``,
+``hdl``, ``sim``, ``fpga``) imports it; code there that works on "a block" takes these pieces as arguments.
 """
 
 from dataclasses import dataclass, field
+from types import ModuleType
 
-from amaranth.hdl import Elaboratable
-
-from ..golden.ilayernorm import ILayerNormConfig, ilayernorm
-from ..golden.linear_int8 import LinearInt8Config, linear_int8_hw
-from ..golden.log_softmax_int import AttnVConfig, LogSoftmaxIntConfig, attn_v, log_softmax_int
-from ..golden.lns import LnsMulConfig, LnsToIntConfig, lns_mul, lns_to_int
-from ..golden.lns_add import LnsAddConfig, lns_add
-from ..golden.lns_dot import LnsDotConfig, lns_dot
-from ..golden.lut_unary import LutUnaryConfig, lut_unary
-from ..golden.pwl import PwlConfig, pwl
-from ..golden.mac_array import MacArrayConfig, mac_tiles
-from ..golden.requant import RequantConfig, requantize
-from ..golden.shiftgelu import ShiftGeluConfig, shiftgelu
-from ..golden.shiftmax import ShiftmaxConfig, shiftmax
-from ..golden.softmax_lut import SoftmaxLutConfig, softmax_lut
-from ..golden.winograd import (WinoConvConfig, WinoInputConfig, WinoOutputConfig, seeded_conv_config,
-                               wino_conv, wino_input, wino_output)
-from .ilayernorm import ILayerNorm
-from .linear_int8 import LinearInt8
-from .attn_v import AttnV
-from .log_softmax_int import LogSoftmaxInt
-from .lns_mul import LnsMul
-from .lns_to_int import LnsToInt
-from .lns_add import LnsAdd
-from .lns_dot import LnsDot
-from .lut_unary import LutUnary
-from .pwl import Pwl
-from .mac_array import MacArray
-from .requant import Requant
-from .shiftgelu import ShiftGelu
-from .shiftmax import Shiftmax
-from .softmax_lut import SoftmaxLut
-from .wino_conv import WinoConv
-from .wino_input import WinoInput
-from .wino_output import WinoOutput
+from .golden.attn_v import AttnVConfig, attn_v
+from .golden.ilayernorm import ILayerNormConfig, ilayernorm
+from .golden.linear_int8 import LinearInt8Config, linear_int8_hw
+from .golden.lns_add import LnsAddConfig, lns_add
+from .golden.lns_dot import LnsDotConfig, lns_dot
+from .golden.lns_mul import LnsMulConfig, lns_mul
+from .golden.lns_to_int import LnsToIntConfig, lns_to_int
+from .golden.log_softmax_int import LogSoftmaxIntConfig, log_softmax_int
+from .golden.lut_unary import LutUnaryConfig, lut_unary
+from .golden.mac_array import MacArrayConfig, mac_tiles
+from .golden.pwl import PwlConfig, pwl
+from .golden.requant import RequantConfig, requantize
+from .golden.shiftgelu import ShiftGeluConfig, shiftgelu
+from .golden.shiftmax import ShiftmaxConfig, shiftmax
+from .golden.softmax_lut import SoftmaxLutConfig, softmax_lut
+from .golden.wino_conv import WinoConvConfig, seeded_conv_config, wino_conv
+from .golden.wino_input import WinoInputConfig, wino_input
+from .golden.wino_output import WinoOutputConfig, wino_output
+from .hdl.attn_v import AttnV
+from .hdl.common.component import interface
+from .hdl.ilayernorm import ILayerNorm
+from .hdl.linear_int8 import LinearInt8
+from .hdl.lns_add import LnsAdd
+from .hdl.lns_dot import LnsDot
+from .hdl.lns_mul import LnsMul
+from .hdl.lns_to_int import LnsToInt
+from .hdl.log_softmax_int import LogSoftmaxInt
+from .hdl.lut_unary import LutUnary
+from .hdl.mac_array import MacArray
+from .hdl.pwl import Pwl
+from .hdl.requant import Requant
+from .hdl.shiftgelu import ShiftGelu
+from .hdl.shiftmax import Shiftmax
+from .hdl.softmax_lut import SoftmaxLut
+from .hdl.wino_conv import WinoConv
+from .hdl.wino_input import WinoInput
+from .hdl.wino_output import WinoOutput
+from .sim import (attn_v as attn_v_bench, ilayernorm as ilayernorm_bench, linear_int8 as linear_int8_bench,
+                  lns_add as lns_add_bench, lns_dot as lns_dot_bench, lns_mul as lns_mul_bench,
+                  lns_to_int as lns_to_int_bench, log_softmax_int as log_softmax_int_bench,
+                  lut_unary as lut_unary_bench, mac_array as mac_array_bench, pwl as pwl_bench,
+                  requant as requant_bench, shiftgelu as shiftgelu_bench, shiftmax as shiftmax_bench,
+                  softmax_lut as softmax_lut_bench, wino_conv as wino_conv_bench, wino_input as wino_input_bench,
+                  wino_output as wino_output_bench)
 
 __all__ = ["Block", "BLOCKS"]
 
 
 @dataclass(frozen=True)
 class Block:
-    """A registered block."""
+    """A registered block.
+
+    Attributes
+    ----------
+    name : str
+    summary : str
+        One line: what it computes.
+    config : type
+        Its frozen config dataclass (the generator's ``config_class``).
+    generator : type
+        Its :class:`~qarith.hdl.common.component.BlockComponent` subclass.
+    golden : callable
+        Its golden model.
+    bench : module
+        Its test-bench module (``vectors(cfg)`` and the cocotb tests).
+    configs : dict
+        Named configurations, the first being the block's default.
+    """
     name: str
     summary: str
     config: type
     generator: type
     golden: object
-    bench: str
+    bench: ModuleType
     configs: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if self.generator.config_class is not self.config:
+            raise TypeError(f"{self.name}: generator {self.generator.__name__} takes "
+                            f"{self.generator.config_class.__name__}, not {self.config.__name__}")
+
     def elaborate(self, cfg):
-        """A new generator instance for ``cfg``, to be elaborated."""
+        """A new generator instance for ``cfg``, to be elaborated (simulated, emitted, synthesized)."""
         return self.generator(cfg)
 
     def interface(self, cfg):
-        """A generator instance used only for its ports and derived properties (latency,
-        throughput, table sizes); it is never elaborated, so Amaranth must not warn about it."""
-        component = self.generator(cfg)
-        for part in [component, *vars(component).values()]:
-            if isinstance(part, Elaboratable):
-                part._MustUse__used = True
-        return component
+        """The generator instance for ``cfg`` that is read for its ports and derived properties
+        (:func:`qarith.hdl.common.component.interface`)."""
+        return interface(self.generator, cfg)
+
+    def config_name(self, cfg):
+        """The name of the registered config equal to ``cfg``, or ``None``."""
+        return next((name for name, named in self.configs.items() if named == cfg), None)
 
 
 BLOCKS = {block.name: block for block in [
     Block(
         name="mac_array",
         summary="Output-stationary systolic R x C integer MAC array, streaming K-step tiles",
-        config=MacArrayConfig, generator=MacArray, golden=mac_tiles, bench="qarith.sim.mac_array",
+        config=MacArrayConfig, generator=MacArray, golden=mac_tiles, bench=mac_array_bench,
         configs={
             "int8_4x4": MacArrayConfig(rows=4, cols=4),
             "int8_8x8": MacArrayConfig(rows=8, cols=8),
@@ -92,7 +125,7 @@ BLOCKS = {block.name: block for block in [
     Block(
         name="requant",
         summary="TFLite per-channel requantization: bias, Q31 multiplier, shift, zero point, clamp",
-        config=RequantConfig, generator=Requant, golden=requantize, bench="qarith.sim.requant",
+        config=RequantConfig, generator=Requant, golden=requantize, bench=requant_bench,
         configs={
             "int8": RequantConfig(),
             "int8_x4": RequantConfig(lanes=4, acc_width=24),
@@ -101,7 +134,7 @@ BLOCKS = {block.name: block for block in [
     Block(
         name="linear_int8",
         summary="int8 fully-connected layer: mac_array + requant, int8 x int8 -> int32 -> int8",
-        config=LinearInt8Config, generator=LinearInt8, golden=linear_int8_hw, bench="qarith.sim.linear_int8",
+        config=LinearInt8Config, generator=LinearInt8, golden=linear_int8_hw, bench=linear_int8_bench,
         configs={
             "b4_o4_k64": LinearInt8Config(rows=4, cols=4, max_k=64),
             "b2_o8_k256": LinearInt8Config(rows=2, cols=8, max_k=256),
@@ -109,7 +142,7 @@ BLOCKS = {block.name: block for block in [
     Block(
         name="lut_unary",
         summary="Direct lookup table f(x) for inputs of up to 10 bits (gelu, exp, sigmoid, tanh, silu)",
-        config=LutUnaryConfig, generator=LutUnary, golden=lut_unary, bench="qarith.sim.lut_unary",
+        config=LutUnaryConfig, generator=LutUnary, golden=lut_unary, bench=lut_unary_bench,
         configs={
             "gelu_s8": LutUnaryConfig(function="gelu"),
             "sigmoid_s8_u8": LutUnaryConfig(function="sigmoid", out_signed=False, out_frac_bits=8),
@@ -120,7 +153,7 @@ BLOCKS = {block.name: block for block in [
         name="pwl",
         summary="Piecewise-linear f(x): NN-LUT or iRNN breakpoints, one multiply-add; 1/x and 1/sqrt(x) "
                 "range-reduced",
-        config=PwlConfig, generator=Pwl, golden=pwl, bench="qarith.sim.pwl",
+        config=PwlConfig, generator=Pwl, golden=pwl, bench=pwl_bench,
         configs={
             "gelu16_s8": PwlConfig(function="gelu", entries=16),
             "exp16_irnn": PwlConfig(function="exp", method="irnn", entries=16, out_signed=False,
@@ -136,7 +169,7 @@ BLOCKS = {block.name: block for block in [
     Block(
         name="softmax_lut",
         summary="Row softmax from small tables (exp + reciprocal, or log domain), one element per cycle",
-        config=SoftmaxLutConfig, generator=SoftmaxLut, golden=softmax_lut, bench="qarith.sim.softmax_lut",
+        config=SoftmaxLutConfig, generator=SoftmaxLut, golden=softmax_lut, bench=softmax_lut_bench,
         configs={
             "n64_recip": SoftmaxLutConfig(n=64),
             "n64_log": SoftmaxLutConfig(n=64, method="log"),
@@ -147,7 +180,7 @@ BLOCKS = {block.name: block for block in [
     Block(
         name="shiftmax",
         summary="I-ViT ShiftMax (or I-BERT i-exp softmax): integer exp, one pipelined division per row",
-        config=ShiftmaxConfig, generator=Shiftmax, golden=shiftmax, bench="qarith.sim.shiftmax",
+        config=ShiftmaxConfig, generator=Shiftmax, golden=shiftmax, bench=shiftmax_bench,
         configs={
             "n64_pytorch": ShiftmaxConfig(n=64),
             "n64_tvm": ShiftmaxConfig(n=64, variant="tvm"),
@@ -158,7 +191,7 @@ BLOCKS = {block.name: block for block in [
     Block(
         name="shiftgelu",
         summary="I-ViT ShiftGELU (x * sigmoid(1.702 x), shift-based exp) or I-BERT i-GELU, one per cycle",
-        config=ShiftGeluConfig, generator=ShiftGelu, golden=shiftgelu, bench="qarith.sim.shiftgelu",
+        config=ShiftGeluConfig, generator=ShiftGelu, golden=shiftgelu, bench=shiftgelu_bench,
         configs={
             "s8_scale": ShiftGeluConfig(),
             "s8_shift": ShiftGeluConfig(factor="shift"),
@@ -169,7 +202,7 @@ BLOCKS = {block.name: block for block in [
     Block(
         name="ilayernorm",
         summary="Integer LayerNorm (I-ViT): exact isqrt, pipelined divider, requant; FQ-ViT PTF inputs",
-        config=ILayerNormConfig, generator=ILayerNorm, golden=ilayernorm, bench="qarith.sim.ilayernorm",
+        config=ILayerNormConfig, generator=ILayerNorm, golden=ilayernorm, bench=ilayernorm_bench,
         configs={
             "c64": ILayerNormConfig(channels=64),
             "c64_ptf_affine": ILayerNormConfig(
@@ -183,7 +216,7 @@ BLOCKS = {block.name: block for block in [
         name="log_softmax_int",
         summary="FQ-ViT Log-Int-Softmax: I-BERT i-exp, 4-bit rounded log2 codes, no divider",
         config=LogSoftmaxIntConfig, generator=LogSoftmaxInt, golden=log_softmax_int,
-        bench="qarith.sim.log_softmax_int",
+        bench=log_softmax_int_bench,
         configs={
             "n64_b4": LogSoftmaxIntConfig(n=64),
             "n197_b4": LogSoftmaxIntConfig(n=197, scale=0.05),
@@ -192,7 +225,7 @@ BLOCKS = {block.name: block for block in [
     Block(
         name="attn_v",
         summary="Attention x V from log2 codes: sum of V shifted by the code, no multiplier",
-        config=AttnVConfig, generator=AttnV, golden=attn_v, bench="qarith.sim.attn_v",
+        config=AttnVConfig, generator=AttnV, golden=attn_v, bench=attn_v_bench,
         configs={
             "n64_exact": AttnVConfig(n=64),
             "n64_floor": AttnVConfig(n=64, rounding="floor"),
@@ -201,7 +234,7 @@ BLOCKS = {block.name: block for block in [
     Block(
         name="lns_mul",
         summary="LNS multiply: exponent add and sign XOR per lane, zero word, saturation, flush to zero",
-        config=LnsMulConfig, generator=LnsMul, golden=lns_mul, bench="qarith.sim.lns_mul",
+        config=LnsMulConfig, generator=LnsMul, golden=lns_mul, bench=lns_mul_bench,
         configs={
             "w8_b3_x16": LnsMulConfig(width=8, frac_bits=3, lanes=16),
             "w12_b5_x4": LnsMulConfig(width=12, frac_bits=5, lanes=4),
@@ -210,7 +243,7 @@ BLOCKS = {block.name: block for block in [
         name="lns_to_int",
         summary="LNS -> fixed point: integer exponent bits shift, fraction bits index a 2^(r/gamma) table "
                 "(or Mitchell's 1 + f)",
-        config=LnsToIntConfig, generator=LnsToInt, golden=lns_to_int, bench="qarith.sim.lns_to_int",
+        config=LnsToIntConfig, generator=LnsToInt, golden=lns_to_int, bench=lns_to_int_bench,
         configs={
             "w8_b3_table": LnsToIntConfig(width=8, frac_bits=3),
             "w8_b3_mitchell": LnsToIntConfig(width=8, frac_bits=3, method="mitchell"),
@@ -221,7 +254,7 @@ BLOCKS = {block.name: block for block in [
         name="lns_dot",
         summary="LNS-Madam dot product: exponent-add products, one partial sum per remainder, gamma "
                 "constant multiplies per output",
-        config=LnsDotConfig, generator=LnsDot, golden=lns_dot, bench="qarith.sim.lns_dot",
+        config=LnsDotConfig, generator=LnsDot, golden=lns_dot, bench=lns_dot_bench,
         configs={
             "w8_b3_x4_table": LnsDotConfig(width=8, frac_bits=3, lanes=4),
             "w8_b3_x4_mitchell": LnsDotConfig(width=8, frac_bits=3, lanes=4, method="mitchell"),
@@ -231,7 +264,7 @@ BLOCKS = {block.name: block for block in [
     Block(
         name="lns_add",
         summary="Pure LNS a + b / a - b: Gaussian logarithms sb, db from one ROM, optional interpolation",
-        config=LnsAddConfig, generator=LnsAdd, golden=lns_add, bench="qarith.sim.lns_add",
+        config=LnsAddConfig, generator=LnsAdd, golden=lns_add, bench=lns_add_bench,
         configs={
             "w8_b3_direct": LnsAddConfig(width=8, frac_bits=3, lanes=16),
             "w12_b6_interp": LnsAddConfig(width=12, frac_bits=6, lanes=4, interp_bits=4, table_frac_bits=4),
@@ -240,7 +273,7 @@ BLOCKS = {block.name: block for block in [
     Block(
         name="wino_input",
         summary="Winograd input transform B^T d B, F(2x2,3x3) or F(4x4,3x3), one tile per cycle, shifts and adds",
-        config=WinoInputConfig, generator=WinoInput, golden=wino_input, bench="qarith.sim.wino_input",
+        config=WinoInputConfig, generator=WinoInput, golden=wino_input, bench=wino_input_bench,
         configs={
             "f2_s8": WinoInputConfig(tile=2),
             "f4_s8": WinoInputConfig(tile=4),
@@ -248,7 +281,7 @@ BLOCKS = {block.name: block for block in [
     Block(
         name="wino_output",
         summary="Winograd output transform A^T M A with a rounding shift, one tile per cycle, shifts and adds",
-        config=WinoOutputConfig, generator=WinoOutput, golden=wino_output, bench="qarith.sim.wino_output",
+        config=WinoOutputConfig, generator=WinoOutput, golden=wino_output, bench=wino_output_bench,
         configs={
             "f2_i16": WinoOutputConfig(tile=2, in_width=16),
             "f4_i24_sh8": WinoOutputConfig(tile=4, in_width=24, shift=8),
@@ -256,7 +289,7 @@ BLOCKS = {block.name: block for block in [
     Block(
         name="wino_conv",
         summary="int8 3x3 convolution by Winograd tiles with tap-wise power-of-two weight scales, then requant",
-        config=WinoConvConfig, generator=WinoConv, golden=wino_conv, bench="qarith.sim.wino_conv",
+        config=WinoConvConfig, generator=WinoConv, golden=wino_conv, bench=wino_conv_bench,
         configs={
             "f2_c4_o1": seeded_conv_config(tile=2, in_channels=4, out_channels=1, seed=1),
             "f4_c2_o1": seeded_conv_config(tile=4, in_channels=2, out_channels=1, seed=3),
