@@ -6,8 +6,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BUILD  := build
-BLOCK  ?= mac_array
+BLOCK  ?=
 CONFIG ?=
+CONFIG_FILE ?=
+SET    ?=
 SIM    ?= icarus
 JOBS   ?= 2
 SEEDS  ?= 1
@@ -39,8 +41,13 @@ simulators:
 	    $$SUDO apt-get install -y -qq ccache; }; } >/dev/null 2>&1 || \
 	  echo "note: could not install ccache; Verilator builds run uncached (slower, same results)"; }
 
+# The qarith command's config options: CONFIG=NAME, CONFIG_FILE=FILE.toml, SET="key=value key=value".
+CONFIG_ARGS = $(if $(CONFIG),--config $(CONFIG)) $(if $(CONFIG_FILE),--config-file $(CONFIG_FILE)) \
+              $(foreach setting,$(SET),--set $(setting))
+
+# Every named config and manifest.json, or with BLOCK=... (and the config options) one config.
 verilog: $(STAMP)
-	$(BIN)/qarith verilog --all -o $(BUILD)/verilog
+	$(BIN)/qarith verilog $(if $(BLOCK),$(BLOCK),--all) $(CONFIG_ARGS) -o $(BUILD)/verilog
 
 test: $(STAMP) simulators
 	$(BIN)/python -m pytest -n $(JOBS) -q
@@ -52,7 +59,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q -m "not cocotb and not synthesis"
 
 sim: $(STAMP) simulators
-	$(BIN)/qarith sim $(BLOCK) $(if $(CONFIG),--config $(CONFIG)) --sim $(SIM)
+	$(BIN)/qarith sim $(or $(BLOCK),mac_array) $(CONFIG_ARGS) --sim $(SIM)
 
 report: bench
 	$(BIN)/qarith report -o $(BUILD)/report --seeds $(SEEDS)
