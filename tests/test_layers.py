@@ -67,3 +67,15 @@ def test_shared_machinery_sits_apart_from_blocks():
         modules = {p.stem for p in (ROOT / layer).glob("*.py")} - {"__init__"}
         assert modules == set(BLOCKS), (layer, modules ^ set(BLOCKS))
         assert (ROOT / layer / "common" / "__init__.py").exists()
+
+
+def test_every_block_has_its_five_pieces():
+    """Generator, golden model, bench and tests under the block's name, and its registry entry's objects
+    come from those modules."""
+    from qarith.registry import BLOCKS
+    for name, block in BLOCKS.items():
+        for path in (f"golden/{name}.py", f"hdl/{name}.py", f"sim/{name}.py", f"tests/test_{name}.py"):
+            assert (ROOT / path).exists(), path
+        assert block.config.__module__ == block.golden.__module__ == f"qarith.golden.{name}", name
+        assert block.generator.__module__ == f"qarith.hdl.{name}", name
+        assert block.bench.__name__ == f"qarith.sim.{name}", name

@@ -3,12 +3,10 @@ import math
 import pytest
 import torch
 
-from qarith.golden.attn_v import AttnVConfig, attn_v
 from qarith.golden.log_softmax_int import LogSoftmaxIntConfig, log_round, log_softmax_int
 from qarith.golden.common.scores import KINDS, score_rows
 from qarith.golden.common.shift_exp import ibert_exp
 from qarith.registry import BLOCKS
-from qarith.sim.attn_v import vectors as attn_v_vectors
 from qarith.sim.log_softmax_int import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params
@@ -29,21 +27,9 @@ class TestConfig:
         with pytest.raises(ValueError, match=message):
             LogSoftmaxIntConfig(**kwargs)
 
-    @pytest.mark.parametrize("kwargs, message", [
-        ({"n": 0}, r"^Row length must be between 1 and 4096, not 0$"),
-        ({"v_width": 1}, r"^V width must be between 2 and 16, not 1$"),
-        ({"bits": 0}, r"^Code width must be between 1 and 5, not 0$"),
-        ({"rounding": "nearest"}, r"^Rounding must be one of floor, exact, not 'nearest'$"),
-    ])
-    def test_attn_v_bad_values(self, kwargs, message):
-        with pytest.raises(ValueError, match=message):
-            AttnVConfig(**kwargs)
-
     def test_bad_types(self):
         with pytest.raises(TypeError, match=r"^bits must be an integer, not 4\.0$"):
             LogSoftmaxIntConfig(bits=4.0)
-        with pytest.raises(TypeError, match=r"^Configuration must be a AttnVConfig, not 2$"):
-            BLOCKS["attn_v"].generator(2)
 
 
 class TestGolden:
@@ -88,14 +74,6 @@ class TestGolden:
             assert bool((weight[kept] / ratio[kept] >= 0.625).all())
             assert bool((ratio[~kept] <= 1 / (0.75 * 2 ** cfg.levels - 0.5)).all())
 
-    def test_attn_v_worked_by_hand(self):
-        cfg = AttnVConfig(n=3, bits=2)
-        code, zero, v = torch.tensor([[0, 1, 3]]), torch.tensor([[0, 0, 0]]), torch.tensor([[5, -7, 9]])
-        # exact: (5 << 3) + (-7 << 2) + (9 << 0) = 40 - 28 + 9 = 21 at scale 2**-3 (5 - 3.5 + 1.125 = 2.625).
-        assert attn_v(cfg, code, zero, v).tolist() == [21]
-        # floor: 5 + (-7 >> 1) + (9 >> 3) = 5 - 4 + 1 = 2.
-        assert attn_v(AttnVConfig(n=3, bits=2, rounding="floor"), code, zero, v).tolist() == [2]
-        assert attn_v(cfg, code, torch.tensor([[1, 0, 1]]), v).tolist() == [-28]
 
 
 @pytest.mark.parametrize("config_name", list(BLOCKS["log_softmax_int"].configs))
@@ -109,22 +87,6 @@ def test_fast_tier(config_name):
     assert result.out_cycles[-1] - result.in_cycles[0] == (cfg.n - 1) + latency + rows * cfg.n - 1
 
 
-@pytest.mark.parametrize("config_name", list(BLOCKS["attn_v"].configs))
-def test_attn_v_fast_tier(config_name):
-    block = BLOCKS["attn_v"]
-    cfg = block.configs[config_name]
-    results = fast_tier("attn_v", config_name, attn_v_vectors)
-    case, result = results["log_int_softmax_codes"]
-    assert result.out_cycles[0] - result.in_cycles[cfg.n - 1] == block.interface(cfg).latency
-    # One term per cycle: the last sum leaves latency cycles after the last term, rows * n terms after the first.
-    assert result.out_cycles[-1] - result.in_cycles[0] == len(case.beats) - 1 + block.interface(cfg).latency
-
-
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params("log_softmax_int"))
 def test_cocotb(config_name, simulator):
     slow_tier("log_softmax_int", config_name, simulator)
-
-
-@pytest.mark.parametrize("config_name, simulator", slow_tier_params("attn_v"))
-def test_attn_v_cocotb(config_name, simulator):
-    slow_tier("attn_v", config_name, simulator)
