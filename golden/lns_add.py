@@ -2,7 +2,7 @@
 
 Source: Zhao et al., "LNS-Madam" (IEEE Transactions on Computers, 2022) for the LNS word, and the classic sign/logarithm adder's
 Gaussian logarithms (Swartzlander & Alexopoulos, "The sign/logarithm number system", IEEE Trans.
-Computers C-24, 1975). Words are :class:`qarith.golden.lns.LnsFormat` words, value
+Computers C-24, 1975). Words are :class:`qarith.golden.common.lns.LnsFormat` words, value
 ``(-1)**s * 2**(E / gamma)``. For two nonzero operands with exponent codes ``A >= B`` and
 ``d = A - B`` (an integer number of codes, ``d / gamma`` octaves)::
 
@@ -42,7 +42,7 @@ The offset ``F(d)``, exactly (``q = d >> k``, ``r = d mod 2**k``):
    ``t + k = 0``).
 
 The result: the larger-magnitude operand's sign (``a`` on equal exponents) and exponent ``A + F(d)``,
-through :func:`qarith.golden.lns.join`: above ``emax`` saturates, below ``emin`` flushes to zero.
+through :func:`qarith.golden.common.lns.join`: above ``emax`` saturates, below ``emin`` flushes to zero.
 Equal magnitudes with opposite signs give the canonical zero; a zero operand (either sign bit) gives the
 other operand, canonicalised; ``sub`` flips ``b``'s sign before all of this.
 
@@ -83,7 +83,7 @@ class LnsAddConfig(LnsFormat):
     Parameters
     ----------
     width, frac_bits : int
-        The word, as :class:`qarith.golden.lns.LnsFormat`.
+        The word, as :class:`qarith.golden.common.lns.LnsFormat`.
     lanes : int
         Operand pairs per beat (1..32).
     interp_bits : int

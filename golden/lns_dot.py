@@ -51,7 +51,7 @@ class LnsDotConfig(LnsFormat, OutputCodes):
     Parameters
     ----------
     width, frac_bits : int
-        The LNS word (:class:`~qarith.golden.lns.LnsFormat`); ``frac_bits`` at most 5 here (``gamma``
+        The LNS word (:class:`~qarith.golden.common.lns.LnsFormat`); ``frac_bits`` at most 5 here (``gamma``
         partial sums, at most 32).
     lanes : int
         Element pairs per input beat, products per cycle (1..32).
@@ -139,7 +139,7 @@ class LnsDotConfig(LnsFormat, OutputCodes):
 
     @property
     def table(self):
-        """The constants ``T[r]``, ``r = 0 .. gamma - 1`` (:func:`qarith.golden.lns.pow2_table`)."""
+        """The constants ``T[r]``, ``r = 0 .. gamma - 1`` (:func:`qarith.golden.common.lns.pow2_table`)."""
         return tuple(pow2_table(self, self.table_frac_bits, self.method).tolist())
 
     def term_bound(self, r):
@@ -287,7 +287,7 @@ def gaussian_dot(cfg, x):
     ``(2, vectors, K)``), quantized per tensor:
 
     * LNS: ``scale = max|x| / 2**(emax / gamma)`` (the largest magnitude maps to ``emax``), words by
-      :func:`~qarith.golden.lns.encode`, the result ``lns_dot(cfg) * 2**-out_frac_bits * scale_a * scale_b``;
+      :func:`~qarith.golden.common.lns.encode`, the result ``lns_dot(cfg) * 2**-out_frac_bits * scale_a * scale_b``;
     * int8: symmetric, ``scale = max|x| / 127``, codes ``round(x / scale)`` (half to even), the exact
       integer dot product times ``scale_a * scale_b``.
 

@@ -7,7 +7,7 @@ Integer-only BERT Quantization" (ICML 2021), section 3.4. The codes feed ``attn_
 
 ``log_softmax_int`` on a row of ``n`` integer scores ``x`` at scale ``S``::
 
-    e_i   = ibert_exp(x_i - max(x))               # I-BERT's i-exp (qarith.golden.shift_exp), n = 30
+    e_i   = ibert_exp(x_i - max(x))               # I-BERT's i-exp (qarith.golden.common.shift_exp), n = 30
     s     = sum_i e_i
     v_i   = round(s / e_i)                        # half to even, as torch.round; v_i >= 1
     r_i   = floor(log2 v_i) + [v_i - 2**f >= 2**(f - 1)]      # f = floor(log2 v_i): log2 rounded

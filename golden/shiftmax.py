@@ -3,7 +3,7 @@ reference code zkkli/I-ViT), section 3.3 (Shiftmax).
 
 For a row of ``n`` integer scores ``x`` at scale ``S``::
 
-    e_i   = shift_exp(x_i - max(x), x0, exp_shift, variant)      # qarith.golden.shift_exp
+    e_i   = shift_exp(x_i - max(x), x0, exp_shift, variant)      # qarith.golden.common.shift_exp
     s     = sum_i e_i
     f     = floor((2**31 - 1) / s)
     out_i = (e_i * f) >> (32 - out_width)                      # 0 .. 2**(out_width - 1) - 1

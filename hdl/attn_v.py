@@ -1,5 +1,5 @@
 """Attention times V with shifts instead of multiplies (FQ-ViT's Log-Int-Softmax payoff):
-:func:`qarith.golden.log_softmax_int.attn_v`.
+:func:`qarith.golden.attn_v.attn_v`.
 
 Each input beat is one term: a log2 attention code (``code``, ``zero``, as ``log_softmax_int`` emits
 them) and a value ``v``. The term is ``v >> code`` (``rounding="floor"``) or

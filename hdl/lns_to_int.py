@@ -1,6 +1,6 @@
 """LNS -> fixed-point converter: ``lanes`` words per beat.
 
-Computes :func:`qarith.golden.lns.lns_to_int`. The exponent ``E = q * gamma + r`` splits into its
+Computes :func:`qarith.golden.lns_to_int.lns_to_int`. The exponent ``E = q * gamma + r`` splits into its
 integer part ``q`` (a shift) and its ``b`` fraction bits ``r``, which select the constant
 ``T[r] = 2**(r / gamma)`` (``table_frac_bits`` fraction bits): from a ``gamma``-entry ROM
 (``method="table"``, the contents are :attr:`LnsToIntConfig.table`), or, for Mitchell's ``2**f ~ 1 + f``,

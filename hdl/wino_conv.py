@@ -1,7 +1,7 @@
 """Winograd convolution tile engine: input transform, tap-wise MAC over input channels, output transform,
 TFLite requantization.
 
-Computes :func:`qarith.golden.winograd.wino_conv` for one int8 3x3 layer. Input beats are one
+Computes :func:`qarith.golden.wino_conv.wino_conv` for one int8 3x3 layer. Input beats are one
 ``n x n`` input tile of one input channel (``n = m + 2``) with ``last`` on the tile's final channel;
 each tile gives one output beat, the ``m x m`` int8 output tile of every output channel. The engine:
 
@@ -14,7 +14,7 @@ each tile gives one output beat, the ``m x m`` int8 output tile of every output 
 4. ``Y = A^T M' A`` (two register stages, shifts and adds);
 5. :class:`~qarith.hdl.requant.Requant` (a submodule, one lane per output pixel and channel).
 
-The weights are constants baked into the generator: :func:`~qarith.golden.winograd.winograd_layer`
+The weights are constants baked into the generator: :func:`~qarith.golden.wino_conv.winograd_layer`
 derives the quantized transformed weights, tap shifts, scaled bias and Q31 multipliers from the
 config's int8 layer, and the ROM, the shifts and the requantizer's per-channel parameters are those same
 tensors, so model and RTL cannot drift apart. A tile of fewer channels (``last`` early) accumulates the

@@ -1,10 +1,10 @@
 """Winograd input-tile transform ``V = B^T d B``, one tile per beat, shifts and adds only.
 
-Computes :func:`qarith.golden.winograd.wino_input` (F(2x2,3x3): 4x4 tiles; F(4x4,3x3): 6x6 tiles). The
+Computes :func:`qarith.golden.wino_input.wino_input` (F(2x2,3x3): 4x4 tiles; F(4x4,3x3): 6x6 tiles). The
 coefficients of ``B^T`` are 0, +-1, +-2, +-4 and +-5, so each entry is a sum of shifted inputs
 (``5 x = (x << 2) + x``) and no multiplier is built (``multipliers`` counts them in the netlist: 0).
 Two register stages (``B^T d``, then ``(B^T d) B``), every intermediate sized from its exact range, the
-output as wide as the exact growth (:attr:`qarith.golden.winograd.WinoInputConfig.exact_width`) unless
+output as wide as the exact growth (:attr:`qarith.golden.wino_input.WinoInputConfig.exact_width`) unless
 configured wider. Latency 2 cycles, one tile per cycle; the pipeline stalls as a whole while ``o.ready``
 is low, so backpressure never loses or duplicates a tile. Source: Lavin & Gray, "Fast Algorithms for
 Convolutional Neural Networks" (CVPR 2016), section 4.

@@ -1,6 +1,6 @@
 """Winograd output-tile transform ``Y = A^T M A`` with a final rounding shift, one tile per beat.
 
-Computes :func:`qarith.golden.winograd.wino_output`: the ``(m + 2) x (m + 2)`` Winograd-domain tile
+Computes :func:`qarith.golden.wino_output.wino_output`: the ``(m + 2) x (m + 2)`` Winograd-domain tile
 ``M`` becomes the ``m x m`` output tile, then ``(Y + 2**(shift - 1)) >> shift`` (round half up; no stage
 when ``shift`` is 0). The coefficients of ``A^T`` are 0, +-1, +-2, +-4 and +-8: shifts and adds, no
 multiplier (``multipliers`` counts them in the netlist: 0). Two register stages for the transform

@@ -1,5 +1,5 @@
 """Test bench of the ``lns_mul`` block: every pair of words (exhaustive up to 8-bit words), random pairs
-and the named edges, against :func:`qarith.golden.lns.lns_mul`."""
+and the named edges, against :func:`qarith.golden.lns_mul.lns_mul`."""
 
 import cocotb
 import torch

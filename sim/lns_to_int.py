@@ -1,5 +1,5 @@
 """Test bench of the ``lns_to_int`` block: every word (exhaustive up to 16-bit words), shuffled, and the
-range ends, against :func:`qarith.golden.lns.lns_to_int`."""
+range ends, against :func:`qarith.golden.lns_to_int.lns_to_int`."""
 
 import cocotb
 import torch

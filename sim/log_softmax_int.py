@@ -18,7 +18,7 @@ def code_records(cfg, rows):
 
 
 def vectors(cfg, seed=1):
-    """The row blocks' cases (:func:`qarith.sim.rows.row_cases`) through :func:`log_softmax_int`."""
+    """The row blocks' cases (:func:`qarith.sim.common.rows.row_cases`) through :func:`log_softmax_int`."""
     return row_cases(cfg, code_records, seed)
 
 

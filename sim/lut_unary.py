@@ -12,7 +12,7 @@ __all__ = ["vectors"]
 
 
 def vectors(cfg, seed=1):
-    """Every input code (exhaustive), shuffled, and the range ends (:func:`qarith.sim.unary.unary_cases`)."""
+    """Every input code (exhaustive), shuffled, and the range ends (:func:`qarith.sim.common.unary.unary_cases`)."""
     return unary_cases(cfg, cfg.codes, lut_unary, seed)
 
 

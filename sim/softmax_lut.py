@@ -12,7 +12,7 @@ __all__ = ["vectors"]
 
 
 def vectors(cfg, seed=1):
-    """The row blocks' cases (:func:`qarith.sim.rows.row_cases`) through :func:`softmax_lut`."""
+    """The row blocks' cases (:func:`qarith.sim.common.rows.row_cases`) through :func:`softmax_lut`."""
     return row_cases(cfg, softmax_lut, seed)
 
 

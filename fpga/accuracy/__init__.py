@@ -6,7 +6,7 @@ holds them) from its caller.
 
 
 * ``softmax_lut``: every registered config, re-sized to rows of 16, 64 and 256 elements, on score
-  distributions from :func:`qarith.golden.scores.score_rows`, against ``torch.softmax``; beside it
+  distributions from :func:`qarith.golden.common.scores.score_rows`, against ``torch.softmax``; beside it
   the emulated hls4ml default softmax (:func:`qarith.golden.softmax_lut.hls4ml_softmax`) on the same codes.
 
 * ``shiftmax``: every registered config on the same distributions (rows of the config's length)

@@ -1,10 +1,10 @@
 """The integer exponentials in hardware:
 
 * :func:`shift_exp_stages`: I-ViT's shift-based exponential
-  (:func:`qarith.golden.shift_exp.shift_exp`) in four register stages (``t`` with its clamp; ``q`` by
+  (:func:`qarith.golden.common.shift_exp.shift_exp`) in four register stages (``t`` with its clamp; ``q`` by
   comparing ``t`` with the constants ``k x0``; ``r = t - q x0``; ``e`` by a barrel shift), shared by
   ``shiftmax`` and ``shiftgelu``;
-* :func:`ibert_exp_stages`: I-BERT's polynomial exponential (:func:`qarith.golden.shift_exp.ibert_exp`)
+* :func:`ibert_exp_stages`: I-BERT's polynomial exponential (:func:`qarith.golden.common.shift_exp.ibert_exp`)
   in seven, for ``shiftmax``'s ``"ibert"`` variant and ``log_softmax_int``.
 
 The stages take a ``register(target, value)`` function, so the same stages serve a free-running pipeline

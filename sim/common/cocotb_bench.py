@@ -107,7 +107,7 @@ class TB:
             getattr(self.dut, name).value = pack(port.shape(), value)
 
     async def play(self, vectors, timeout_cycles=None):
-        """Run one :class:`~qarith.sim.bench.Vectors` case; returns (accept cycles, output cycles)."""
+        """Run one :class:`~qarith.sim.common.bench.Vectors` case; returns (accept cycles, output cycles)."""
         self.apply_static(vectors.static)
         self.driver.accepted_cycles, self.monitor.beats, self.monitor.cycles = [], [], []
         receive = cocotb.start_soon(self.monitor.receive(lambda: self.cycle, len(vectors.expected)))
