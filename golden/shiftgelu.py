@@ -38,7 +38,6 @@ from dataclasses import dataclass
 import torch
 
 from .common.codes import require_integers
-
 from .common.shift_exp import exp_max, shift_exp, x0_of
 from .shiftmax import INT31_MAX
 

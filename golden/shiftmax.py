@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import torch
 
 from .common.codes import require_integers
-
 from .common.shift_exp import VARIANTS, exp_max, ibert_constants, ibert_exp, shift_exp, x0_of
 
 __all__ = ["ShiftmaxConfig", "SOFTMAX_VARIANTS", "row_exponentials", "shiftmax", "float_softmax", "INT31_MAX"]

@@ -12,12 +12,23 @@ from functools import lru_cache
 import torch
 
 from .common.codes import require_integers, width_for
-from .common.winograd import (SCALES, check_tile_and_kernel, input_transform, input_transform_range, matrices,
-                              output_transform, round_ratio, round_shift, synthetic_weights, tap_coefficients,
-                              tap_scales, tuple_field, weight_transform)
+from .common.winograd import (
+    SCALES,
+    check_tile_and_kernel,
+    input_transform,
+    input_transform_range,
+    matrices,
+    output_transform,
+    round_ratio,
+    round_shift,
+    synthetic_weights,
+    tap_coefficients,
+    tap_scales,
+    tuple_field,
+    weight_transform,
+)
 from .requant import RequantConfig, quantize_multiplier, requantize
 from .wino_input import WinoInputConfig
-
 
 __all__ = ['WinoConvConfig', 'WinogradLayer', 'winograd_layer', 'wino_accumulate', 'wino_conv', 'direct_conv_int', 'direct_conv_tiles', 'feature_map_tiles', 'assemble_tiles', 'wino_conv2d', 'quantize_conv', 'seeded_conv', 'seeded_conv_config']
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from .common.codes import require_integers, width_for
 from .common.winograd import check_tile_and_kernel, input_transform, input_transform_range
 
-
 __all__ = ['WinoInputConfig', 'wino_input']
 
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from .common.codes import require_integers, width_for
 from .common.winograd import check_tile_and_kernel, output_transform, output_transform_range, round_shift
 
-
 __all__ = ['WinoOutputConfig', 'wino_output']
 
 

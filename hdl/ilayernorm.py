@@ -26,9 +26,9 @@ from amaranth.lib.wiring import In, Out
 from ..golden.ilayernorm import INT31_MAX, ILayerNormConfig, layernorm_params
 from ..golden.requant import RequantConfig
 from .common.arith import delay, divide_stages, floor_divide_constant, isqrt_stages
-from .requant import Requant
-from .common.rows import RowEngine, banks_for
 from .common.component import BlockComponent
+from .common.rows import RowEngine, banks_for
+from .requant import Requant
 
 __all__ = ["ILayerNorm"]
 

@@ -13,9 +13,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.linear_int8 import LinearInt8Config
+from .common.component import BlockComponent
 from .mac_array import MacArray
 from .requant import SHIFT_WIDTH, Requant
-from .common.component import BlockComponent
 
 __all__ = ["LinearInt8"]
 

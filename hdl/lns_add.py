@@ -26,8 +26,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.lns_add import LnsAddConfig, lns_add_rom
-from .common.lns import word_fields
 from .common.component import BlockComponent
+from .common.lns import word_fields
 
 __all__ = ["LnsAdd", "lns_add_layout"]
 

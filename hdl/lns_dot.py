@@ -31,8 +31,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.lns_dot import LnsDotConfig
-from .common.lns import word_fields
 from .common.component import BlockComponent
+from .common.lns import word_fields
 
 __all__ = ["LnsDot", "beat_layout", "signed_digits"]
 

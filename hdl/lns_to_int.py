@@ -18,8 +18,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.lns_to_int import LnsToIntConfig
-from .common.lns import word_fields
 from .common.component import BlockComponent
+from .common.lns import word_fields
 
 __all__ = ["LnsToInt"]
 

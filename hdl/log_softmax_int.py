@@ -17,9 +17,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.log_softmax_int import LogSoftmaxIntConfig
+from .common.component import BlockComponent
 from .common.rows import RowEngine, banks_for
 from .common.shift_exp import IBERT_EXP_STAGES, ibert_exp_stages
-from .common.component import BlockComponent
 
 __all__ = ["LogSoftmaxInt", "code_layout"]
 

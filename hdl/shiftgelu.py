@@ -24,8 +24,8 @@ from amaranth.lib.wiring import In, Out
 from ..golden.shiftgelu import ShiftGeluConfig, ibert_gelu_constants
 from ..golden.shiftmax import INT31_MAX
 from .common.arith import delay, divide_stages
-from .common.shift_exp import SHIFT_EXP_STAGES, shift_exp_stages
 from .common.component import BlockComponent
+from .common.shift_exp import SHIFT_EXP_STAGES, shift_exp_stages
 
 __all__ = ["ShiftGelu"]
 

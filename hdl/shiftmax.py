@@ -26,10 +26,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.shiftmax import ShiftmaxConfig
-from .common.rows import RowEngine, banks_for
 from .common.arith import divide_stages
-from .common.shift_exp import IBERT_EXP_STAGES, SHIFT_EXP_STAGES, ibert_exp_stages, shift_exp_stages
 from .common.component import BlockComponent
+from .common.rows import RowEngine, banks_for
+from .common.shift_exp import IBERT_EXP_STAGES, SHIFT_EXP_STAGES, ibert_exp_stages, shift_exp_stages
 
 __all__ = ["Shiftmax"]
 

@@ -29,8 +29,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.softmax_lut import SoftmaxLutConfig, exp_table, log_tables, out_table, recip_table
-from .common.rows import RowEngine, banks_for
 from .common.component import BlockComponent
+from .common.rows import RowEngine, banks_for
 
 __all__ = ["SoftmaxLut"]
 

@@ -38,9 +38,9 @@ from amaranth.lib.wiring import In, Out
 from ..golden.common.codes import code_range
 from ..golden.common.winograd import DIRECT_MULTS_PER_OUTPUT, matrices
 from ..golden.wino_conv import WinoConvConfig, winograd_layer
-from .requant import Requant
-from .common.winograd import count_multipliers, tile_layout, transform_stages
 from .common.component import BlockComponent
+from .common.winograd import count_multipliers, tile_layout, transform_stages
+from .requant import Requant
 
 __all__ = ["WinoConv", "wino_conv_input_layout"]
 

@@ -13,10 +13,10 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.wino_output import WinoOutputConfig
 from ..golden.common.winograd import matrices
-from .common.winograd import count_multipliers, tile_layout, transform_unit
+from ..golden.wino_output import WinoOutputConfig
 from .common.component import BlockComponent
+from .common.winograd import count_multipliers, tile_layout, transform_unit
 
 __all__ = ["WinoOutput"]
 

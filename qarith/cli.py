@@ -236,7 +236,9 @@ def _custom_report(args):
     """One custom config of one block on the devices: ``<output>/custom/<name>.json`` and a summary."""
     import json
     from dataclasses import asdict
-    from .fpga.report import DEVICES as devices, implement
+
+    from .fpga.report import DEVICES as devices
+    from .fpga.report import implement
     if len(args.block or []) != 1:
         raise CliError("--config-file and --set report one custom config: give exactly one --block")
     if args.config is not None and len(args.config) > 1:

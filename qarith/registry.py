@@ -46,13 +46,24 @@ from .hdl.softmax_lut import SoftmaxLut
 from .hdl.wino_conv import WinoConv
 from .hdl.wino_input import WinoInput
 from .hdl.wino_output import WinoOutput
-from .sim import (attn_v as attn_v_bench, ilayernorm as ilayernorm_bench, linear_int8 as linear_int8_bench,
-                  lns_add as lns_add_bench, lns_dot as lns_dot_bench, lns_mul as lns_mul_bench,
-                  lns_to_int as lns_to_int_bench, log_softmax_int as log_softmax_int_bench,
-                  lut_unary as lut_unary_bench, mac_array as mac_array_bench, pwl as pwl_bench,
-                  requant as requant_bench, shiftgelu as shiftgelu_bench, shiftmax as shiftmax_bench,
-                  softmax_lut as softmax_lut_bench, wino_conv as wino_conv_bench, wino_input as wino_input_bench,
-                  wino_output as wino_output_bench)
+from .sim import attn_v as attn_v_bench
+from .sim import ilayernorm as ilayernorm_bench
+from .sim import linear_int8 as linear_int8_bench
+from .sim import lns_add as lns_add_bench
+from .sim import lns_dot as lns_dot_bench
+from .sim import lns_mul as lns_mul_bench
+from .sim import lns_to_int as lns_to_int_bench
+from .sim import log_softmax_int as log_softmax_int_bench
+from .sim import lut_unary as lut_unary_bench
+from .sim import mac_array as mac_array_bench
+from .sim import pwl as pwl_bench
+from .sim import requant as requant_bench
+from .sim import shiftgelu as shiftgelu_bench
+from .sim import shiftmax as shiftmax_bench
+from .sim import softmax_lut as softmax_lut_bench
+from .sim import wino_conv as wino_conv_bench
+from .sim import wino_input as wino_input_bench
+from .sim import wino_output as wino_output_bench
 
 __all__ = ["Block", "BLOCKS"]
 

@@ -3,9 +3,9 @@
 import cocotb
 import torch
 
-from ..golden.log_softmax_int import LogSoftmaxIntConfig, log_softmax_int
 from ..golden.attn_v import attn_v
 from ..golden.common.scores import score_rows
+from ..golden.log_softmax_int import LogSoftmaxIntConfig, log_softmax_int
 from ..hdl.attn_v import AttnV
 from .common.bench import Vectors, slow_modes
 from .common.cocotb_bench import run_stream_test

@@ -4,8 +4,8 @@ range ends, against :func:`qarith.golden.lns_to_int.lns_to_int`."""
 import cocotb
 import torch
 
-from ..golden.lns_to_int import lns_to_int
 from ..golden.common.lns import lns_words
+from ..golden.lns_to_int import lns_to_int
 from ..hdl.lns_to_int import LnsToInt
 from .common.bench import Vectors, slow_modes
 from .common.cocotb_bench import run_stream_test

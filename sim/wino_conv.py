@@ -5,8 +5,8 @@ import cocotb
 import torch
 
 from ..golden.common.codes import code_range
-from ..golden.wino_conv import feature_map_tiles, wino_conv, winograd_layer
 from ..golden.common.winograd import input_transform, matrices
+from ..golden.wino_conv import feature_map_tiles, wino_conv, winograd_layer
 from ..hdl.wino_conv import WinoConv
 from .common.bench import Vectors, slow_modes
 from .common.cocotb_bench import run_stream_test

@@ -44,8 +44,9 @@ def test_slow_modes(monkeypatch):
 @pytest.mark.cocotb
 def test_cocotb_all_four_modes(monkeypatch):
     """The slow tier runs plain and both; one small block runs idles alone and backpressure alone too."""
-    from qarith.sim.common.runner import run_cocotb
     from xml.etree import ElementTree
+
+    from qarith.sim.common.runner import run_cocotb
     monkeypatch.setenv("QARITH_MODES", "plain,idle,backpressure,both")
     block = BLOCKS["lut_unary"]
     results = run_cocotb(block.generator, block.bench, block.configs["gelu_s8"], "icarus", "lut_unary__all_modes")

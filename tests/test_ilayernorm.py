@@ -3,14 +3,22 @@ import math
 import pytest
 import torch
 
-from qarith.golden.ilayernorm import (ILayerNormConfig, activation_rows, float_layernorm, ilayernorm, isqrt,
-                                      layernorm_params, mean_round, reference_sqrt)
 from qarith.golden.common.config import from_text, to_text
+from qarith.golden.ilayernorm import (
+    ILayerNormConfig,
+    activation_rows,
+    float_layernorm,
+    ilayernorm,
+    isqrt,
+    layernorm_params,
+    mean_round,
+    reference_sqrt,
+)
 from qarith.golden.requant import quantize_multiplier
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import run_amaranth
-from qarith.sim.ilayernorm import vectors
 from qarith.sim.common.rows import row_vectors
+from qarith.sim.ilayernorm import vectors
 
 from tiers import fast_tier, slow_tier, slow_tier_params
 

@@ -2,8 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from qarith.golden.linear_int8 import (LinearInt8Config, error_bound, float_error, linear_int8_hw,
-                                       quantize_linear)
+from qarith.golden.linear_int8 import LinearInt8Config, error_bound, float_error, linear_int8_hw, quantize_linear
 from qarith.registry import BLOCKS
 from qarith.sim.linear_int8 import calibrated_layer, vectors
 

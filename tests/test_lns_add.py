@@ -4,8 +4,17 @@ import pytest
 import torch
 
 from qarith.golden.common.lns import decode, encode, join, lns_words
-from qarith.golden.lns_add import (DB_DIRECT_OCTAVES, LnsAddConfig, error_bound, float_add, gaussian_offsets,
-                                   gaussian_table, lns_add, lns_add_error, lns_add_rom)
+from qarith.golden.lns_add import (
+    DB_DIRECT_OCTAVES,
+    LnsAddConfig,
+    error_bound,
+    float_add,
+    gaussian_offsets,
+    gaussian_table,
+    lns_add,
+    lns_add_error,
+    lns_add_rom,
+)
 from qarith.registry import BLOCKS
 from qarith.sim.lns_add import vectors
 

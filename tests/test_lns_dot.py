@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from qarith.golden.common.lns import join
-from qarith.golden.lns_dot import (LnsDotConfig, lns_dot, lns_dot_bound, lns_dot_error, lns_dot_float,
-                                   table_error)
+from qarith.golden.lns_dot import LnsDotConfig, lns_dot, lns_dot_bound, lns_dot_error, lns_dot_float, table_error
 from qarith.hdl.lns_dot import LnsDot, signed_digits
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import MODES, run_amaranth

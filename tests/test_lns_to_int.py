@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from qarith.golden.lns_to_int import LnsToIntConfig, lns_to_int
 from qarith.golden.common.lns import decode, lns_words, pow2_table
+from qarith.golden.lns_to_int import LnsToIntConfig, lns_to_int
 from qarith.hdl.lns_to_int import LnsToInt
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import run_amaranth

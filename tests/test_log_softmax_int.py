@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from qarith.golden.log_softmax_int import LogSoftmaxIntConfig, log_round, log_softmax_int
 from qarith.golden.common.scores import KINDS, score_rows
 from qarith.golden.common.shift_exp import ibert_exp
+from qarith.golden.log_softmax_int import LogSoftmaxIntConfig, log_round, log_softmax_int
 from qarith.registry import BLOCKS
 from qarith.sim.log_softmax_int import vectors
 

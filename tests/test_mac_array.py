@@ -57,6 +57,7 @@ def test_generator_rejects_other_configs():
 
 def test_ice40_dual_uses_one_dsp_per_two_macs():
     from amaranth.back import rtlil
+
     from qarith.hdl.mac_array import MacArray
     for rows, cols, dsps in ((4, 4, 8), (3, 3, 5)):
         text = rtlil.convert(MacArray(MacArrayConfig(rows=rows, cols=cols, multiplier="ice40_dual")))
@@ -65,6 +66,7 @@ def test_ice40_dual_uses_one_dsp_per_two_macs():
 
 def test_ecp5_reg_uses_registered_mult18x18d():
     from amaranth.back import rtlil
+
     from qarith.hdl.mac_array import MacArray
     cfg = MacArrayConfig(rows=2, cols=3, multiplier="ecp5_reg")
     text = rtlil.convert(MacArray(cfg))

@@ -6,11 +6,20 @@ import sys
 import pytest
 import torch
 
-from qarith.golden.pwl import (FUNCTIONS, METHODS, PwlConfig, pwl, pwl_tables, reduce_input, reference_codes, table_target)
-from qarith.golden.common.pwl_fit import (ReluNetwork, evaluate_pwl, fit_irnn, fit_nnlut, network_to_pwl, relu_network)
-from qarith.fpga.accuracy.pwl import error_stats, error_sweep, sweep_configs
 from qarith.cli import main
+from qarith.fpga.accuracy.pwl import error_stats, error_sweep, sweep_configs
 from qarith.golden.common.config import config_hash, from_text, to_text
+from qarith.golden.common.pwl_fit import ReluNetwork, evaluate_pwl, fit_irnn, fit_nnlut, network_to_pwl, relu_network
+from qarith.golden.pwl import (
+    FUNCTIONS,
+    METHODS,
+    PwlConfig,
+    pwl,
+    pwl_tables,
+    reduce_input,
+    reference_codes,
+    table_target,
+)
 from qarith.hdl.pwl import Pwl
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import MODES, Vectors, run_amaranth

@@ -1,8 +1,16 @@
 import pytest
 import torch
 
-from qarith.golden.requant import (INT32_MAX, INT32_MIN, RequantConfig, multiply_by_quantized_multiplier,
-                                   quantize_multiplier, rdbpot, requantize, srdhm)
+from qarith.golden.requant import (
+    INT32_MAX,
+    INT32_MIN,
+    RequantConfig,
+    multiply_by_quantized_multiplier,
+    quantize_multiplier,
+    rdbpot,
+    requantize,
+    srdhm,
+)
 from qarith.registry import BLOCKS
 from qarith.sim.requant import vectors
 

@@ -3,10 +3,20 @@ import math
 import pytest
 import torch
 
-from qarith.golden.softmax_lut import (HLS4ML_TABLE_BYTES, SoftmaxLut, SoftmaxLutConfig, accuracy, error_bound,
-                                       exp_table, float_softmax, hls4ml_softmax, normalise, recip_table,
-                                       softmax_lut)
 from qarith.golden.common.scores import KINDS, score_rows
+from qarith.golden.softmax_lut import (
+    HLS4ML_TABLE_BYTES,
+    SoftmaxLut,
+    SoftmaxLutConfig,
+    accuracy,
+    error_bound,
+    exp_table,
+    float_softmax,
+    hls4ml_softmax,
+    normalise,
+    recip_table,
+    softmax_lut,
+)
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import run_amaranth
 from qarith.sim.common.rows import row_vectors

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from qarith.registry import BLOCKS
 from qarith.hdl.common.verilog import emit
 from qarith.manifest import write_all
+from qarith.registry import BLOCKS
 
 
 @pytest.fixture(scope="module")

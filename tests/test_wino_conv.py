@@ -4,10 +4,28 @@ from fractions import Fraction
 import pytest
 import torch
 
-from qarith.golden.common.winograd import (DIRECT_MULTS_PER_OUTPUT, input_transform, matrices, output_transform, tap_scales, weight_transform)
-from qarith.golden.wino_conv import (WinoConvConfig, assemble_tiles, direct_conv_int, direct_conv_tiles, feature_map_tiles, seeded_conv_config, wino_accumulate, wino_conv, wino_conv2d, winograd_layer)
 from qarith.fpga.accuracy.winograd import winograd_error
 from qarith.golden.common.config import from_text, to_text
+from qarith.golden.common.winograd import (
+    DIRECT_MULTS_PER_OUTPUT,
+    input_transform,
+    matrices,
+    output_transform,
+    tap_scales,
+    weight_transform,
+)
+from qarith.golden.wino_conv import (
+    WinoConvConfig,
+    assemble_tiles,
+    direct_conv_int,
+    direct_conv_tiles,
+    feature_map_tiles,
+    seeded_conv_config,
+    wino_accumulate,
+    wino_conv,
+    wino_conv2d,
+    winograd_layer,
+)
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import MODES, run_amaranth
 from qarith.sim.wino_conv import vectors

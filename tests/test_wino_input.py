@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from qarith.golden.wino_input import WinoInputConfig, wino_input
 from qarith.golden.common.winograd import input_transform_range, matrices
+from qarith.golden.wino_input import WinoInputConfig, wino_input
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import MODES, run_amaranth
 from qarith.sim.wino_input import extreme_tiles, vectors

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from qarith.golden.wino_output import WinoOutputConfig, wino_output
 from qarith.golden.common.winograd import matrices, output_transform_range, round_shift
+from qarith.golden.wino_output import WinoOutputConfig, wino_output
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import MODES, run_amaranth
 from qarith.sim.wino_input import extreme_tiles

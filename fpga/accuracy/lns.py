@@ -34,9 +34,9 @@ def lns_errors(samples=LNS_SAMPLES, lengths=LNS_LENGTHS, vectors=2000, seed=0):
     products fit the word; ``lns_dot``'s products have one more bit); int8 codes are absmax / 127 per
     tensor. Both sides are the golden models' integer arithmetic (bit-exact with the RTL), decoded."""
     from ...golden.common.lns import decode, encode
-    from ...golden.lns_mul import LnsMulConfig, lns_mul
     from ...golden.lns_add import LnsAddConfig, lns_add
     from ...golden.lns_dot import gaussian_config, gaussian_dot
+    from ...golden.lns_mul import LnsMulConfig, lns_mul
     gen = torch.Generator().manual_seed(seed)
     x, y = torch.randn(2, samples, generator=gen, dtype=torch.float64)
     fmt = LnsMulConfig(width=8, frac_bits=3)

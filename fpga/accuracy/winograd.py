@@ -6,8 +6,16 @@ from dataclasses import replace
 import torch
 
 from ...golden.common.winograd import DIRECT_MULTS_PER_OUTPUT
-from ...golden.wino_conv import (assemble_tiles, direct_conv_int, feature_map_tiles, quantize_conv, seeded_conv,
-                                 wino_accumulate, wino_conv2d, winograd_layer)
+from ...golden.wino_conv import (
+    assemble_tiles,
+    direct_conv_int,
+    feature_map_tiles,
+    quantize_conv,
+    seeded_conv,
+    wino_accumulate,
+    wino_conv2d,
+    winograd_layer,
+)
 from ...hdl.common.component import interface
 from ...hdl.wino_conv import WinoConv
 

@@ -7,7 +7,6 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
-
 __all__ = ["emit", "port_list", "write_if_changed"]
 
 
