@@ -45,7 +45,6 @@ block is measured against: hls4ml's default ("stable") softmax with its default 
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 
 import torch
 

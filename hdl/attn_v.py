@@ -9,7 +9,7 @@ row's last term to its sum; one term per cycle; the pipeline stalls as a whole w
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..golden.attn_v import AttnVConfig

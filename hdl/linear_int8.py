@@ -9,8 +9,8 @@ Q31 multiplier and shift and per-tensor output zero point and clamp bounds are q
 """
 
 from amaranth.hdl import Module, signed
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In
 
 from ..golden.linear_int8 import LinearInt8Config
 from .common.component import BlockComponent

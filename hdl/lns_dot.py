@@ -27,7 +27,7 @@ any vector length (a one-beat vector included).
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..golden.lns_dot import LnsDotConfig

@@ -7,7 +7,7 @@ One register stage: latency 1 cycle, one beat per cycle; the register holds whil
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..golden.lns_mul import LnsMulConfig

@@ -13,7 +13,7 @@ latency 4 cycles, one beat per cycle, and every stage holds while ``o.ready`` is
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 

@@ -13,7 +13,7 @@ Latency ``n + 25`` cycles from a row's last element to its first code.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..golden.log_softmax_int import LogSoftmaxIntConfig

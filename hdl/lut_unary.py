@@ -7,7 +7,7 @@ element per cycle, and the read stalls with the output so backpressure loses not
 """
 
 from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 

@@ -13,7 +13,7 @@ is low, so backpressure never loses or duplicates a beat.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..golden.requant import INT32_MAX, INT32_MIN, RequantConfig

@@ -18,7 +18,7 @@ Latency ``quotient_width + 9`` cycles; two multipliers (``e1 * f`` and ``x * sig
 """
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from ..golden.shiftgelu import ShiftGeluConfig, ibert_gelu_constants

@@ -22,7 +22,7 @@ bank is taken, the input.
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from ..golden.shiftmax import ShiftmaxConfig

@@ -31,7 +31,7 @@ Convolutions: Tap-Wise Quantization for Efficient Inference on 4x4 Tiles" (MICRO
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 

@@ -11,7 +11,7 @@ Convolutional Neural Networks" (CVPR 2016), section 4.
 """
 
 from amaranth.hdl import Module, signed
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from ..golden.common.winograd import matrices
