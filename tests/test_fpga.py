@@ -24,3 +24,18 @@ def test_place_and_route_small_array(tmp_path, device):
         assert record.io == "out-of-context" and record.wrapper_cells is None
     report = {"command": "test", "tools": {}, "seeds": 1, "records": [json.loads(json.dumps(record.__dict__))]}
     assert f"| mac_array | int8_2x3_u8s8 | {device} | ok |" in _markdown(report)
+
+
+def test_multiply_driven_nets_are_found():
+    """The check that sends a design to the classic-ABC flow: a net with two driving cell outputs (as Yosys
+    0.70's default ECP5 flow produced for wino_output f2_i16), not a net with one driver and two loads."""
+    from qarith.fpga.report import multiply_driven_nets
+    ff = {"type": "TRELLIS_FF", "port_directions": {"DI": "input", "Q": "output"}}
+    netlist = {"modules": {"top": {
+        "cells": {"a": {**ff, "connections": {"DI": [2], "Q": [5]}},
+                  "b": {**ff, "connections": {"DI": [3], "Q": [5]}},
+                  "c": {**ff, "connections": {"DI": [5], "Q": [6]}}},
+        "netnames": {"o": {"bits": [5, 6]}, "d": {"bits": [2, 3]}}}}}
+    assert multiply_driven_nets(netlist, "top") == ["o[0]"]
+    netlist["modules"]["top"]["cells"]["b"]["connections"]["Q"] = [7]
+    assert multiply_driven_nets(netlist, "top") == []
