@@ -106,7 +106,7 @@ def current_test():
 def longest_stall(probability):
     """The longest run of stall cycles (idle or backpressure) a mode with per-cycle ``probability``
     makes, taken as the shortest run whose probability, ``probability ** n``, is at most
-    :data:`STALL_TAIL`: 0 for 0, 14 for 0.3, 16 for 0.4."""
+    :data:`STALL_TAIL`: 0 for 0, 12 for 0.3, 16 for 0.4."""
     if probability <= 0:
         return 0
     return math.ceil(math.log(STALL_TAIL) / math.log(probability))
@@ -234,7 +234,8 @@ class Scoreboard:
 
     def _extra(self, cycle, beat, what):
         count = len(self.vectors.expected)
-        last = f", {cycle - self.cycles[count - 1]} cycles after the last expected one" if count else ""
+        gap = cycle - self.cycles[count - 1] if count else 0
+        last = f", {gap} cycle{'' if gap == 1 else 's'} after the last expected one" if count else ""
         return (f"{self.vectors.name}: {what} at cycle {cycle}{last}: expected {count} output beats, "
                 f"no more\n  extra:    {beat}")
 

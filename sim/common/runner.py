@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from xml.etree import ElementTree
 
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import get_runner
@@ -93,15 +94,24 @@ def run_cocotb(generator, bench, cfg, simulator, top, testcase=None, waves=None)
     runner.build(sources=[*models, source], hdl_toplevel=top, build_dir=build_dir, timescale=("1ns", "1ps"),
                  build_args=build_args, waves=waves, always=False)
     base = seed_base()
-    results = runner.test(
-        test_module=bench.__name__, hdl_toplevel=top, build_dir=build_dir, testcase=testcase,
-        extra_env={CONFIG_FILE_VARIABLE: str(config_file), SEED_VARIABLE: str(base),
-                   RUN_VARIABLE: f"{top}:{simulator}"},
-        waves=waves, timescale=("1ns", "1ps"))
-    tests, failed = get_results(Path(results))
+    results = build_dir / "results.xml"
+    try:
+        runner.test(
+            test_module=bench.__name__, hdl_toplevel=top, build_dir=build_dir, testcase=testcase,
+            results_xml=str(results), extra_env={CONFIG_FILE_VARIABLE: str(config_file),
+                                                 SEED_VARIABLE: str(base), RUN_VARIABLE: f"{top}:{simulator}"},
+            waves=waves, timescale=("1ns", "1ps"))
+    except SystemExit:
+        # Under pytest the runner exits on a failed test; the results file says which, and how.
+        if not results.exists():
+            raise
+    tests, failed = get_results(results)
     if tests == 0 or failed:
+        first = next((case.find("failure").get("message") for case in ElementTree.parse(results).iter("testcase")
+                      if case.find("failure") is not None), "")
         raise AssertionError(f"{top} on {simulator}: {failed} of {tests} cocotb tests failed "
-                             f"(log: {build_dir}; {SEED_VARIABLE}={base} repeats the run)")
+                             f"(log: {build_dir}; {SEED_VARIABLE}={base} repeats the run)"
+                             + (f"\nfirst failure: {first}" if first else ""))
     return results
 
 
