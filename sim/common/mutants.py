@@ -98,8 +98,8 @@ class DropBeat(MutantShell):
 
 
 class DuplicateBeat(MutantShell):
-    """A skid register with a wrong update: after a cycle in which the output was stalled, the beat
-    transferred is not taken from the block, so the sink gets it again."""
+    """A wrong ``ready`` to the block: in the cycle after a stall the beat the sink takes is not taken
+    from the block, so the sink gets it again."""
 
     def fault(self, m, inner):
         stalled = Signal()
