@@ -195,5 +195,6 @@ async def run_stream_test(dut, generator, make_vectors, mode):
             # The first output's latency from the last input beat it depends on, as declared.
             measured = delivered[0] - accepted[case.origin[0][-1]]
             assert measured == tb.component.latency, \
-                f"{case.name}: first output {measured} cycles after its last input, declared {tb.component.latency}"
+                (f"{case.name}: first output {measured} cycles after its last input, declared "
+                 f"{tb.component.latency} {seed_note(seed)}")
             dut._log.info("%s: latency %d cycles, as declared", case.name, measured)
