@@ -11,6 +11,8 @@ import re
 from xml.etree import ElementTree
 
 import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
 
 from qarith.hdl.requant import Requant
 from qarith.registry import BLOCKS
@@ -18,7 +20,7 @@ from qarith.sim import requant as requant_bench
 from qarith.sim.common import bench, runner
 from qarith.sim.common.bench import (MODES, StreamRules, Vectors, case_seed, drain_cycles, longest_stall,
                                      run_amaranth, seed_base)
-from qarith.sim.common.mutants import shell
+from qarith.sim.common.mutants import MutantShell, shell
 
 CFG = BLOCKS["requant"].configs["int8_x4"]
 CASES = requant_bench.vectors(CFG)
@@ -74,6 +76,30 @@ class TestFastTier:
         with pytest.raises(AssertionError, match=r"realistic: timed out at cycle 1240: expected 66 output beats, "
                                                  r"got 64\n  missing beats 64\.\.65; the first of them: "):
             run_amaranth(Requant(CFG), case)
+
+
+    def test_input_never_accepted_is_named(self):
+        """A block that stops taking input: the timeout names the input beat it never took."""
+        class StopsAfterTen(MutantShell):
+            block, config_class = Requant, Requant.config_class
+
+            def elaborate(self, platform):
+                m = Module()
+                m.submodules.block = block = Requant(self.cfg)
+                for name in ("output_offset", "act_min", "act_max"):
+                    m.d.comb += getattr(block, name).eq(getattr(self, name))
+                count = Signal(range(11))
+                with m.If(self.i.valid & self.i.ready):
+                    m.d.sync += count.eq(count + 1)
+                m.d.comb += [block.i.valid.eq(self.i.valid & (count != 10)), block.i.payload.eq(self.i.payload),
+                             self.i.ready.eq(block.i.ready & (count != 10))]
+                wiring.connect(m, block.o, wiring.flipped(self.o))
+                return m
+
+        with pytest.raises(AssertionError, match=r"realistic: timed out at cycle 1224: expected 64 output beats, "
+                                                 r"got 10\n  missing beats 10\.\.63; the first of them: .*\n  the "
+                                                 r"input took 10 of 64 beats; input beat 10 was never accepted\n"):
+            run_amaranth(StopsAfterTen(CFG), FIRST)
 
 
 class TestStreamRules:
