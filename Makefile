@@ -13,8 +13,9 @@ SET    ?=
 SIM    ?= icarus
 JOBS   ?= 2
 SEEDS  ?= 1
+ROUNDS ?= 1
 
-.PHONY: all verilog test test-full test-fast sim report bench clean simulators
+.PHONY: all verilog test test-full test-fast test-random sim report bench clean simulators
 
 all: verilog
 
@@ -57,6 +58,14 @@ test-full: $(STAMP) simulators
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q -m "not cocotb and not synthesis"
+
+# make test with fresh random idle/backpressure seeds (QARITH_SEED=random), ROUNDS times; every failure
+# prints the QARITH_SEED value that repeats it.
+test-random: $(STAMP) simulators
+	@for round in $$(seq $(ROUNDS)); do \
+	  echo "test-random: round $$round of $(ROUNDS)"; \
+	  QARITH_SEED=random $(BIN)/python -m pytest -n $(JOBS) -q || exit 1; \
+	done
 
 sim: $(STAMP) simulators
 	$(BIN)/qarith sim $(or $(BLOCK),mac_array) $(CONFIG_ARGS) --sim $(SIM)

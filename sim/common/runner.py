@@ -2,12 +2,17 @@
 
 Used from pytest (slow tier), ``make sim`` and the benchmark. ``WAVES=1`` in the environment records
 an FST (Verilator) or VCD/FST (Icarus) trace in the run's build folder.
+
+Seeds: the run's base seed (``QARITH_SEED``, resolved here, so ``random`` is drawn once and named in the
+failure) and the run's name (module and simulator) reach the bench through the environment; the bench
+derives each case's seed from them (:func:`qarith.sim.common.bench.case_seed`).
 """
 
 import os
 import re
 import shutil
 from pathlib import Path
+from xml.etree import ElementTree
 
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import get_runner
@@ -15,13 +20,16 @@ from cocotb_tools.runner import get_runner
 from ...golden.common.config import from_text, to_text
 from ...hdl.common.component import interface
 from ...hdl.common.verilog import emit, write_if_changed
+from .bench import SEED_VARIABLE, seed_base
 
-__all__ = ["SIMULATORS", "run_cocotb", "bench_config", "prepare_simulator", "simulation_model"]
+__all__ = ["SIMULATORS", "run_cocotb", "bench_config", "bench_run", "prepare_simulator", "simulation_model"]
 
 SIMULATORS = ("icarus", "verilator")
 BUILD = Path(os.environ.get("QARITH_BUILD", "build"))
 #: The environment variable that names the config file of a cocotb run.
 CONFIG_FILE_VARIABLE = "QARITH_CONFIG_FILE"
+#: The environment variable that names a cocotb run (``<module>:<simulator>``), part of its cases' seeds.
+RUN_VARIABLE = "QARITH_RUN"
 
 
 def prepare_simulator(simulator):
@@ -85,16 +93,33 @@ def run_cocotb(generator, bench, cfg, simulator, top, testcase=None, waves=None)
     build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
     runner.build(sources=[*models, source], hdl_toplevel=top, build_dir=build_dir, timescale=("1ns", "1ps"),
                  build_args=build_args, waves=waves, always=False)
-    results = runner.test(
-        test_module=bench.__name__, hdl_toplevel=top, build_dir=build_dir, testcase=testcase,
-        extra_env={CONFIG_FILE_VARIABLE: str(config_file)}, waves=waves, timescale=("1ns", "1ps"))
-    tests, failed = get_results(Path(results))
+    base = seed_base()
+    results = build_dir / "results.xml"
+    try:
+        runner.test(
+            test_module=bench.__name__, hdl_toplevel=top, build_dir=build_dir, testcase=testcase,
+            results_xml=str(results), extra_env={CONFIG_FILE_VARIABLE: str(config_file),
+                                                 SEED_VARIABLE: str(base), RUN_VARIABLE: f"{top}:{simulator}"},
+            waves=waves, timescale=("1ns", "1ps"))
+    except SystemExit:
+        # Under pytest the runner exits on a failed test; the results file says which, and how.
+        if not results.exists():
+            raise
+    tests, failed = get_results(results)
     if tests == 0 or failed:
+        first = next((case.find("failure").get("message") for case in ElementTree.parse(results).iter("testcase")
+                      if case.find("failure") is not None), "")
         raise AssertionError(f"{top} on {simulator}: {failed} of {tests} cocotb tests failed "
-                             f"(log: {build_dir})")
+                             f"(log: {build_dir}; {SEED_VARIABLE}={base} repeats the run)"
+                             + (f"\nfirst failure: {first}" if first else ""))
     return results
 
 
 def bench_config(generator):
     """In a cocotb run started by :func:`run_cocotb`: the ``generator.config_class`` config it runs."""
     return from_text(generator.config_class, Path(os.environ[CONFIG_FILE_VARIABLE]).read_text())
+
+
+def bench_run():
+    """In a cocotb run started by :func:`run_cocotb`: the run's name, ``<module>:<simulator>``."""
+    return os.environ.get(RUN_VARIABLE, "")
