@@ -61,7 +61,7 @@ def rtl_receive(wire):
     m.submodules.decoder, m.submodules.receiver = decoder, receiver
     wiring.connect(m, decoder.o, receiver.i)
     frames = []
-    expected = len([f for f in wire.split(b"\x00")[:-1] if f])
+    expected = len(golden_receive(wire))
 
     async def testbench(ctx):
         index, cycles = 0, 0
@@ -97,7 +97,8 @@ def golden_receive(wire):
             continue
         try:
             frame = classify(encoded)
-            frames.append((0, frame.command, frame.payload))
+            if frame is not None:
+                frames.append((0, frame.command, frame.payload))
         except FrameError as error:
             frames.append((error.code, error.command, b""))
     return frames
@@ -134,12 +135,12 @@ def test_receiver_matches_golden():
     long = cobs_encode(frame_bytes(Command.STREAM, b"abc") + b"x") + b"\x00"
     oversize = cobs_encode(bytes([3, 255]) + b"\x01" * 300) + b"\x00"
     broken_cobs = b"\x05\x01\x02\x00"
-    garbage = b"\x13\x37\x42"
+    garbage = b"\x13\x37\x42\x00\x01\x00\x01\x01"
     wire = b"".join([b"\x00", good[0], bytes(bad_crc), good[1], truncated, b"\x00\x00", long, good[2], oversize,
                      broken_cobs, garbage + b"\x00", good[3]])
     expected = golden_receive(wire)
     assert [e for e, _, _ in expected] == [0, Error.CRC, 0, Error.SHORT, Error.LONG, 0, Error.OVERSIZE,
-                                           Error.COBS, Error.COBS, 0]
+                                           Error.COBS, Error.COBS, Error.SHORT, 0]
     assert rtl_receive(wire) == expected
 
 

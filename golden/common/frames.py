@@ -151,10 +151,13 @@ def encode_frame(command, payload=b""):
 
 
 def classify(encoded):
-    """The receiver's verdict on one frame's bytes between two delimiters: a :class:`Frame`, or
-    :class:`FrameError` raised with the code the board replies with. Checks, in order: COBS structure,
-    size (MAX_FRAME), at least 4 bytes, length field against the byte count, CRC."""
+    """The receiver's verdict on one frame's bytes between two delimiters: a :class:`Frame`, None for
+    a frame that decodes to no bytes at all (ignored, like an empty one), or :class:`FrameError` raised
+    with the code the board replies with. Checks, in order: COBS structure, size (MAX_FRAME), at least
+    4 bytes, length field against the byte count, CRC."""
     raw = cobs_decode(encoded)
+    if not raw:
+        return None
     command = raw[0] if raw else 0
     if len(raw) > MAX_FRAME:
         raise FrameError(Error.OVERSIZE, command)
@@ -175,7 +178,7 @@ def decode_frame(encoded):
 
 class Deframer:
     """Splits a byte stream at delimiters: :meth:`feed` returns the frames completed by ``data``, each
-    a :class:`Frame` or a :class:`FrameError`; empty frames are skipped."""
+    a :class:`Frame` or a :class:`FrameError`; frames with no bytes are skipped."""
 
     def __init__(self):
         self._pending = bytearray()
@@ -188,7 +191,9 @@ class Deframer:
                 continue
             if self._pending:
                 try:
-                    frames.append(classify(bytes(self._pending)))
+                    frame = classify(bytes(self._pending))
+                    if frame is not None:
+                        frames.append(frame)
                 except FrameError as error:
                     frames.append(error)
             self._pending.clear()

@@ -231,8 +231,7 @@ class FrameReceiver(wiring.Component):
                         m.d.sync += self.frame.payload.error.eq(Error.CRC)
                     with m.Else():
                         m.d.sync += self.frame.payload.error.eq(0)
-                with m.If(count == 0):
-                    m.d.sync += [command.eq(0), length.eq(0)]
+                m.d.sync += [command.eq(0), length.eq(0)]
             with m.Else():
                 m.d.comb += crc.valid.eq(1)
                 with m.If(count <= MAX_FRAME):
