@@ -5,8 +5,8 @@
 ``build/bitstream/<board>/<block>__<config>/``: the bitstream (``top.bin`` for the iCEBreaker,
 ``top.bit`` for the ULX3S), nextpnr's ``--report`` JSON (``report.json``: utilisation and Fmax of every
 clock against the board clock), Yosys's ``stat -json`` of the whole design (``stat.json``) and of the
-block alone (``block_stat.json``), and ``summary.json``: utilisation, Fmax, the shell's own share of
-the cells (whole design minus block alone, from the two Yosys statistics) and build seconds. Nothing is
+shell alone with the block as a black box (``shell_stat.json``), and ``summary.json``: utilisation,
+Fmax, the shell's own share of the cells and build seconds. Nothing is
 read from a log. A design that does not fit or misses the board clock raises :class:`BitstreamError`
 with a one-line reason and the numbers.
 """
@@ -21,7 +21,9 @@ import time
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import ClockSignal, Elaboratable, Instance, Module, ResetSignal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In
 
 from .shell import Shell
 
@@ -114,13 +116,36 @@ def _count(stat, board):
     return counts
 
 
-def _synth_block(block, board, workdir, env):
-    """Yosys statistics of the block alone, synthesized as the board build synthesizes it."""
-    (workdir / "block.il").write_text(rtlil.convert(block, name="block", emit_src=False))
+class _BlackBox(wiring.Component):
+    """A block's ports around an instance of Verilog/RTLIL module ``module`` (the block, synthesized
+    separately), so that the shell can be synthesized without it."""
+
+    def __init__(self, block, module):
+        self.module, self.latency = module, block.latency
+        super().__init__(block.signature)
+
+    def elaborate(self, platform):
+        m = Module()
+        ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+        for path, member, value in self.signature.flatten(self):
+            ports[("i_" if member.flow == In else "o_") + "__".join(str(part) for part in path)] = value
+        m.submodules.block = Instance(self.module, **ports)
+        return m
+
+
+def _shell_cells(generator, cfg, name, clk_hz, baud, board, workdir, env):
+    """Yosys statistics of the shell alone: the block is read as a black box (``read_rtlil -lib``) and
+    the rest synthesized as the board build synthesizes it (pins excluded)."""
+    block = generator(cfg)
+    (workdir / "block.il").write_text(rtlil.convert(block, name="qarith_block", emit_src=False))
+    shell = Shell(lambda _: _BlackBox(block, "qarith_block"), cfg, name, clk_hz, baud)
+    (workdir / "shell.il").write_text(rtlil.convert(shell, name="shell", emit_src=False))
     synth = "synth_ice40 -dsp" if board.family == "ice40" else "synth_ecp5"
-    script = f"read_rtlil block.il; {synth} -top block; tee -q -o block_stat.json stat -json"
-    subprocess.run([env["YOSYS"], "-q", "-p", script], cwd=workdir, check=True, capture_output=True)
-    return json.loads((workdir / "block_stat.json").read_text())
+    script = f"read_rtlil -lib block.il; read_rtlil shell.il; {synth} -top shell; tee -q -o shell_stat.json stat -json"
+    result = subprocess.run([env["YOSYS"], "-q", "-p", script], cwd=workdir, capture_output=True, env=env)
+    if result.returncode != 0:
+        return None
+    return _count(json.loads((workdir / "shell_stat.json").read_text()), board)
 
 
 def build_bitstream(board_name, generator, cfg, name, output="build/bitstream", baud=DEFAULT_BAUD, seed=1,
@@ -171,9 +196,7 @@ def build_bitstream(board_name, generator, cfg, name, output="build/bitstream", 
         "bitstream": board.bitstream, "identity": dataclasses.asdict(shell.identity),
     }
     if shell_share:
-        block = generator(cfg)
-        summary["block_cells"] = _count(_synth_block(block, board, workdir, env), board)
-        summary["shell_cells"] = {r: cells[r] - summary["block_cells"][r] for r in cells}
+        summary["shell_cells"] = _shell_cells(generator, cfg, name, clk_hz, baud, board, workdir, env)
     (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if summary["fmax_mhz"] is None or summary["fmax_mhz"] < clock_mhz:
         raise BitstreamError(f"{name} on {board.name}: misses the {clock_mhz:g} MHz board clock, "

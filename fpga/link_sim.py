@@ -41,7 +41,8 @@ def simulated_board(generator, cfg, name, clk_hz=12_000_000, baud=1_000_000, sim
     prepare_simulator(simulator)
     shell = Shell(generator, cfg, name, clk_hz, baud)
     top = "shell__" + name.replace(":", "__")
-    build_dir = (BUILD / "sim" / top / simulator).resolve()
+    # One build per link rate, so test runs and `qarith run --port sim` do not rebuild each other's.
+    build_dir = (BUILD / "sim" / f"{top}__div{shell.divisor}" / simulator).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{top}.v"
     write_if_changed(source, verilog.convert(shell, name=top, emit_src=False))

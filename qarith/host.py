@@ -106,6 +106,8 @@ class Board:
                 self.bad_frames += 1
             elif frame.command == Command.OUTPUT:
                 self._take_output(frame)
+            elif frame.command < 0x80:
+                continue            # a request, not a reply: the port echoes what we send (loop://)
             else:
                 self._frames.append(frame)
 
