@@ -19,7 +19,7 @@ from ..hdl.verilog import write_if_changed
 from ..sim.runner import BUILD, prepare_simulator, simulation_model
 from .shell import Shell
 
-__all__ = ["simulated_board", "free_port"]
+__all__ = ["simulated_board", "free_port", "link_throughput"]
 
 
 def free_port():
@@ -91,3 +91,33 @@ def _wait_listening(ready_file, thread, timeout=300):
             thread.join(timeout=1)
             raise RuntimeError(f"the simulated board did not start: {ready_file.parent}")
         time.sleep(0.05)
+
+
+def link_throughput(generator, cfg, name, beats, expect, static=None, clk_hz=12_000_000, baud=1_000_000,
+                    simulator="verilator"):
+    """Stream ``beats`` (integers) through a simulated board in frames as large as they go and return
+    the measured rates, in board time (simulated cycles at ``clk_hz``): input and output beats/s,
+    bytes/s each way, and the line's use each way (bytes/s over ``baud / 10``). ``static`` port values
+    (integers by port name) are set first. Returns (outputs, figures)."""
+    from ..host import Board
+    stats = {}
+    with simulated_board(generator, cfg, name, clk_hz, baud, simulator, stats=stats) as url, \
+            Board.open(url, timeout=120) as board:
+        board.identify()
+        board.reset()
+        for port, value in (static or {}).items():
+            board.set_static(port, value)
+        outputs = board.run(beats, expect=expect)
+        frames = board.frames_sent
+    seconds = (stats["last_byte_cycle"] - stats["first_byte_cycle"]) / clk_hz
+    line = baud / 10
+    figures = {
+        "design": name, "clk_hz": clk_hz, "baud": baud, "frames": frames, "beats_in": len(beats),
+        "beats_out": len(outputs), "cycles": stats["last_byte_cycle"] - stats["first_byte_cycle"],
+        "beats_in_per_s": round(len(beats) / seconds), "beats_out_per_s": round(len(outputs) / seconds),
+        "to_board_bytes_per_s": round(stats["to_board_bytes"] / seconds),
+        "from_board_bytes_per_s": round(stats["from_board_bytes"] / seconds),
+        "to_board_line_use": round(stats["to_board_bytes"] / seconds / line, 3),
+        "from_board_line_use": round(stats["from_board_bytes"] / seconds / line, 3),
+    }
+    return outputs, figures

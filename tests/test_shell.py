@@ -3,7 +3,10 @@ the host driver through the socket bridge: round trips through three blocks agai
 models, and the malformed-traffic cases, each a named test on one simulated board."""
 
 import importlib
+import json
+import os
 import random
+from pathlib import Path
 
 import pytest
 
@@ -207,3 +210,28 @@ def test_fifo_full(mac_board):
     outputs += board.run(beats[accepted:], expect=len(vectors.expected) - len(outputs))
     expected = [pack(component.o.payload.shape(), b) for b in vectors.expected]
     assert outputs == expected
+
+
+#: Link throughput at the iCEBreaker's own clock and rate (12 MHz, 1 Mbaud): make test-full, or
+#: QARITH_THROUGHPUT=1; the README's throughput table.
+THROUGHPUT = [("requant", "int8", 600), ("lns_mul", "w12_b5_x4", 600), ("mac_array", "int8_4x4", 400)]
+
+
+@pytest.mark.skipif(not (os.environ.get("QARITH_FULL") == "1" or os.environ.get("QARITH_THROUGHPUT") == "1"),
+                    reason="the throughput runs take minutes: make test-full or QARITH_THROUGHPUT=1")
+@pytest.mark.parametrize("block_name, config_name, max_beats", THROUGHPUT, ids=[f"{b}-{c}" for b, c, _ in THROUGHPUT])
+def test_link_throughput(block_name, config_name, max_beats):
+    from qarith.fpga.link_sim import link_throughput
+    block = BLOCKS[block_name]
+    cfg = block.configs[config_name]
+    component = block.interface(cfg)
+    case = vectors_prefix(importlib.import_module(block.bench).vectors(cfg)[0], max_beats)
+    beats = [pack(component.i.payload.shape(), b) for b in case.beats]
+    static = {port: pack(getattr(component, port).shape(), value) for port, value in case.static.items()}
+    outputs, figures = link_throughput(block.generator, cfg, f"{block_name}:{config_name}", beats,
+                                       len(case.expected), static)
+    assert outputs == [pack(component.o.payload.shape(), b) for b in case.expected]
+    print(json.dumps(figures))
+    out = Path(os.environ.get("QARITH_BUILD", "build")) / "link_throughput"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{block_name}__{config_name}.json").write_text(json.dumps(figures, indent=2) + "\n")
