@@ -5,7 +5,6 @@ TCP port on localhost. The host driver connects with ``socket://127.0.0.1:PORT``
 
 import contextlib
 import json
-import os
 import socket
 import threading
 import time

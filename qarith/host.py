@@ -16,7 +16,7 @@ import time
 
 import serial
 
-from .golden.common.frames import (COUNTERS, MAX_PAYLOAD, PROTOCOL_VERSION, Command, Error, Frame, FrameError, Identity,
+from .golden.common.frames import (COUNTERS, MAX_PAYLOAD, PROTOCOL_VERSION, Command, Error, FrameError, Identity,
                                    Deframer, beat_bytes, encode_frame, frame_beats, pack_beats,
                                    unpack_beats)
 

@@ -6,7 +6,7 @@ import pytest
 from amaranth.sim import Simulator
 from cobs import cobs
 
-from qarith.golden.common.frames import (MAX_FRAME, Command, Error, FrameError, classify, cobs_encode,
+from qarith.golden.common.frames import (Command, Error, FrameError, classify, cobs_encode,
                                          encode_frame, frame_bytes)
 from qarith.hdl.common.framing import (BeatsToBytes, BytesToBeats, COBSDecoder, COBSEncoder, CRCAppender,
                                        FrameReceiver)
