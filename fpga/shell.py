@@ -131,7 +131,7 @@ class Shell(wiring.Component):
 
         # The block and its FIFOs, all reset by RESET.
         block = self.block
-        reset = lambda unit: ResetInserter(block_reset)(unit)
+        reset = ResetInserter(block_reset)
         unpack = BytesToBeats(self.in_shape)
         in_fifo = fifo.SyncFIFOBuffered(width=self.in_width, depth=self.in_depth)
         out_fifo = fifo.SyncFIFOBuffered(width=self.out_width, depth=self.out_depth)
