@@ -14,8 +14,11 @@ SIM    ?= icarus
 JOBS   ?= 2
 SEEDS  ?= 1
 ROUNDS ?= 1
+BOARD  ?= icebreaker
+PORT   ?= sim
 
-.PHONY: all verilog test test-full test-fast test-random sim report bench clean simulators
+.PHONY: all verilog test test-full test-fast test-random sim report bench clean simulators bitstream bitstreams \
+        program run
 
 all: verilog
 
@@ -50,11 +53,12 @@ CONFIG_ARGS = $(if $(CONFIG),--config $(CONFIG)) $(if $(CONFIG_FILE),--config-fi
 verilog: $(STAMP)
 	$(BIN)/qarith verilog $(if $(BLOCK),$(BLOCK),--all) $(CONFIG_ARGS) -o $(BUILD)/verilog
 
+# --dist loadgroup keeps the tests that share one simulated board (tests/test_shell.py) on one worker.
 test: $(STAMP) simulators
-	$(BIN)/python -m pytest -n $(JOBS) -q
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q
 
 test-full: $(STAMP) simulators
-	QARITH_FULL=1 $(BIN)/python -m pytest -n $(JOBS) -q
+	QARITH_FULL=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q -m "not cocotb and not synthesis"
@@ -75,6 +79,28 @@ report: bench
 
 bench: $(STAMP) simulators
 	$(BIN)/qarith bench -o $(BUILD)/report
+
+# Board builds (README "On a board"): the shell around BLOCK/CONFIG for BOARD=icebreaker|ulx3s, into
+# build/bitstream/$(BOARD)/; `make program` loads it; `make run PORT=/dev/ttyUSB1` plays the block's test
+# vectors through it (PORT=sim, the default, simulates the board instead).
+bitstream: $(STAMP)
+	$(BIN)/qarith bitstream $(BLOCK) $(CONFIG_ARGS) --board $(BOARD) -o $(BUILD)/bitstream
+
+program: $(STAMP)
+	$(BIN)/qarith program $(BLOCK) $(CONFIG_ARGS) --board $(BOARD) -o $(BUILD)/bitstream
+
+run: $(STAMP)
+	$(BIN)/qarith run $(BLOCK) $(if $(CONFIG),--config $(CONFIG)) --port $(PORT)
+
+# Every bitstream of the README's board table.
+bitstreams: $(STAMP)
+	$(BIN)/qarith bitstream mac_array --config int8_4x4_ice40 --board icebreaker -o $(BUILD)/bitstream
+	$(BIN)/qarith bitstream lns_mul --config w12_b5_x4 --board icebreaker -o $(BUILD)/bitstream
+	$(BIN)/qarith bitstream softmax_lut --config n16_log --board icebreaker -o $(BUILD)/bitstream
+	$(BIN)/qarith bitstream linear_int8 --config b4_o4_k64 --board ulx3s -o $(BUILD)/bitstream
+	$(BIN)/qarith bitstream shiftmax --config n64_pytorch --board ulx3s -o $(BUILD)/bitstream
+	$(BIN)/qarith bitstream ilayernorm --config c64 --board ulx3s -o $(BUILD)/bitstream
+	$(BIN)/qarith bitstream wino_conv --config f2_c4_o1 --board ulx3s -o $(BUILD)/bitstream
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

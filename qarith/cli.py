@@ -11,6 +11,10 @@
 ``qarith report --block B [--config-file F] [--set ...]``
                                            the same for one custom config of one block
 ``qarith bench [-o DIR]``                  simulator speed, MAC-array utilisation, accuracy tables
+``qarith bitstream BLOCK [CONFIG OPTIONS] --board icebreaker|ulx3s [-o DIR]``
+                                           a bitstream of the board shell around the block
+``qarith program BLOCK [CONFIG OPTIONS] --board B``   load that bitstream into the board
+``qarith run BLOCK [CONFIG OPTIONS] --port URL``      play the block's test vectors through a board
 
 CONFIG OPTIONS pick the configuration: ``--config NAME`` (a named config) or ``--config-file FILE.toml`` (a
 TOML table of the config's fields, the text :mod:`qarith.golden.common.config` writes), then any number of
@@ -260,6 +264,135 @@ def _cmd_bench(args):
     run_benchmark(Path(args.output), _blocks())
 
 
+# Board commands: bitstream, program, run (the board shell, qarith.fpga.bitstream and qarith.host).
+
+def _board_design(args):
+    """The block, config and design name (``block:config``, the name ``identify`` reports)."""
+    block = _lookup_block(args.block)
+    cfg, module = _config(block, args)
+    return block, cfg, f"{block.name}:{module.removeprefix(block.name + '__')}"
+
+
+def _check_board(name):
+    from .fpga.bitstream import BOARDS
+    if name not in BOARDS:
+        raise CliError(f"unknown board {name!r}; boards: {', '.join(BOARDS)}")
+    return BOARDS[name]
+
+
+def _cmd_bitstream(args):
+    from .fpga.bitstream import BitstreamError, build_bitstream
+    _check_board(args.board)
+    block, cfg, name = _board_design(args)
+    try:
+        summary = build_bitstream(args.board, block.generator, cfg, name, args.output, baud=args.baud)
+    except BitstreamError as error:
+        raise CliError(str(error)) from None
+    used = summary["utilisation"]
+    print(f"{name} on {args.board}: " + ", ".join(f"{kind} {v['used']}/{v['available']}" for kind, v in used.items())
+          + f"; Fmax {summary['fmax_mhz']} MHz (board clock {summary['clock_mhz']:g} MHz); "
+          f"{summary['build_seconds']} s; {Path(args.output) / args.board / name.replace(':', '__') / summary['bitstream']}")
+
+
+def _cmd_program(args):
+    from .fpga.bitstream import BitstreamError, program
+    board = _check_board(args.board)
+    _, _, name = _board_design(args)
+    path = Path(args.output) / board.name / name.replace(":", "__") / board.bitstream
+    try:
+        program(board.name, path)
+    except BitstreamError as error:
+        raise CliError(str(error)) from None
+    print(f"programmed {board.description} with {path}")
+
+
+def _cmd_run(args):
+    import contextlib
+
+    from rich.progress import Progress
+
+    from .host import Board, LinkError, play
+    block, cfg, name = _board_design(args)
+    component = block.interface(cfg)
+    cases = block.bench.vectors(cfg)
+    if args.max_beats:
+        from .sim.common.shell import vectors_prefix
+        cases = [vectors_prefix(case, args.max_beats) for case in cases]
+    total = sum(len(case.beats) for case in cases)
+    if args.port == "sim":
+        from .fpga.link_sim import simulated_board
+        link = simulated_board(block.generator, cfg, name, baud=args.baud)
+        timeout = max(args.timeout, 60)
+    else:
+        link, timeout = contextlib.nullcontext(args.port), args.timeout
+    try:
+        with link as url, Board.open(url, baud=args.baud, timeout=timeout) as board:
+            identity = board.identify()
+            from .golden.common.frames import config_hash
+            if identity.name != name or identity.config_hash != config_hash(cfg):
+                raise CliError(f"the board at {url} holds {identity.name} (config hash {identity.config_hash:08x}), "
+                               f"not {name} ({config_hash(cfg):08x}): program it with `make program`")
+            with Progress(transient=True, disable=total < 2000) as progress:
+                task = progress.add_task(f"{name} via {url}", total=total)
+                done = [0]
+
+                def advance(case, sent, got):
+                    progress.update(task, completed=done[0] + sent)
+                summary = None
+                for case in cases:
+                    part = play(board, component, [case], progress=advance)
+                    done[0] += len(case.beats)
+                    summary = part if summary is None else _merge(summary, part)
+            counters = board.counters()
+    except LinkError as error:
+        raise CliError(str(error)) from None
+    errors = {k: v for k, v in counters.items() if v and k != "frames_ok"}
+    print(f"{name} on {args.port}: {summary.cases} cases, {summary.beats_in} beats in, {summary.beats_out} out, "
+          f"{len(summary.mismatches)} mismatches against the golden model, "
+          f"{summary.beats_per_second:.0f} input beats/s; board error counters: {errors or 'none'}")
+    for case_name, index, want, got in summary.mismatches[:5]:
+        print(f"  {case_name} output {index}: expected {want}, got {got}")
+    if summary.mismatches:
+        raise CliError(f"{len(summary.mismatches)} output beats differ from the golden model")
+
+
+def _merge(summary, part):
+    summary.cases += part.cases
+    summary.beats_in += part.beats_in
+    summary.beats_out += part.beats_out
+    summary.mismatches += part.mismatches
+    summary.seconds += part.seconds
+    return summary
+
+
+def _board_parsers(sub, config_args):
+    from .fpga.bitstream import DEFAULT_BAUD
+    p = sub.add_parser("bitstream", help="build a board bitstream of the shell around a block")
+    p.add_argument("block")
+    p.add_argument("--board", required=True, help="icebreaker or ulx3s")
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    p.add_argument("-o", "--output", default="build/bitstream")
+    config_args(p)
+    p.set_defaults(func=_cmd_bitstream)
+
+    p = sub.add_parser("program", help="load a built bitstream into the board")
+    p.add_argument("block")
+    p.add_argument("--board", required=True)
+    p.add_argument("-o", "--output", default="build/bitstream")
+    config_args(p)
+    p.set_defaults(func=_cmd_program)
+
+    p = sub.add_parser("run", help="play a block's test vectors through a board and compare with golden")
+    p.add_argument("block")
+    p.add_argument("--port", required=True, help="serial device or pyserial URL (socket://..., loop://); "
+                                                 "'sim' simulates the board")
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply")
+    p.add_argument("--max-beats", type=int, help="cut every case to its first N input beats")
+    config_args(p)
+    p.set_defaults(func=_cmd_run)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise CliError(message)
@@ -310,6 +443,7 @@ def _parser():
     p = sub.add_parser("bench", help="simulator speed, MAC-array utilisation and accuracy benchmark")
     p.add_argument("-o", "--output", default="build/report")
     p.set_defaults(func=_cmd_bench)
+    _board_parsers(sub, config_args)
     return parser
 
 

@@ -18,8 +18,16 @@ from qarith.hdl.requant import Requant
 from qarith.registry import BLOCKS
 from qarith.sim import requant as requant_bench
 from qarith.sim.common import bench, runner
-from qarith.sim.common.bench import (MODES, StreamRules, Vectors, case_seed, drain_cycles, longest_stall,
-                                     run_amaranth, seed_base)
+from qarith.sim.common.bench import (
+    MODES,
+    StreamRules,
+    Vectors,
+    case_seed,
+    drain_cycles,
+    longest_stall,
+    run_amaranth,
+    seed_base,
+)
 from qarith.sim.common.mutants import MutantShell, shell
 
 CFG = BLOCKS["requant"].configs["int8_x4"]
