@@ -107,6 +107,11 @@ class ShiftGeluConfig:
             raise ValueError(f"Exp shift must be between 1 and 30, not {self.exp_shift}")
         if not 2 <= self.sig_width <= 16:
             raise ValueError(f"Sigmoid width must be between 2 and 16, not {self.sig_width}")
+        if self.exp_scale <= 2.0 ** -29:
+            # |x0| >= 2**29: e1 + e2 reaches 2 * 2**29 * 2**exp_shift, past 31 bits for every exp_shift
+            # (and -1 / scale overflows a float for subnormal scales).
+            raise ValueError(f"Scale {self.scale} gives the exponential a scale of 2**-29 or finer, so e1 + e2 "
+                             f"would overflow 31 bits; use a coarser scale")
         if 2 * self.e_max > INT31_MAX:
             raise ValueError(f"Scale {self.scale} gives x0 = {self.x0}, so e1 + e2 can reach 2 * {self.e_max}, "
                              f"beyond 31 bits; use a coarser scale or a smaller exp_shift")
