@@ -234,20 +234,14 @@ def a_priori_bound(cfg):
     return 0.5 + worst
 
 
-#: One config per function: the registry's, and silu in the gelu format.
+#: One config per function: the registry's, and silu in the gelu format. Every registered config is
+#: here, so each one's fits (both methods) are held to the derived bound below.
 TARGETS = {**{cfg.function: cfg for cfg in BLOCKS["pwl"].configs.values()},
            "silu": PwlConfig(function="silu", entries=16)}
 
-#: Measured maximum errors (output LSBs) of the registry configs, rounded up: the fitters' regression
-#: guard. The direct table (lut_unary) would be 0.5; a PWL table adds its approximation error.
-MEASURED = {
-    ("gelu16_s8", "nnlut"): 0.78, ("gelu16_s8", "irnn"): 0.51,
-    ("exp16_irnn", "nnlut"): 2.71, ("exp16_irnn", "irnn"): 0.67,
-    ("recip16_u12", "nnlut"): 1.0, ("recip16_u12", "irnn"): 0.67,
-    ("rsqrt16_u12", "nnlut"): 1.0, ("rsqrt16_u12", "irnn"): 1.0,
-    ("sigmoid8_s8", "nnlut"): 3.02, ("sigmoid8_s8", "irnn"): 2.11,
-    ("tanh32_s10", "nnlut"): 0.69, ("tanh32_s10", "irnn"): 0.57,
-}
+
+def test_targets_hold_every_registered_config():
+    assert set(BLOCKS["pwl"].configs.values()) <= set(TARGETS.values())
 
 
 class TestGolden:
@@ -292,11 +286,6 @@ class TestGolden:
         stats = error_stats(cfg)
         assert stats["max_error_lsb"] <= a_priori_bound(cfg)
         assert stats["mean_error_lsb"] <= stats["max_error_lsb"]
-
-    @pytest.mark.parametrize("config_name, method", list(MEASURED))
-    def test_within_measured_bound(self, config_name, method):
-        cfg = dataclasses.replace(BLOCKS["pwl"].configs[config_name], method=method)
-        assert error_stats(cfg)["max_error_lsb"] <= MEASURED[config_name, method]
 
     @pytest.mark.parametrize("name", list(FUNCTIONS))
     def test_irnn_beats_nnlut_on_16_bit_outputs(self, name):
