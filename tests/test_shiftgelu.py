@@ -22,6 +22,12 @@ class TestConfig:
         ({"scale": 1 / 256, "exp_shift": 23},
          r"^Scale 0\.00390625 gives x0 = -151, so e1 \+ e2 can reach 2 \* 1266679808, beyond 31 bits; "
          r"use a coarser scale or a smaller exp_shift$"),
+        # 1.702 S <= 2**-29: |x0| >= 2**29, so e1 + e2 reaches 2**31 at exp_shift 1; refused before
+        # x0 = floor(-1 / (1.702 S)) is computed (-1 / 5e-324 overflows a float).
+        ({"scale": 5e-324}, r"^Scale 5e-324 gives the exponential a scale of 2\*\*-29 or finer, so e1 \+ e2 would "
+                            r"overflow 31 bits; use a coarser scale$"),
+        ({"scale": 2.0 ** -29, "factor": "shift"},
+         r"^Scale 1\.862645149230957e-09 gives the exponential a scale of 2\*\*-29 or finer"),
     ])
     def test_bad_values(self, kwargs, message):
         with pytest.raises(ValueError, match=message):

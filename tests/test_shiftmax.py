@@ -26,6 +26,21 @@ class TestConfig:
         # e(0) = 16 * 2**15 = 2**19; 4096 of them make 2**31.
         ({"n": 4096}, r"^Row length 4096 can overflow the 31-bit sum at this scale: at most 4095 elements of "
                       r"e\(0\) = 524288$"),
+        # Scales of 2**-30 or finer are refused before x0 = floor(-1 / S) is computed (-1 / 5e-324 overflows a
+        # float): |x0| >= 2**30 makes e(0) at least 2**31.
+        ({"scale": 2.0 ** -30}, r"^Scale 9\.313225746154785e-10 is 2\*\*-30 or finer, so e\(0\) would overflow 31 bits; "
+                                r"use a coarser scale$"),
+        ({"scale": 5e-324}, r"^Scale 5e-324 is 2\*\*-30 or finer, so e\(0\) would overflow 31 bits; use a coarser scale$"),
+        # I-BERT: e(0) = floor(2.79 / S**2) << 30 (S**2 underflows to zero at 1e-300).
+        ({"variant": "ibert", "scale": 1e-300},
+         r"^Scale 1e-300 is 2\*\*-30 or finer, so e\(0\) would overflow 62 bits; use a coarser scale$"),
+        # I-BERT: 0.35 gives x0 = floor(-1.98) = -2; 1e300 overflowed S**2.
+        ({"variant": "ibert", "scale": 0.35},
+         r"^Scale 0\.35 makes x0 = floor\(-ln 2 / scale\) -2 or more, too coarse for I-BERT's exponential; "
+         r"use a scale below 0\.34655$"),
+        ({"variant": "ibert", "scale": 1e300},
+         r"^Scale 1e\+300 makes x0 = floor\(-ln 2 / scale\) -2 or more, too coarse for I-BERT's exponential; "
+         r"use a scale below 0\.34655$"),
     ])
     def test_bad_values(self, kwargs, message):
         with pytest.raises(ValueError, match=message):

@@ -40,6 +40,11 @@ class TestConfig:
         ({"method": "log", "scale": 0.005},
          r"^Output table would need 4350 entries for scale 0\.005; at most 4096 are supported "
          r"\(use a coarser scale\)$"),
+        # Finer still, the log table's search limit ((255 << 2) + ln(64) * 4 / 1e-12) is 10**13 entries: the
+        # search stops at 16 x 4096.
+        ({"method": "log", "scale": 1e-12},
+         r"^Output table would need more than 65536 entries for scale 1e-12; at most 4096 are supported "
+         r"\(use a coarser scale\)$"),
     ])
     def test_bad_values(self, kwargs, message):
         with pytest.raises(ValueError, match=message):
