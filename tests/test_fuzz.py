@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from qarith.golden.common.config import from_text, to_text
 from qarith.registry import BLOCKS
 
-DEFAULT_EXAMPLES = 12
+DEFAULT_EXAMPLES = 40
 EXAMPLES = int(os.environ.get("QARITH_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
 
 #: qarith's own source folders: a refusal must be raised from a ``raise`` statement in one of them.

@@ -113,6 +113,15 @@ def test_fast_tier(config_name):
     assert result.out_cycles[-1] - result.in_cycles[0] == (cfg.n - 1) + latency + rows * cfg.n - 1
 
 
+def test_attn_v_bench_takes_five_bit_codes():
+    # Found by the config fuzz: attn_v accepts 5-bit codes, Log-Int-Softmax makes at most 4; the bench
+    # feeds its 4-bit codes to the 5-bit block and the random and extreme cases span all 32 codes.
+    cfg = AttnVConfig(n=8, bits=5)
+    cases = {case.name: case for case in attn_v_vectors(cfg)}
+    assert max(beat["code"] for beat in cases["log_int_softmax_codes"].beats) <= 15
+    assert max(beat["code"] for beat in cases["extremes"].beats) == 31
+
+
 @pytest.mark.parametrize("config_name", list(BLOCKS["attn_v"].configs))
 def test_attn_v_fast_tier(config_name):
     block = BLOCKS["attn_v"]
