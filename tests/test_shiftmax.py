@@ -9,6 +9,7 @@ from qarith.sim.common.bench import run_amaranth
 from qarith.sim.common.rows import row_vectors
 from qarith.sim.shiftmax import vectors
 
+from shift_exp_bounds import shift_exp_interval
 from tiers import fast_tier, slow_tier, slow_tier_params
 
 
@@ -122,13 +123,32 @@ class TestGolden:
         # A row of one element would be 256/256: it clamps to the top code.
         assert shiftmax(ShiftmaxConfig(n=1, variant="ibert"), torch.tensor([[3]])).tolist() == [[255]]
 
-    def test_float_error_measured(self):
-        # Not a bound from the paper: the shift-exp's linear 2**f ~ 1 + f/2 is off by up to 6.1 % and
-        # log2(e) ~ 1.4375 adds a little; over realistic rows the probability error stays below 0.04.
-        cfg = ShiftmaxConfig()
+    @pytest.mark.parametrize("variant", ["pytorch", "tvm"])
+    def test_float_error_within_the_derived_bound(self, variant):
+        # Every probability of realistic rows within a bound derived from the roundings. With d_j = x_j - max:
+        # * e_j / e(0) lies in shift_exp_interval(d_j) (the shift-exp's floors and its linear 2**-f; the
+        #   TVM variant's r >> 1 floors r / 2 - x0 = u (1 - f/2) > u / 2 by at most 1/2, a factor of at least
+        #   1 - 1/u with u = -x0: folded into the low end);
+        # * so R_i = e_i / s lies in [lo_i / (lo_i + sum_(j != i) hi_j), hi_i / (hi_i + sum_(j != i) lo_j)];
+        # * f = floor(N / s), N = 2**31 - 1: R_i N / 2**31 - e(0) / 2**31 < e_i f / 2**31 <= R_i N / 2**31, and
+        #   the output's floor takes up to 2**-(out_width - 1) off.
+        # The float softmax's distance to that interval is the bound (it holds the approximation of exp
+        # by shifts: 1.4375 for log2 e, x0 for -1 / scale).
+        cfg = ShiftmaxConfig(variant=variant)
         x, _ = score_rows(cfg, "gauss2", 200, cfg.n)
-        error = (shiftmax(cfg, x).to(torch.float64) / 128 - float_softmax(cfg, x)).abs()
-        assert float(error.max()) < 0.04
+        d = x - x.amax(dim=-1, keepdim=True)
+        low, high = shift_exp_interval(d, d, cfg.x0, cfg.shift)
+        if variant == "tvm":
+            low = low * (1 + 1 / cfg.x0)
+        others_low = low.sum(dim=-1, keepdim=True) - low
+        others_high = high.sum(dim=-1, keepdim=True) - high
+        n = 2.0 ** 31 - 1
+        p_low = low / (low + others_high) * n / 2 ** 31 - cfg.e_max / 2 ** 31 - 2.0 ** -(cfg.out_width - 1)
+        p_high = high / (high + others_low) * n / 2 ** 31
+        reference = float_softmax(cfg, x)
+        bound = torch.maximum((p_low - reference).abs(), (p_high - reference).abs()) + 1e-12
+        error = (shiftmax(cfg, x).to(torch.float64) / 128 - reference).abs()
+        assert bool((error <= bound).all())
 
 
 @pytest.mark.parametrize("config_name", list(BLOCKS["shiftmax"].configs))
