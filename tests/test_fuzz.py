@@ -78,15 +78,18 @@ SPECIAL_FLOATS = (0.0, -0.0, -1.0, 1.0, 0.5, 2.0, 1 / 16, 1 / 64, 1 / 1024, 1e-6
 WRONG_KINDS = (None, True, "8", 1.5, (1,), b"x")
 
 
+# Special values are drawn more often than the uniform ranges (``one_of`` picks its branches evenly).
 def _ints(current):
     near = st.integers(current - 4, current + 4) if isinstance(current, int) else st.nothing()
-    return st.one_of(st.sampled_from(SPECIAL_INTS), near, st.integers(-80, 300))
+    special = st.sampled_from(SPECIAL_INTS)
+    return st.one_of(special, special, near, st.integers(-80, 300))
 
 
 def _floats(current):
     scaled = st.floats(1 / 64, 64).map(lambda factor: current * factor) \
         if isinstance(current, float) and math.isfinite(current) else st.nothing()
-    return st.one_of(st.sampled_from(SPECIAL_FLOATS), scaled, st.floats(allow_nan=True, allow_infinity=True),
+    special = st.sampled_from(SPECIAL_FLOATS)
+    return st.one_of(special, special, scaled, st.floats(allow_nan=True, allow_infinity=True),
                      st.integers(-2, 3))
 
 
@@ -95,7 +98,9 @@ def _names(block):
     module (the names it accepts), and names it cannot accept."""
     module = sys.modules[block.config.__module__]
     names = {"", "bogus", "GELU", " gelu"}
-    for value in vars(module).values():
+    for key, value in vars(module).items():
+        if key.startswith("_"):                        # __doc__, __file__, ...
+            continue
         if isinstance(value, str):
             names.add(value)
         elif isinstance(value, (tuple, list, dict, set, frozenset)):
