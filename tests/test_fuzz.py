@@ -226,6 +226,40 @@ def check_contract(block_name, base, changes):
     return cfg
 
 
+def _special_values(block, field, current):
+    """The special values of ``field``'s kinds, one list (the sweep's; the fuzz draws from the same)."""
+    kinds = _annotation_kinds(field.type)
+    values = list(WRONG_KINDS)
+    if int in kinds:
+        values += SPECIAL_INTS
+    if float in kinds:
+        values += SPECIAL_FLOATS
+    if str in kinds or object in kinds:
+        values += _names(block)
+    if tuple in kinds and isinstance(current, tuple) and current:
+        values += [(value,) + current[1:] for value in (0, -1, 1 << 40, math.nan, math.inf, -math.inf, 5e-324,
+                                                        1e300, True, "x")]
+        values += [current[:-1], current + current[-1:], ()]
+    return values
+
+
+@pytest.mark.parametrize("block_name", list(BLOCKS))
+def test_every_special_value(block_name):
+    """Every registered config with each field set to each special value in turn (construction and, for
+    the configs it accepts, the text form; the fuzz elaborates): the values that hide among many."""
+    block = BLOCKS[block_name]
+    for base in block.configs.values():
+        for field in dataclasses.fields(base):
+            for value in _special_values(block, field, getattr(base, field.name)):
+                try:
+                    cfg = dataclasses.replace(base, **{field.name: value})
+                except (ValueError, TypeError) as error:
+                    assert _is_worded_refusal(error), f"{field.name}={value!r}: {error!r}"
+                    continue
+                if not _uses_callable(cfg):
+                    assert from_text(type(cfg), to_text(cfg)) == cfg, f"{field.name}={value!r}"
+
+
 def test_size_limits_name_fields():
     for name, limits in SIZE_LIMITS.items():
         fields = {f.name for f in dataclasses.fields(BLOCKS[name].config)}
