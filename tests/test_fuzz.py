@@ -125,9 +125,7 @@ def _tuples(current, length):
         return st.one_of(
             st.lists(st.one_of(_ints(1), _floats(1.0)), min_size=length, max_size=length).map(tuple),
             st.lists(st.one_of(_ints(1), _floats(1.0)), max_size=length + 2).map(tuple),
-            st.integers(0, max(length - 1, 0)).flatmap(
-                lambda size: st.tuples(st.just(size), st.sampled_from((1, 1.0, 0, 0.0, -1.0))).map(
-                    lambda pair: (pair[1],) * (length if pair[0] % 2 else pair[0]))))
+            st.sampled_from((1, 1.0, 0, 0.0, -1.0, math.nan)).map(lambda value: (value,) * length))
     current = tuple(current)
     element = _element(current[0]) if current else _ints(0)
     replaced = st.tuples(st.integers(0, max(len(current) - 1, 0)), st.one_of(element, st.sampled_from(WRONG_KINDS)))
