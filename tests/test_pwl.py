@@ -39,6 +39,10 @@ class TestConfig:
         ({"coef_frac_bits": 0}, r"^Coefficient fraction bits must be between 1 and 24, not 0$"),
         ({"slope_width": 1}, r"^Slope width must be between 2 and 32, not 1$"),
         ({"intercept_width": 33}, r"^Intercept width must be between 2 and 32, not 33$"),
+        # Found by the config fuzz: torch's generator took 10**30 no sooner than the fit, and refused it there.
+        ({"seed": 10 ** 30}, r"^Seed must be between 0 and 2\*\*64 - 1 \(a torch generator's seed\), "
+                             r"not 1000000000000000000000000000000$"),
+        ({"seed": -1}, r"^Seed must be between 0 and 2\*\*64 - 1 \(a torch generator's seed\), not -1$"),
         ({"function": "reciprocal"},
          r"^Function reciprocal needs an unsigned input for its range reduction, not a signed one$"),
         ({"function": "rsqrt", "in_signed": True},
@@ -71,9 +75,13 @@ class TestConfig:
             dataclasses.replace(HAND, **changes)
 
     def test_fitted_table_too_wide(self):
-        cfg = PwlConfig(slope_width=4)
+        # Found by the config fuzz: given widths were first checked when the generator fitted the tables;
+        # the config runs the fit and refuses them at construction.
         with pytest.raises(ValueError, match=r"^Slope table needs 13 bits, more than slope_width=4$"):
-            pwl_tables(cfg)
+            PwlConfig(slope_width=4)
+        with pytest.raises(ValueError, match=r"^Intercept table needs 18 bits, more than intercept_width=17$"):
+            PwlConfig(intercept_width=17)
+        assert pwl_tables(PwlConfig(slope_width=13, intercept_width=18)) == pwl_tables(PwlConfig())
 
     @pytest.mark.parametrize("kwargs, message", [
         ({"function": 3}, r"^Function must be a name, not 3$"),
