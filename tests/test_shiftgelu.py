@@ -28,6 +28,12 @@ class TestConfig:
         # x0 = floor(-1 / (1.702 S)) is computed (-1 / 5e-324 overflows a float).
         ({"scale": 5e-324}, r"^Scale 5e-324 gives the exponential a scale of 2\*\*-29 or finer, so e1 \+ e2 would "
                             r"overflow 31 bits; use a coarser scale$"),
+        # Found by the config fuzz: I-BERT's sf**2 overflowed in the generator at 1e300; from 1.769 * 1.4142
+        # on b = floor(-1.769 / sf) is -1.
+        ({"method": "ibert", "scale": 1e300},
+         r"^Scale 1e\+300 makes I-BERT's b = floor\(-1\.769 / \(scale / 1\.4142\)\) -1; use a scale below "
+         r"2\.5017\d*$"),
+        ({"method": "ibert", "scale": 2.6}, r"^Scale 2\.6 makes I-BERT's b = "),
         ({"scale": 2.0 ** -29, "factor": "shift"},
          r"^Scale 1\.862645149230957e-09 gives the exponential a scale of 2\*\*-29 or finer"),
     ])
