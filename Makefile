@@ -58,7 +58,7 @@ test: $(STAMP) simulators
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q
 
 test-full: $(STAMP) simulators
-	QARITH_FULL=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q
+	QARITH_FULL=1 QARITH_FUZZ_EXAMPLES=200 $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q -m "not cocotb and not synthesis"

@@ -63,7 +63,9 @@ class LogSoftmaxIntConfig:
         if self.scale >= -IBERT_X0_LIMIT:
             raise ValueError(f"Scale {self.scale} makes x0 = floor(-ln 2 / scale) -1 or less precise than "
                              f"one step; use a scale below {-IBERT_X0_LIMIT}")
-        if self.compare_width > 62:
+        # Scales of 2**-16 or finer give e(0) = floor(c' / S**2) << 30 of 64 bits or more (and a subnormal
+        # scale overflows the float division): refused before the width is computed.
+        if self.scale <= 2.0 ** -16 or self.compare_width > 62:
             raise ValueError(f"Scale {self.scale} and row length {self.n} make the exponentials too wide "
                              f"(more than 62 bits in the comparisons); use a coarser scale or a shorter row")
 

@@ -145,7 +145,7 @@ class PwlConfig(OutputCodes):
     slope_width, intercept_width : int or None
         Signed widths of the slope and intercept tables (2..32); ``None`` picks the narrowest that fits.
     seed : int
-        Seed of the NN-LUT network's initialisation.
+        Seed of the NN-LUT network's initialisation (0 .. 2**64 - 1).
     breakpoints, slopes, intercepts : tuple of int or None
         Explicit integer tables (all three or none): ``entries - 1`` ascending breakpoints (table codes),
         ``entries`` slopes and intercepts, in the formats of the module docstring.
@@ -198,6 +198,8 @@ class PwlConfig(OutputCodes):
                 raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
         if not 8 <= self.entries <= 64:
             raise ValueError(f"Entries must be between 8 and 64, not {self.entries}")
+        if not 0 <= self.seed < 1 << 64:
+            raise ValueError(f"Seed must be between 0 and 2**64 - 1 (a torch generator's seed), not {self.seed}")
         if not 2 <= self.in_width <= 16:
             raise ValueError(f"Input width must be between 2 and 16, not {self.in_width}")
         if not 2 <= self.out_width <= 16:
@@ -224,6 +226,10 @@ class PwlConfig(OutputCodes):
             raise ValueError(f"Function {self.function} saturates the output over the whole input range "
                              f"[{low}, {high}]")
         self._check_explicit_tables()
+        if self.breakpoints is None and (self.slope_width is not None or self.intercept_width is not None):
+            # Given widths are checked against the fitted tables here, not first in the generator: this runs
+            # the (cached) fit, which configs that leave the widths to the fit never do at construction.
+            pwl_tables(self)
 
     def _check_explicit_tables(self):
         given = [t is not None for t in (self.breakpoints, self.slopes, self.intercepts)]

@@ -50,6 +50,8 @@ SIGMOID_FACTOR = 1.702
 #: rounded sqrt(2)); c = 1 / a as the reference stores it.
 IBERT_ERF = (-0.2888, -1.769, 1 / -0.2888)
 IBERT_SQRT2 = 1.4142
+#: I-BERT's ``b = floor(-1.769 / (S / 1.4142))`` is -1 from this scale on.
+IBERT_MAX_SCALE = -IBERT_ERF[1] * IBERT_SQRT2
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,16 @@ class ShiftGeluConfig:
             raise ValueError(f"Exp shift must be between 1 and 30, not {self.exp_shift}")
         if not 2 <= self.sig_width <= 16:
             raise ValueError(f"Sigmoid width must be between 2 and 16, not {self.sig_width}")
+        if self.method == "ibert" and self.scale >= IBERT_MAX_SCALE:
+            # b = floor(b' / sf) = -1 from sf = S / 1.4142 >= -b' on: the polynomial's clip at the first
+            # code (and sf**2 overflows a float for huge scales).
+            raise ValueError(f"Scale {self.scale} makes I-BERT's b = floor(-1.769 / (scale / 1.4142)) -1; "
+                             f"use a scale below {IBERT_MAX_SCALE}")
+        if self.exp_scale <= 2.0 ** -29:
+            # |x0| >= 2**29: e1 + e2 reaches 2 * 2**29 * 2**exp_shift, past 31 bits for every exp_shift
+            # (and -1 / scale overflows a float for subnormal scales).
+            raise ValueError(f"Scale {self.scale} gives the exponential a scale of 2**-29 or finer, so e1 + e2 "
+                             f"would overflow 31 bits; use a coarser scale")
         if 2 * self.e_max > INT31_MAX:
             raise ValueError(f"Scale {self.scale} gives x0 = {self.x0}, so e1 + e2 can reach 2 * {self.e_max}, "
                              f"beyond 31 bits; use a coarser scale or a smaller exp_shift")

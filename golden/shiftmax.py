@@ -34,13 +34,20 @@ from dataclasses import dataclass
 import torch
 
 from .common.codes import require_integers
-from .common.shift_exp import VARIANTS, exp_max, ibert_constants, ibert_exp, shift_exp, x0_of
+from .common.shift_exp import IBERT_X0, VARIANTS, exp_max, ibert_constants, ibert_exp, shift_exp, x0_of
 
 __all__ = ["ShiftmaxConfig", "SOFTMAX_VARIANTS", "row_exponentials", "shiftmax", "float_softmax", "INT31_MAX"]
 
 INT31_MAX = (1 << 31) - 1
 SOFTMAX_VARIANTS = (*VARIANTS, "ibert")
 DEFAULT_SHIFT = {"pytorch": 15, "tvm": 16, "ibert": 30}
+#: At this scale or finer ``|x0| >= 2**30`` (I-ViT), so ``e(0) = -x0 * 2**n`` needs more than 31 bits even
+#: for ``n = 1``; I-BERT's ``e(0) = floor(c' / S**2) << n`` more than 62. Such scales are refused before
+#: ``x0`` is computed (``-1 / S`` overflows a float for subnormal scales).
+MIN_SCALE = 2.0 ** -30
+#: I-BERT's ``x0 = floor(-ln 2 / S)`` must be below -2 for its remainder ``r`` to have a range (the
+#: limit :mod:`qarith.golden.log_softmax_int` applies as well).
+IBERT_MAX_SCALE = -IBERT_X0 / 2
 #: I-BERT requantizes its exponential to 16 bits before the sum.
 IBERT_EXP_BITS = 16
 
@@ -92,8 +99,12 @@ class ShiftmaxConfig:
             raise ValueError(f"Scale must be a positive finite number, not {self.scale!r}")
         if self.exp_shift is not None and not 1 <= self.exp_shift <= 30:
             raise ValueError(f"Exp shift must be between 1 and 30, not {self.exp_shift}")
-        if self.variant == "ibert" and self.x0 == 0:
-            raise ValueError(f"Scale {self.scale} makes x0 = floor(-ln 2 / scale) zero")
+        if self.scale <= MIN_SCALE:
+            raise ValueError(f"Scale {self.scale} is 2**-30 or finer, so e(0) would overflow "
+                             f"{62 if self.variant == 'ibert' else 31} bits; use a coarser scale")
+        if self.variant == "ibert" and self.scale >= IBERT_MAX_SCALE:
+            raise ValueError(f"Scale {self.scale} makes x0 = floor(-ln 2 / scale) -2 or more, too coarse for "
+                             f"I-BERT's exponential; use a scale below {IBERT_MAX_SCALE}")
         if self.variant != "ibert" and self.e_max > INT31_MAX:
             raise ValueError(f"Scale {self.scale} gives x0 = {self.x0}, so e(0) = -x0 * 2**{self.shift} = "
                              f"{self.e_max} overflows 31 bits; use a coarser scale or a smaller exp_shift")

@@ -138,8 +138,9 @@ class SoftmaxLutConfig:
                              f"and output width {self.out_width}: need exp_width + recip_width >= "
                              f"out_width + 2")
         for name, depth in [("Exp", self.exp_depth), ("Output", self.out_depth if self.method == "log" else 0)]:
-            if depth > MAX_TABLE_DEPTH:
-                raise ValueError(f"{name} table would need {depth} entries for scale {self.scale}; "
+            if depth is None or depth > MAX_TABLE_DEPTH:
+                needed = f"more than {DEPTH_SEARCH_LIMIT}" if depth is None else depth
+                raise ValueError(f"{name} table would need {needed} entries for scale {self.scale}; "
                                  f"at most {MAX_TABLE_DEPTH} are supported (use a coarser scale)")
 
     # -- derived sizes ----------------------------------------------------------------------------
@@ -207,11 +208,19 @@ class SoftmaxLutConfig:
         return sum(math.ceil(len(entries) * width / 8) for entries, width, _ in self.tables().values())
 
 
+#: How far :func:`_first_zero_depth` looks for a table's first zero: a fine scale can put it (or the
+#: search limit) at billions of entries, far past :data:`MAX_TABLE_DEPTH`.
+DEPTH_SEARCH_LIMIT = 16 * MAX_TABLE_DEPTH
+
+
 def _first_zero_depth(values, limit):
-    """Entries of a decreasing table up to and including its first zero entry (at most ``limit``)."""
-    index = torch.arange(limit, dtype=torch.float64)
+    """Entries of a decreasing table up to and including its first zero entry (at most ``limit``), or
+    ``None`` if that is more than :data:`DEPTH_SEARCH_LIMIT`."""
+    index = torch.arange(min(limit, DEPTH_SEARCH_LIMIT), dtype=torch.float64)
     zero = torch.nonzero(torch.round(values(index)) == 0)
-    return int(zero[0]) + 1 if len(zero) else limit
+    if len(zero):
+        return int(zero[0]) + 1
+    return limit if limit <= DEPTH_SEARCH_LIMIT else None
 
 
 # -- tables -------------------------------------------------------------------------------------------

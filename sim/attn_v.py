@@ -26,7 +26,8 @@ def vectors(cfg, seed=1):
     gen = torch.Generator().manual_seed(seed)
     low, high = -(1 << (cfg.v_width - 1)), (1 << (cfg.v_width - 1)) - 1
     rows = max(8, 256 // cfg.n)
-    lis = LogSoftmaxIntConfig(n=cfg.n, bits=cfg.bits)
+    # Log-Int-Softmax makes codes of at most 4 bits; a 5-bit attn_v takes them as they are.
+    lis = LogSoftmaxIntConfig(n=cfg.n, bits=min(cfg.bits, 4))
     scores = score_rows(lis, "gauss2", rows, cfg.n, seed=seed)[0]
     code, zero = log_softmax_int(lis, scores)
     v = torch.randint(low, high + 1, (rows, cfg.n), generator=gen)

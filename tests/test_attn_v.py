@@ -35,6 +35,15 @@ class TestGolden:
         assert attn_v(cfg, code, torch.tensor([[1, 0, 1]]), v).tolist() == [-28]
 
 
+def test_bench_takes_five_bit_codes():
+    # Found by the config fuzz: attn_v accepts 5-bit codes, Log-Int-Softmax makes at most 4; the bench
+    # feeds its 4-bit codes to the 5-bit block and the random and extreme cases span all 32 codes.
+    cfg = AttnVConfig(n=8, bits=5)
+    cases = {case.name: case for case in vectors(cfg)}
+    assert max(beat["code"] for beat in cases["log_int_softmax_codes"].beats) <= 15
+    assert max(beat["code"] for beat in cases["extremes"].beats) == 31
+
+
 @pytest.mark.parametrize("config_name", list(BLOCKS["attn_v"].configs))
 def test_fast_tier(config_name):
     block = BLOCKS["attn_v"]

@@ -80,7 +80,17 @@ class TestConfig:
         cfg = block.configs["w8_b3_x4_table"]
         component = block.interface(cfg)
         assert (component.throughput, component.macs, component.sim_sources) == (4, 4, [])
-        assert component.table_bytes == cfg.table_bytes
+
+    @pytest.mark.parametrize("config_name, table_bytes", [
+        # gamma = 8 constants of t = 8 fraction bits, the largest T[7] = floor(2**(7/8) * 256 + 1/2) =
+        # floor(470.006) = 470 (Mitchell: (1 + 7/8) * 256 = 480): 9 bits, two bytes each.
+        ("w8_b3_x4_table", 8 * 2), ("w8_b3_x4_mitchell", 8 * 2),
+        # gamma = 4, t = 8: T[3] = floor(2**(3/4) * 256 + 1/2) = 431, 9 bits: two bytes each.
+        ("w8_b2_x1_exact", 4 * 2),
+    ])
+    def test_table_bytes_worked_by_hand(self, config_name, table_bytes):
+        block = BLOCKS["lns_dot"]
+        assert block.interface(block.configs[config_name]).table_bytes == table_bytes
 
 
 def test_signed_digits():

@@ -22,6 +22,10 @@ class TestConfig:
         # c = floor(2.79 / S**2) << 30 grows as 1/S**2: at S = 1/1024 the comparisons need 73 bits.
         ({"scale": 1 / 1024}, r"^Scale 0\.0009765625 and row length 64 make the exponentials too wide "
                               r"\(more than 62 bits in the comparisons\); use a coarser scale or a shorter row$"),
+        # At 2**-16 or finer e(0) has 64 bits or more; refused before it is computed (2.79 / S**2 divides by
+        # zero at 1e-300, -ln 2 / 5e-324 overflows).
+        ({"scale": 1e-300}, r"^Scale 1e-300 and row length 64 make the exponentials too wide "),
+        ({"scale": 5e-324}, r"^Scale 5e-324 and row length 64 make the exponentials too wide "),
     ])
     def test_bad_values(self, kwargs, message):
         with pytest.raises(ValueError, match=message):

@@ -48,6 +48,10 @@ class TestConfig:
         ({"coef_frac_bits": 0}, r"^Coefficient fraction bits must be between 1 and 24, not 0$"),
         ({"slope_width": 1}, r"^Slope width must be between 2 and 32, not 1$"),
         ({"intercept_width": 33}, r"^Intercept width must be between 2 and 32, not 33$"),
+        # Found by the config fuzz: torch's generator took 10**30 no sooner than the fit, and refused it there.
+        ({"seed": 10 ** 30}, r"^Seed must be between 0 and 2\*\*64 - 1 \(a torch generator's seed\), "
+                             r"not 1000000000000000000000000000000$"),
+        ({"seed": -1}, r"^Seed must be between 0 and 2\*\*64 - 1 \(a torch generator's seed\), not -1$"),
         ({"function": "reciprocal"},
          r"^Function reciprocal needs an unsigned input for its range reduction, not a signed one$"),
         ({"function": "rsqrt", "in_signed": True},
@@ -80,9 +84,13 @@ class TestConfig:
             dataclasses.replace(HAND, **changes)
 
     def test_fitted_table_too_wide(self):
-        cfg = PwlConfig(slope_width=4)
+        # Found by the config fuzz: given widths were first checked when the generator fitted the tables;
+        # the config runs the fit and refuses them at construction.
         with pytest.raises(ValueError, match=r"^Slope table needs 13 bits, more than slope_width=4$"):
-            pwl_tables(cfg)
+            PwlConfig(slope_width=4)
+        with pytest.raises(ValueError, match=r"^Intercept table needs 18 bits, more than intercept_width=17$"):
+            PwlConfig(intercept_width=17)
+        assert pwl_tables(PwlConfig(slope_width=13, intercept_width=18)) == pwl_tables(PwlConfig())
 
     @pytest.mark.parametrize("kwargs, message", [
         ({"function": 3}, r"^Function must be a name, not 3$"),
@@ -243,20 +251,14 @@ def a_priori_bound(cfg):
     return 0.5 + worst
 
 
-#: One config per function: the registry's, and silu in the gelu format.
+#: One config per function: the registry's, and silu in the gelu format. Every registered config is
+#: here, so each one's fits (both methods) are held to the derived bound below.
 TARGETS = {**{cfg.function: cfg for cfg in BLOCKS["pwl"].configs.values()},
            "silu": PwlConfig(function="silu", entries=16)}
 
-#: Measured maximum errors (output LSBs) of the registry configs, rounded up: the fitters' regression
-#: guard. The direct table (lut_unary) would be 0.5; a PWL table adds its approximation error.
-MEASURED = {
-    ("gelu16_s8", "nnlut"): 0.78, ("gelu16_s8", "irnn"): 0.51,
-    ("exp16_irnn", "nnlut"): 2.71, ("exp16_irnn", "irnn"): 0.67,
-    ("recip16_u12", "nnlut"): 1.0, ("recip16_u12", "irnn"): 0.67,
-    ("rsqrt16_u12", "nnlut"): 1.0, ("rsqrt16_u12", "irnn"): 1.0,
-    ("sigmoid8_s8", "nnlut"): 3.02, ("sigmoid8_s8", "irnn"): 2.11,
-    ("tanh32_s10", "nnlut"): 0.69, ("tanh32_s10", "irnn"): 0.57,
-}
+
+def test_targets_hold_every_registered_config():
+    assert set(BLOCKS["pwl"].configs.values()) <= set(TARGETS.values())
 
 
 class TestGolden:
@@ -301,11 +303,6 @@ class TestGolden:
         stats = error_stats(cfg)
         assert stats["max_error_lsb"] <= a_priori_bound(cfg)
         assert stats["mean_error_lsb"] <= stats["max_error_lsb"]
-
-    @pytest.mark.parametrize("config_name, method", list(MEASURED))
-    def test_within_measured_bound(self, config_name, method):
-        cfg = dataclasses.replace(BLOCKS["pwl"].configs[config_name], method=method)
-        assert error_stats(cfg)["max_error_lsb"] <= MEASURED[config_name, method]
 
     @pytest.mark.parametrize("name", list(FUNCTIONS))
     def test_irnn_beats_nnlut_on_16_bit_outputs(self, name):

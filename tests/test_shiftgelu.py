@@ -2,10 +2,12 @@ import pytest
 import torch
 
 from qarith.golden.common.shift_exp import shift_exp
-from qarith.golden.shiftgelu import ShiftGeluConfig, gelu_reference, ibert_gelu_constants, shiftgelu
+from qarith.golden.shiftgelu import (IBERT_ERF, IBERT_SQRT2, ShiftGeluConfig, gelu_reference, ibert_gelu_constants,
+                                     shiftgelu)
 from qarith.registry import BLOCKS
 from qarith.sim.shiftgelu import vectors
 
+from shift_exp_bounds import shift_exp_interval
 from tiers import fast_tier, slow_tier, slow_tier_params
 
 
@@ -22,6 +24,18 @@ class TestConfig:
         ({"scale": 1 / 256, "exp_shift": 23},
          r"^Scale 0\.00390625 gives x0 = -151, so e1 \+ e2 can reach 2 \* 1266679808, beyond 31 bits; "
          r"use a coarser scale or a smaller exp_shift$"),
+        # 1.702 S <= 2**-29: |x0| >= 2**29, so e1 + e2 reaches 2**31 at exp_shift 1; refused before
+        # x0 = floor(-1 / (1.702 S)) is computed (-1 / 5e-324 overflows a float).
+        ({"scale": 5e-324}, r"^Scale 5e-324 gives the exponential a scale of 2\*\*-29 or finer, so e1 \+ e2 would "
+                            r"overflow 31 bits; use a coarser scale$"),
+        # Found by the config fuzz: I-BERT's sf**2 overflowed in the generator at 1e300; from 1.769 * 1.4142
+        # on b = floor(-1.769 / sf) is -1.
+        ({"method": "ibert", "scale": 1e300},
+         r"^Scale 1e\+300 makes I-BERT's b = floor\(-1\.769 / \(scale / 1\.4142\)\) -1; use a scale below "
+         r"2\.5017\d*$"),
+        ({"method": "ibert", "scale": 2.6}, r"^Scale 2\.6 makes I-BERT's b = "),
+        ({"scale": 2.0 ** -29, "factor": "shift"},
+         r"^Scale 1\.862645149230957e-09 gives the exponential a scale of 2\*\*-29 or finer"),
     ])
     def test_bad_values(self, kwargs, message):
         with pytest.raises(ValueError, match=message):
@@ -66,14 +80,42 @@ class TestGolden:
         assert shiftgelu(cfg, torch.tensor([16, -16])).tolist() == [1712, -320]
 
     @pytest.mark.parametrize("factor", ["scale", "shift"])
-    def test_error_against_gelu(self, factor):
-        # The float function is x * sigmoid(1.702 x) ~ GELU (|difference| < 0.021 everywhere); the 8-bit
-        # sigmoid's step at x: |x| / 128 + the shift-exp's error. Measured over every int8 code at scale
-        # 1/16: max 0.062 for both factors with exp_shift = 15.
-        cfg = ShiftGeluConfig(factor=factor)
-        codes = cfg.codes
-        error = (shiftgelu(cfg, codes).to(torch.float64) * cfg.out_scale - gelu_reference(cfg, codes)).abs()
-        assert float(error.max()) < 0.07
+    @pytest.mark.parametrize("exp_shift", [15, 23])
+    def test_error_against_gelu(self, factor, exp_shift):
+        # Every int8 code against GELU, within a bound derived from the roundings (y = x * floor(e1 f /
+        # 2**(32 - w)), sigmoid value sigma = code / 2**(w - 1)):
+        # * y: exactly x ("scale"), or x + (x >> 1) + (x >> 3) + (x >> 4) in [1.6875 x - 2.3125, 1.6875 x];
+        # * e1 / e(0) and e2 / e(0): one of them is 1 (the exponential of 0), the other within
+        #   shift_exp_interval of its input, so R = e1 / (e1 + e2) lies in [R_lo, R_hi];
+        # * f = floor(N / s), N = 2**31 - 1: R N / 2**31 - e(0) / 2**31 < e1 f / 2**31 <= R N / 2**31, and the
+        #   output floor takes up to 2**-(w - 1) off;
+        # * the float function x sigmoid(1.702 x) differs from GELU by its own (computed) amount.
+        cfg = ShiftGeluConfig(factor=factor, exp_shift=exp_shift)
+        x = cfg.codes
+        xf = x.to(torch.float64)
+        if factor == "scale":
+            y_low = y_high = xf
+        else:
+            y_low, y_high = 1.6875 * xf - 2.3125, 1.6875 * xf
+        positive = x >= 0
+        # x >= 0: e1 = e(0), e2 = e(-y); x < 0: e1 = e(y), e2 = e(0).
+        other_low, other_high = shift_exp_interval(torch.where(positive, -y_high, y_low),
+                                                   torch.where(positive, (-y_low).clamp(max=0), y_high),
+                                                   cfg.x0, cfg.exp_shift)
+        r_low = torch.where(positive, 1 / (1 + other_high), other_low / (other_low + 1))
+        r_high = torch.where(positive, 1 / (1 + other_low), other_high / (other_high + 1))
+        n = 2.0 ** 31 - 1
+        sigma_low = r_low * n / 2 ** 31 - cfg.e_max / 2 ** 31 - 2.0 ** -(cfg.sig_width - 1)
+        sigma_high = r_high * n / 2 ** 31
+        value = xf * cfg.scale
+        gelu = gelu_reference(cfg, x)
+        bound = torch.maximum((value * sigma_low - gelu).abs(), (value * sigma_high - gelu).abs()) + 1e-12
+        error = (shiftgelu(cfg, x).to(torch.float64) * cfg.out_scale - gelu).abs()
+        assert bool((error <= bound).all())
+        if exp_shift == 15:
+            # No looser than the measured limit it replaces: the 8-bit sigmoid's own step at x = -8 is
+            # 8 / 128 = 0.0625, the other terms add about 0.002.
+            assert float(bound.max()) < 0.07
 
     def test_reference_exp_shift_is_coarse(self):
         # With the reference's n = 23, f has 5 bits: the sigmoid of large x tops out at 125/128.
@@ -99,9 +141,28 @@ class TestGolden:
         assert ibert_gelu_constants(cfg)[3] == -1
         error = (shiftgelu(cfg, cfg.codes).to(torch.float64) * cfg.out_scale - gelu_reference(cfg, cfg.codes)).abs()
         assert float(error.max()) > 10
-        good = ShiftGeluConfig(method="ibert")
-        error = (shiftgelu(good, good.codes).to(torch.float64) * good.out_scale - gelu_reference(good, good.codes)).abs()
-        assert float(error.max()) < 0.03      # measured 0.024: the polynomial erf, not the integer steps
+
+    def test_ibert_error_within_the_derived_bound(self):
+        # i-GELU is x S / 2 (1 + L(x S / sqrt 2)), L(v) = sign(v) (a (min(|v|, -b') + b')**2 + 1); the integer
+        # form differs from that float polynomial only by the floors of its constants (erf_shift = 0, so
+        # no shift rounds): with sf = S / 1.4142 and w = min(|v|, -b') + b' in [b', 0],
+        # * b = floor(b' / sf) moves w by less than sf: |a| |w_int**2 - w**2| <= |a| sf (2 |w| + sf);
+        # * c = floor(1 / (a sf**2)) and h = floor(1 / s_erf), s_erf = a sf**2, each add less than |a| sf**2.
+        # The output is off by |x S / 2| times their sum, plus the polynomial's own (computed) error.
+        cfg = ShiftGeluConfig(method="ibert")
+        a, b_real, _ = IBERT_ERF
+        sf = cfg.scale / IBERT_SQRT2
+        x = cfg.codes
+        v = x.to(torch.float64) * sf
+        w = torch.minimum(v.abs(), torch.tensor(-b_real, dtype=torch.float64)) + b_real
+        polynomial = torch.sign(v) * (a * w ** 2 + 1)
+        gelu = gelu_reference(cfg, x)
+        half = x.to(torch.float64) * cfg.scale / 2
+        constants = abs(a) * sf * (2 * w.abs() + sf) + 2 * abs(a) * sf ** 2
+        bound = half.abs() * constants + (half * (1 + polynomial) - gelu).abs() + 1e-12
+        error = (shiftgelu(cfg, x).to(torch.float64) * cfg.out_scale - gelu).abs()
+        assert bool((error <= bound).all())
+        assert float(bound.max()) < 0.03      # no looser than the measured limit it replaces
 
     def test_monotone_for_positive_inputs_and_sign(self):
         cfg = ShiftGeluConfig()

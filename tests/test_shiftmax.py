@@ -9,6 +9,7 @@ from qarith.sim.common.bench import run_amaranth
 from qarith.sim.common.rows import row_vectors
 from qarith.sim.shiftmax import vectors
 
+from shift_exp_bounds import shift_exp_interval
 from tiers import fast_tier, slow_tier, slow_tier_params
 
 
@@ -26,6 +27,21 @@ class TestConfig:
         # e(0) = 16 * 2**15 = 2**19; 4096 of them make 2**31.
         ({"n": 4096}, r"^Row length 4096 can overflow the 31-bit sum at this scale: at most 4095 elements of "
                       r"e\(0\) = 524288$"),
+        # Scales of 2**-30 or finer are refused before x0 = floor(-1 / S) is computed (-1 / 5e-324 overflows a
+        # float): |x0| >= 2**30 makes e(0) at least 2**31.
+        ({"scale": 2.0 ** -30}, r"^Scale 9\.313225746154785e-10 is 2\*\*-30 or finer, so e\(0\) would overflow 31 bits; "
+                                r"use a coarser scale$"),
+        ({"scale": 5e-324}, r"^Scale 5e-324 is 2\*\*-30 or finer, so e\(0\) would overflow 31 bits; use a coarser scale$"),
+        # I-BERT: e(0) = floor(2.79 / S**2) << 30 (S**2 underflows to zero at 1e-300).
+        ({"variant": "ibert", "scale": 1e-300},
+         r"^Scale 1e-300 is 2\*\*-30 or finer, so e\(0\) would overflow 62 bits; use a coarser scale$"),
+        # I-BERT: 0.35 gives x0 = floor(-1.98) = -2; 1e300 overflowed S**2.
+        ({"variant": "ibert", "scale": 0.35},
+         r"^Scale 0\.35 makes x0 = floor\(-ln 2 / scale\) -2 or more, too coarse for I-BERT's exponential; "
+         r"use a scale below 0\.34655$"),
+        ({"variant": "ibert", "scale": 1e300},
+         r"^Scale 1e\+300 makes x0 = floor\(-ln 2 / scale\) -2 or more, too coarse for I-BERT's exponential; "
+         r"use a scale below 0\.34655$"),
     ])
     def test_bad_values(self, kwargs, message):
         with pytest.raises(ValueError, match=message):
@@ -107,13 +123,32 @@ class TestGolden:
         # A row of one element would be 256/256: it clamps to the top code.
         assert shiftmax(ShiftmaxConfig(n=1, variant="ibert"), torch.tensor([[3]])).tolist() == [[255]]
 
-    def test_float_error_measured(self):
-        # Not a bound from the paper: the shift-exp's linear 2**f ~ 1 + f/2 is off by up to 6.1 % and
-        # log2(e) ~ 1.4375 adds a little; over realistic rows the probability error stays below 0.04.
-        cfg = ShiftmaxConfig()
+    @pytest.mark.parametrize("variant", ["pytorch", "tvm"])
+    def test_float_error_within_the_derived_bound(self, variant):
+        # Every probability of realistic rows within a bound derived from the roundings. With d_j = x_j - max:
+        # * e_j / e(0) lies in shift_exp_interval(d_j) (the shift-exp's floors and its linear 2**-f; the
+        #   TVM variant's r >> 1 floors r / 2 - x0 = u (1 - f/2) > u / 2 by at most 1/2, a factor of at least
+        #   1 - 1/u with u = -x0: folded into the low end);
+        # * so R_i = e_i / s lies in [lo_i / (lo_i + sum_(j != i) hi_j), hi_i / (hi_i + sum_(j != i) lo_j)];
+        # * f = floor(N / s), N = 2**31 - 1: R_i N / 2**31 - e(0) / 2**31 < e_i f / 2**31 <= R_i N / 2**31, and
+        #   the output's floor takes up to 2**-(out_width - 1) off.
+        # The float softmax's distance to that interval is the bound (it holds the approximation of exp
+        # by shifts: 1.4375 for log2 e, x0 for -1 / scale).
+        cfg = ShiftmaxConfig(variant=variant)
         x, _ = score_rows(cfg, "gauss2", 200, cfg.n)
-        error = (shiftmax(cfg, x).to(torch.float64) / 128 - float_softmax(cfg, x)).abs()
-        assert float(error.max()) < 0.04
+        d = x - x.amax(dim=-1, keepdim=True)
+        low, high = shift_exp_interval(d, d, cfg.x0, cfg.shift)
+        if variant == "tvm":
+            low = low * (1 + 1 / cfg.x0)
+        others_low = low.sum(dim=-1, keepdim=True) - low
+        others_high = high.sum(dim=-1, keepdim=True) - high
+        n = 2.0 ** 31 - 1
+        p_low = low / (low + others_high) * n / 2 ** 31 - cfg.e_max / 2 ** 31 - 2.0 ** -(cfg.out_width - 1)
+        p_high = high / (high + others_low) * n / 2 ** 31
+        reference = float_softmax(cfg, x)
+        bound = torch.maximum((p_low - reference).abs(), (p_high - reference).abs()) + 1e-12
+        error = (shiftmax(cfg, x).to(torch.float64) / 128 - reference).abs()
+        assert bool((error <= bound).all())
 
 
 @pytest.mark.parametrize("config_name", list(BLOCKS["shiftmax"].configs))

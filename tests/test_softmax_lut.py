@@ -50,6 +50,11 @@ class TestConfig:
         ({"method": "log", "scale": 0.005},
          r"^Output table would need 4350 entries for scale 0\.005; at most 4096 are supported "
          r"\(use a coarser scale\)$"),
+        # Finer still, the log table's search limit ((255 << 2) + ln(64) * 4 / 1e-12) is 10**13 entries: the
+        # search stops at 16 x 4096.
+        ({"method": "log", "scale": 1e-12},
+         r"^Output table would need more than 65536 entries for scale 1e-12; at most 4096 are supported "
+         r"\(use a coarser scale\)$"),
     ])
     def test_bad_values(self, kwargs, message):
         with pytest.raises(ValueError, match=message):
@@ -134,7 +139,13 @@ class TestGolden:
         codes = torch.round(scores / cfg.scale).clamp(-128, 127).to(torch.int64)
         got = SoftmaxLut(cfg)(scores)
         assert torch.equal(got, softmax_lut(cfg, codes).to(torch.float64) / 256)
-        assert float((got - torch.softmax(scores, dim=-1)).abs().max()) < 0.02
+        # Against the float softmax of the scores themselves: error_bound on the quantized rows, plus the
+        # input rounding. No score saturates, so each moves by at most scale / 2 and each probability by a
+        # factor within exp(+-scale): |softmax(codes * scale) - softmax(scores)| <= p (exp(scale) - 1).
+        assert float((scores / cfg.scale).abs().max()) < 127.5
+        exact = torch.softmax(scores, dim=-1)
+        bound = error_bound(cfg, float_softmax(cfg, codes)) + exact * math.expm1(cfg.scale)
+        assert bool(((got - exact).abs() <= bound).all())
 
     def test_wrong_row_length(self):
         with pytest.raises(ValueError, match=r"^Rows must have 64 elements, not 3$"):
