@@ -1,0 +1,1 @@
+"""qarith.sim.common: verification machinery shared by every block's bench and proof."""

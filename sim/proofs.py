@@ -1,0 +1,222 @@
+"""The formal proofs of every block: which harness of :mod:`qarith.sim.common.formal` runs on which
+configuration, how deep, with which mutant, and the equivalence specs.
+
+:func:`block_proofs` lists a block's proofs from its name, generator class and configuration (the caller
+passes them: this module never reads the registry). Every configuration gets
+
+* ``stream rules``: :class:`~qarith.sim.common.formal.StreamRules` by k-induction (an unbounded proof;
+  the output registers hold under backpressure, so a short ``k`` suffices);
+* ``stream order``: :class:`~qarith.sim.common.formal.StreamOrder`, bounded to the block's latency + 8
+  cycles (the issue's minimum), ``drain`` the latency + 1 unless the block buffers more (:data:`DRAIN`).
+
+Row blocks (rows of ``n = 64`` elements, latencies of 83 to 136 cycles) are too slow for a bounded
+order proof of their default configuration at latency + 8 with two copies: their default configuration
+runs to the depth in :data:`DEPTH_LIMIT`, and a small configuration of the same block (:data:`SMALL`,
+rows of 4) gets the full latency + 8. The equivalence proofs (:func:`equivalence_proofs`) compare the
+block's output with a combinational spec written here from the model's definition, on the default
+configuration except ``mac_array``, whose spec is one 8-bit processing element (a 1 x 1 array).
+
+Each proof names its mutant (a key of :data:`~qarith.sim.common.formal.FAULTS`); the tests and
+``make formal`` check that the proof fails on it.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.hdl import Array, Cat, Fragment, Mux, signed
+
+from ..golden.ilayernorm import ILayerNormConfig
+from ..golden.log_softmax_int import LogSoftmaxIntConfig
+from ..golden.lut_unary import lut_table
+from ..golden.mac_array import MacArrayConfig
+from ..golden.shiftmax import ShiftmaxConfig
+from ..golden.softmax_lut import SoftmaxLutConfig
+from ..golden.winograd import matrices
+from .common.formal import BeatSpec, Equivalence, StreamOrder, StreamRules, run_sby
+
+__all__ = ["Proof", "block_proofs", "equivalence_proofs", "latency_of", "DEPTH_LIMIT", "DRAIN", "SMALL",
+           "FAST"]
+
+#: Cycles of k-induction for the stream rules.
+RULES_K = 4
+#: Bounded proofs go this many cycles past the block's latency.
+MARGIN = 8
+
+#: Small configurations of the row blocks, proved to latency + 8 (their defaults: :data:`DEPTH_LIMIT`).
+SMALL = {
+    "softmax_lut": ("n4_recip", SoftmaxLutConfig(n=4)),
+    "shiftmax": ("n4_pytorch", ShiftmaxConfig(n=4)),
+    "ilayernorm": ("c4", ILayerNormConfig(channels=4)),
+    "log_softmax_int": ("n4_b4", LogSoftmaxIntConfig(n=4)),
+}
+
+#: Depth of the default configuration's order proof where latency + 8 is out of reach.
+DEPTH_LIMIT = {
+    "softmax_lut": 40,
+    "shiftmax": 40,
+    "ilayernorm": 40,
+    "log_softmax_int": 40,
+}
+
+#: Drain cycles beyond the latency, for blocks that buffer more than their pipeline.
+DRAIN = {}
+
+#: ``(block, property)`` pairs that run in the normal test run (a few seconds each).
+FAST = {
+    ("lns_mul", "stream rules"), ("lns_mul", "stream order"), ("lns_mul", "equivalence"),
+    ("lut_unary", "equivalence"), ("wino_input", "equivalence"), ("requant", "stream rules"),
+}
+
+
+def latency_of(generator, cfg):
+    """The block's ``latency``, read off an instance that is elaborated (so Amaranth never warns
+    about it)."""
+    block = generator(cfg)
+    Fragment.get(block, None)
+    return block.latency
+
+
+@dataclass(frozen=True)
+class Proof:
+    """One proof: ``harness(fault)`` builds it, SymbiYosys checks it in ``mode`` to ``depth``.
+
+    ``mutant`` is the fault it must fail on (checked by bounded model checking to ``mutant_depth``).
+    """
+    block: str
+    config: str
+    prop: str
+    harness: object
+    mode: str
+    depth: int
+    mutant: str
+    mutant_depth: int
+    note: str = ""
+
+    @property
+    def name(self):
+        return f"{self.block}__{self.config}__{self.prop.replace(' ', '_')}"
+
+    @property
+    def fast(self):
+        return (self.block, self.prop) in FAST
+
+    def run(self, root, *, mutant=False, timeout=600):
+        """Run the proof (or, with ``mutant``, the proof on its mutant) under ``root``."""
+        if mutant:
+            return run_sby(self.harness(self.mutant), Path(root) / f"{self.name}__{self.mutant}",
+                           mode="bmc", depth=self.mutant_depth, timeout=timeout)
+        return run_sby(self.harness(None), Path(root) / self.name, mode=self.mode, depth=self.depth,
+                       timeout=timeout)
+
+
+def stream_proofs(name, generator, config_name, cfg, *, depth=None, note=""):
+    """``stream rules`` (k-induction) and ``stream order`` (bounded to ``depth``, by default the
+    latency + 8) for one configuration."""
+    latency = latency_of(generator, cfg)
+    depth = latency + MARGIN if depth is None else depth
+    drain = latency + 1 + DRAIN.get(name, 0)
+    return [
+        Proof(name, config_name, "stream rules",
+              lambda fault: StreamRules(generator, cfg, fault=fault),
+              "prove", RULES_K, "ignore_ready", latency + 4),
+        Proof(name, config_name, "stream order",
+              lambda fault: StreamOrder(generator, cfg, depth=depth, drain=drain, fault=fault),
+              "bmc", depth, "ignore_ready", min(depth, latency + MARGIN), note),
+    ]
+
+
+def block_proofs(name, generator, config_name, cfg, *, default=True):
+    """Every proof of block ``name`` for configuration ``cfg``; with ``default`` (``cfg`` is the
+    block's first named configuration) also the small configuration's stream proofs and the block's
+    equivalence proofs."""
+    if default and name in DEPTH_LIMIT:
+        proofs = stream_proofs(name, generator, config_name, cfg, depth=DEPTH_LIMIT[name],
+                               note="bounded below latency + 8 (too slow); see the small config")
+    else:
+        proofs = stream_proofs(name, generator, config_name, cfg)
+    if default and name in SMALL:
+        small_name, small = SMALL[name]
+        proofs += stream_proofs(name, generator, small_name, small, note="small config of a row block")
+    if default:
+        proofs += equivalence_proofs(name, generator, config_name, cfg)
+    return proofs
+
+
+def _lns_mul_spec(cfg):
+    """LNS product from the word format's definition (``qarith.golden.lns``): zero if an operand is the
+    zero code, else the exponent sum, saturated above ``emax``, flushed to zero below ``emin``; signs
+    XOR."""
+    def lane(a, b):
+        exp_a, exp_b = a[:cfg.exp_width].as_signed(), b[:cfg.exp_width].as_signed()
+        total = exp_a + exp_b
+        zero = (exp_a == cfg.zero_exp) | (exp_b == cfg.zero_exp) | (total < cfg.emin)
+        exp = Mux(total > cfg.emax, cfg.emax, total)
+        return Mux(zero, cfg.zero_word, Cat(exp[:cfg.exp_width], a[-1] ^ b[-1]))
+
+    return BeatSpec(lambda beat, statics: Cat(*(lane(beat.a[k], beat.b[k]) for k in range(cfg.lanes))))
+
+
+def _lut_unary_spec(cfg):
+    """The golden model's table, read at the input code's bits."""
+    table = Array(lut_table(cfg).tolist())
+    return BeatSpec(lambda code, statics: table[code.as_unsigned()])
+
+
+def _transform_spec(rows, width, shift=0):
+    """``round_shift(R X R^T, shift)`` with ``*`` for every coefficient product (the hardware uses
+    shifts and adds), each pixel cut to ``width`` bits."""
+    def expect(tile, statics):
+        pixels = []
+        for i in range(len(rows)):
+            for j in range(len(rows)):
+                total = sum(tile[k][l] * (rows[i][k] * rows[j][l])
+                            for k in range(len(rows[0])) for l in range(len(rows[0]))
+                            if rows[i][k] * rows[j][l])
+                if shift:
+                    total = (total + (1 << (shift - 1))) >> shift
+                pixels.append(total[:width])
+        return Cat(*pixels)
+
+    return BeatSpec(expect)
+
+
+class _TileSpec:
+    """A one-PE ``mac_array`` (1 x 1): a tile's single output row is the sum of ``a * b`` over the
+    tile's steps, ``last`` set; the spec sums at a width the bounded tiles cannot overflow."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def state_shape(self, block):
+        return signed(self.cfg.acc_bits + 8)
+
+    def step(self, state, step, statics):
+        return state + step.a[0] * step.b[0]
+
+    def ends(self, step):
+        return step.last
+
+    def expect(self, state, statics):
+        return Cat(state[:self.cfg.acc_bits], 1)
+
+
+def equivalence_proofs(name, generator, config_name, cfg):
+    """The equivalence proofs of block ``name`` (an empty list for blocks without one)."""
+    if name == "lns_mul":
+        spec = _lns_mul_spec(cfg)
+    elif name == "lut_unary":
+        spec = _lut_unary_spec(cfg)
+    elif name == "wino_input":
+        spec = _transform_spec(matrices(cfg.tile).BT, cfg.out_width)
+    elif name == "wino_output":
+        spec = _transform_spec(matrices(cfg.tile).AT, cfg.out_width, cfg.shift)
+    elif name == "mac_array":
+        # One 8-bit PE; max_k covers every tile a bounded proof can hold.
+        config_name, cfg = "pe_int8", MacArrayConfig(rows=1, cols=1, max_k=32)
+        spec = _TileSpec(cfg)
+    else:
+        return []
+    depth = latency_of(generator, cfg) + MARGIN
+    return [Proof(name, config_name, "equivalence",
+                  lambda fault: Equivalence(generator, cfg, spec, depth=depth, fault=fault),
+                  "bmc", depth, "flip_bit", depth)]
