@@ -12,7 +12,7 @@ SIM    ?= icarus
 JOBS   ?= 2
 SEEDS  ?= 1
 
-.PHONY: all verilog test test-full test-fast sim report bench clean simulators
+.PHONY: all verilog test test-full test-fast sim report bench formal clean simulators
 
 all: verilog
 
@@ -59,6 +59,10 @@ report: bench
 
 bench: $(STAMP) simulators
 	$(BIN)/qarith bench -o $(BUILD)/report
+
+# Every formal proof and its mutant (SymbiYosys + Yices, one solver run at a time): build/formal/formal.md
+formal: $(STAMP)
+	$(BIN)/qarith formal --all -o $(BUILD)/formal
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

