@@ -6,13 +6,15 @@ passes them: this module never reads the registry). Every configuration gets
 
 * ``stream rules``: :class:`~qarith.sim.common.formal.StreamRules` by k-induction (an unbounded proof;
   the output registers hold under backpressure, so a short ``k`` suffices);
-* ``stream order``: :class:`~qarith.sim.common.formal.StreamOrder`, bounded to the block's latency + 8
-  cycles (the issue's minimum), ``drain`` the latency + 1 unless the block buffers more (:data:`DRAIN`).
+* ``stream order``: :class:`~qarith.sim.common.formal.StreamOrder`, bounded to 8 cycles past the first
+  cycle an output can appear: the latency for most blocks, plus the rest of a group of input beats for
+  blocks that need one first (a row, a vector of terms: :data:`GROUP`). ``drain`` is the latency + 1
+  unless the block buffers more (:data:`DRAIN`).
 
-Row blocks (rows of ``n = 64`` elements, latencies of 83 to 136 cycles) are too slow for a bounded
-order proof of their default configuration at latency + 8 with two copies: their default configuration
-runs to the depth in :data:`DEPTH_LIMIT`, and a small configuration of the same block (:data:`SMALL`,
-rows of 4) gets the full latency + 8. The equivalence proofs (:func:`equivalence_proofs`) compare the
+Row blocks (rows of ``n = 64`` elements, latencies of 83 to 136 cycles, so a first output after 146 to
+199 cycles) are out of reach for the two-copy order proof on their default configuration: a small
+configuration of the same block (:data:`SMALL`, rows of 4) gets the order proof, and the default keeps
+its unbounded stream-rules proof. The equivalence proofs (:func:`equivalence_proofs`) compare the
 block's output with a combinational spec written here from the model's definition, on the default
 configuration except ``mac_array``, whose spec is one 8-bit processing element (a 1 x 1 array).
 
@@ -31,15 +33,15 @@ from ..golden.softmax_lut import SoftmaxLutConfig
 from ..golden.winograd import matrices
 from .common.formal import BeatSpec, Equivalence, Proof, StreamOrder, StreamRules
 
-__all__ = ["block_proofs", "equivalence_proofs", "latency_of", "DEPTH_LIMIT", "DRAIN", "SMALL",
-           "FAST"]
+__all__ = ["block_proofs", "stream_proofs", "equivalence_proofs", "latency_of", "reach", "GROUP", "DRAIN",
+           "SMALL", "FAST"]
 
 #: Cycles of k-induction for the stream rules.
 RULES_K = 4
 #: Bounded proofs go this many cycles past the block's latency.
 MARGIN = 8
 
-#: Small configurations of the row blocks, proved to latency + 8 (their defaults: :data:`DEPTH_LIMIT`).
+#: Small configurations of the row blocks, whose order proof stands in for the default's.
 SMALL = {
     "softmax_lut": ("n4_recip", SoftmaxLutConfig(n=4)),
     "shiftmax": ("n4_pytorch", ShiftmaxConfig(n=4)),
@@ -47,12 +49,15 @@ SMALL = {
     "log_softmax_int": ("n4_b4", LogSoftmaxIntConfig(n=4)),
 }
 
-#: Depth of the default configuration's order proof where latency + 8 is out of reach.
-DEPTH_LIMIT = {
-    "softmax_lut": 40,
-    "shiftmax": 40,
-    "ilayernorm": 40,
-    "log_softmax_int": 40,
+#: Blocks whose output needs a group of input beats first (a row, a vector of terms, the input channels
+#: of a tile): the group's length in beats.
+GROUP = {
+    "softmax_lut": lambda cfg: cfg.n,
+    "shiftmax": lambda cfg: cfg.n,
+    "log_softmax_int": lambda cfg: cfg.n,
+    "attn_v": lambda cfg: cfg.n,
+    "ilayernorm": lambda cfg: cfg.channels,
+    "wino_conv": lambda cfg: cfg.in_channels,
 }
 
 #: Drain cycles beyond the latency, for blocks that buffer more than their pipeline.
@@ -73,35 +78,40 @@ def latency_of(generator, cfg):
     return block.latency
 
 
-def stream_proofs(name, generator, config_name, cfg, *, depth=None, note=""):
-    """``stream rules`` (k-induction) and ``stream order`` (bounded to ``depth``, by default the
-    latency + 8) for one configuration."""
+def reach(name, generator, cfg):
+    """``(latency, first)``: the block's latency and the first cycle its first output can be valid
+    (the latency plus the beats of a group after the first)."""
     latency = latency_of(generator, cfg)
-    depth = latency + MARGIN if depth is None else depth
+    return latency, latency + GROUP.get(name, lambda cfg: 1)(cfg) - 1
+
+
+def stream_proofs(name, generator, config_name, cfg, *, order=True, note=""):
+    """``stream rules`` (k-induction) and, with ``order``, ``stream order`` (bounded to 8 cycles past
+    the first output) for one configuration."""
+    latency, first = reach(name, generator, cfg)
+    depth = first + MARGIN
     drain = latency + 1 + DRAIN.get(name, 0)
-    return [
-        Proof(name, config_name, "stream rules",
-              lambda fault: StreamRules(generator, cfg, fault=fault),
-              "prove", RULES_K, "ignore_ready", latency + 4, latency, fast=(name, "stream rules") in FAST),
-        Proof(name, config_name, "stream order",
-              lambda fault: StreamOrder(generator, cfg, depth=depth, drain=drain, fault=fault),
-              "bmc", depth, "ignore_ready", min(depth, latency + MARGIN), latency, note,
-              fast=(name, "stream order") in FAST),
-    ]
+    proofs = [Proof(name, config_name, "stream rules",
+                    lambda fault: StreamRules(generator, cfg, fault=fault),
+                    "prove", RULES_K, "ignore_ready", first + 4, latency, note,
+                    fast=(name, "stream rules") in FAST)]
+    if order:
+        proofs.append(Proof(name, config_name, "stream order",
+                            lambda fault: StreamOrder(generator, cfg, depth=depth, drain=drain, fault=fault),
+                            "bmc", depth, "ignore_ready", depth, latency, note,
+                            fast=(name, "stream order") in FAST))
+    return proofs
 
 
 def block_proofs(name, generator, config_name, cfg, *, default=True):
     """Every proof of block ``name`` for configuration ``cfg``; with ``default`` (``cfg`` is the
-    block's first named configuration) also the small configuration's stream proofs and the block's
-    equivalence proofs."""
-    if default and name in DEPTH_LIMIT:
-        proofs = stream_proofs(name, generator, config_name, cfg, depth=DEPTH_LIMIT[name],
-                               note="bounded below latency + 8 (too slow); see the small config")
-    else:
-        proofs = stream_proofs(name, generator, config_name, cfg)
-    if default and name in SMALL:
-        small_name, small = SMALL[name]
-        proofs += stream_proofs(name, generator, small_name, small, note="small config of a row block")
+    block's first named configuration) also the block's equivalence proofs, and for a row block the
+    stream proofs of its small configuration in place of the default's order proof."""
+    small = default and name in SMALL
+    proofs = stream_proofs(name, generator, config_name, cfg, order=not small)
+    if small:
+        small_name, small_cfg = SMALL[name]
+        proofs += stream_proofs(name, generator, small_name, small_cfg, note="small config of a row block")
     if default:
         proofs += equivalence_proofs(name, generator, config_name, cfg)
     return proofs

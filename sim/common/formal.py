@@ -78,9 +78,13 @@ class _Harness(Elaboratable):
     """Common part: the ``sync`` domain with reset held low, the block(s) placed with the fault, the
     static ports and the solver-driven input stream."""
 
-    def __init__(self, generator, cfg, *, fault=None):
+    def __new__(cls, *args, fault=None, **kwargs):
+        # Checked before the object exists, so a rejected harness is no unused elaboratable.
         if fault not in FAULTS:
             raise ValueError(f"Fault must be one of {', '.join(map(repr, FAULTS))}, not {fault!r}")
+        return super().__new__(cls)
+
+    def __init__(self, generator, cfg, *, fault=None):
         self.generator = generator
         self.cfg = cfg
         self.fault = fault
@@ -379,6 +383,10 @@ class Proof:
     latency: int
     note: str = ""
     fast: bool = False
+
+    def __post_init__(self):
+        if self.mode not in ("bmc", "prove"):
+            raise ValueError(f"Mode must be 'bmc' or 'prove', not {self.mode!r}")
 
     @property
     def name(self):
