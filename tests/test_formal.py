@@ -84,7 +84,7 @@ def test_bad_fault_and_mode():
         StreamRules(block.generator, cfg, fault="drop")
     with pytest.raises(ValueError, match=r"^Mode must be 'bmc' or 'prove', not 'pdr'$"):
         Proof("lns_mul", "w8_b3_x16", "stream rules", lambda fault: StreamRules(block.generator, cfg),
-              "pdr", 4, "ignore_ready", 5, 1)
+              "pdr", 4, "ignore_ready", 5, 1, 1)
 
 
 @pytest.mark.parametrize("argv, message", [

