@@ -11,6 +11,7 @@ CONFIG ?=
 SIM    ?= icarus
 JOBS   ?= 2
 SEEDS  ?= 1
+FORMAL_TIMEOUT ?= 150
 
 .PHONY: all verilog test test-full test-fast sim report bench formal clean simulators
 
@@ -62,7 +63,7 @@ bench: $(STAMP) simulators
 
 # Every formal proof and its mutant (SymbiYosys + Yices, one solver run at a time): build/formal/formal.md
 formal: $(STAMP)
-	$(BIN)/qarith formal --all -o $(BUILD)/formal
+	$(BIN)/qarith formal --all -o $(BUILD)/formal --timeout $(FORMAL_TIMEOUT)
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

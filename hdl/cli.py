@@ -198,7 +198,7 @@ def _formal_parser(sub):
     p.add_argument("--all", action="store_true", help="every block's proofs; writes DIR/formal.md")
     p.add_argument("--config", help="named config for the stream proofs (default: the block's first)")
     p.add_argument("--fast", action="store_true", help="only the proofs of the normal test run")
-    p.add_argument("--timeout", type=int, default=900, help="seconds per solver run")
+    p.add_argument("--timeout", type=int, default=900, help="seconds per solver run (then TIMEOUT)")
     p.add_argument("-o", "--output", default="build/formal")
     p.set_defaults(func=_cmd_formal)
 

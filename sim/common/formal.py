@@ -43,10 +43,10 @@ from pathlib import Path
 from amaranth.asserts import AnyConst, AnySeq
 from amaranth.back import rtlil
 from amaranth.hdl import Assert, Assume, ClockDomain, Elaboratable, Module, Mux, Shape, Signal, Value
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.utils import bits_for
 
-__all__ = ["FAULTS", "StreamRules", "StreamOrder", "Equivalence", "BeatSpec", "Proof", "ProofResult",
+__all__ = ["FAULTS", "narrow", "StreamRules", "StreamOrder", "Equivalence", "BeatSpec", "Proof", "ProofResult",
            "ProofRow", "run_sby", "run_proofs", "proof_table", "toolchain"]
 
 #: The one-line faults a proof must catch, by name (``None``: the block as it is).
@@ -72,6 +72,25 @@ def _rules(m, valid, ready, payload, check, name):
     m.d.sync += [waiting.eq(valid & ~ready), held.eq(payload)]
     with m.If(waiting):
         m.d.comb += [check(valid), check(payload == held)]
+
+
+def narrow(value, bits, fixed, name=None):
+    """Conditions that keep every leaf field of ``value`` (a view or value) to its low ``bits`` bits
+    (``0 .. 2**bits - 1``), except fields named in ``fixed``, held at that value. Assumed on a
+    datapath's inputs, they leave the solver a few free bits per field, where whole multipliers on
+    both sides of a comparison are beyond it."""
+    if isinstance(value, data.View):
+        layout = value.shape()
+        if isinstance(layout, data.StructLayout):
+            return [c for key, _ in layout for c in narrow(value[key], bits, fixed, key)]
+        if isinstance(layout, data.ArrayLayout):
+            return [c for index in range(layout.length) for c in narrow(value[index], bits, fixed, name)]
+        value = Value.cast(value)
+    if name in fixed:
+        return [value == fixed[name]]
+    if len(value) <= bits:
+        return []
+    return [value.as_unsigned()[bits:] == 0]
 
 
 class _Harness(Elaboratable):
@@ -162,18 +181,28 @@ class StreamOrder(_Harness):
         The proof's depth: output indices up to it are tracked.
     drain : int
         Cycles of idle input and ready output after which every beat must have left.
+    narrowed : tuple or None
+        ``(bits, fixed)``: inputs and static ports kept to :func:`narrow` ``(value, bits, fixed)``
+        (assumed), for datapaths the solver cannot compare in full; ``None``: every bit free.
     """
 
-    def __init__(self, generator, cfg, *, depth, drain, fault=None):
+    def __init__(self, generator, cfg, *, depth, drain, narrowed=None, fault=None):
         super().__init__(generator, cfg, fault=fault)
         self.depth = depth
         self.drain = drain
+        self.narrowed = narrowed
 
     def properties(self, m):
         dut, dut_ready, dut_payload = self._place(m, "dut", self.fault)
         ref, ref_ready, ref_payload = self._place(m, "ref", None)
-        self._statics(m, [dut, ref])
+        statics = self._statics(m, [dut, ref])
         valid, source = self._source(m, dut)
+        if self.narrowed is not None:
+            bits, fixed = self.narrowed
+            conditions = narrow(dut.i.payload, bits, fixed)
+            for name, value in statics.items():
+                conditions += narrow(value, bits, fixed, name)
+            m.d.comb += [Assume(condition) for condition in conditions]
         m.d.comb += [
             dut.i.valid.eq(valid),
             Value.cast(dut.i.payload).eq(source),
@@ -431,12 +460,14 @@ class ProofRow:
 
 
 def run_proofs(proofs, root, *, timeout=600, mutants=True, report=None):
-    """Run ``proofs`` (and, with ``mutants``, each on its mutant) one after another under ``root``;
+    """Run ``proofs`` (and, with ``mutants``, each that passed on its mutant) one after another under
+    ``root``;
     ``report(row)`` is called as each finishes. Returns the :class:`ProofRow` list."""
     rows = []
     for proof in proofs:
         result = proof.run(root, timeout=timeout)
-        mutant = proof.run(root, mutant=True, timeout=timeout) if mutants else None
+        # A mutant only means something next to a proof that passed.
+        mutant = proof.run(root, mutant=True, timeout=timeout) if mutants and result.status == "PASS" else None
         rows.append(ProofRow(proof, result, mutant))
         if report is not None:
             report(rows[-1])
