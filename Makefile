@@ -16,9 +16,10 @@ SEEDS  ?= 1
 ROUNDS ?= 1
 BOARD  ?= icebreaker
 PORT   ?= sim
+FORMAL_TIMEOUT ?= 150
 
-.PHONY: all verilog test test-full test-fast test-random sim report bench clean simulators bitstream bitstreams \
-        program run
+.PHONY: all verilog test test-full test-fast test-random sim report bench formal clean simulators bitstream \
+        bitstreams program run
 
 all: verilog
 
@@ -101,6 +102,10 @@ bitstreams: $(STAMP)
 	$(BIN)/qarith bitstream shiftmax --config n64_pytorch --board ulx3s -o $(BUILD)/bitstream
 	$(BIN)/qarith bitstream ilayernorm --config c64 --board ulx3s -o $(BUILD)/bitstream
 	$(BIN)/qarith bitstream wino_conv --config f2_c4_o1 --board ulx3s -o $(BUILD)/bitstream
+
+# Every formal proof and its mutant (SymbiYosys + Yices, one solver run at a time): build/formal/formal.md
+formal: $(STAMP)
+	$(BIN)/qarith formal --all -o $(BUILD)/formal --timeout $(FORMAL_TIMEOUT)
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

@@ -11,6 +11,9 @@
 ``qarith report --block B [--config-file F] [--set ...]``
                                            the same for one custom config of one block
 ``qarith bench [-o DIR]``                  simulator speed, MAC-array utilisation, accuracy tables
+``qarith formal BLOCK [--config NAME] | --all [--fast] [-o DIR]``
+                                           formal proofs (:mod:`qarith.sim.common.proofs`); ``--all``
+                                           writes ``DIR/formal.md``
 ``qarith bitstream BLOCK [CONFIG OPTIONS] --board icebreaker|ulx3s [-o DIR]``
                                            a bitstream of the board shell around the block
 ``qarith program BLOCK [CONFIG OPTIONS] --board B``   load that bitstream into the board
@@ -393,6 +396,56 @@ def _board_parsers(sub, config_args):
     p.set_defaults(func=_cmd_run)
 
 
+def _cmd_formal(args):
+    from .sim.common.formal import proof_table, run_proofs
+    from .sim.common.proofs import block_proofs
+    if args.all == (args.block is not None):
+        raise CliError("give either a block name or --all")
+    if args.all and args.config is not None:
+        raise CliError("--config needs a block name, not --all")
+    proofs = []
+    for block in _blocks().values() if args.all else [_lookup_block(args.block)]:
+        default_name, default_cfg = next(iter(block.configs.items()))
+        if args.config is None or args.config == default_name:
+            proofs += block_proofs(block.name, block.generator, default_name, default_cfg)
+        elif args.config in block.configs:
+            proofs += block_proofs(block.name, block.generator, args.config, block.configs[args.config],
+                                   default=False)
+        else:
+            raise CliError(f"unknown config {args.config!r} for {block.name}; configs: {', '.join(block.configs)}")
+    if args.fast:
+        proofs = [proof for proof in proofs if proof.fast]
+    out = Path(args.output)
+
+    def report(row):
+        print(" ".join(str(cell) for cell in row.cells()), flush=True)
+
+    rows = run_proofs(proofs, out, timeout=args.timeout, report=report)
+    table = proof_table(rows)
+    if args.all:
+        (out / "formal.md").write_text(table)
+        print(f"wrote {out / 'formal.md'}")
+    # A proof the solver could not finish in time is reported as not proved; a failed proof, a tool error
+    # or a mutant that passes fails the command.
+    failed = [row.proof.name for row in rows if not row.ok and row.result.status != "TIMEOUT"]
+    unfinished = [row.proof.name for row in rows if row.result.status == "TIMEOUT"]
+    if unfinished:
+        print(f"not proved within {args.timeout} s per solver run ({len(unfinished)}): {', '.join(unfinished)}")
+    if failed:
+        raise CliError(f"{len(failed)} proofs failed or their mutants passed: {', '.join(failed)}")
+
+
+def _formal_parser(sub):
+    p = sub.add_parser("formal", help="formal proofs of a block (or --all) with SymbiYosys")
+    p.add_argument("block", nargs="?")
+    p.add_argument("--all", action="store_true", help="every block's proofs; writes DIR/formal.md")
+    p.add_argument("--config", help="named config for the stream proofs (default: the block's first)")
+    p.add_argument("--fast", action="store_true", help="only the proofs of the normal test run")
+    p.add_argument("--timeout", type=int, default=900, help="seconds per solver run (then TIMEOUT)")
+    p.add_argument("-o", "--output", default="build/formal")
+    p.set_defaults(func=_cmd_formal)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise CliError(message)
@@ -444,6 +497,7 @@ def _parser():
     p.add_argument("-o", "--output", default="build/report")
     p.set_defaults(func=_cmd_bench)
     _board_parsers(sub, config_args)
+    _formal_parser(sub)
     return parser
 
 

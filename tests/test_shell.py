@@ -26,8 +26,8 @@ from qarith.golden.common.frames import (
 from qarith.host import Board, play
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import pack
-from qarith.sim.mac_array import tile_vectors
 from qarith.sim.common.shell import vectors_prefix
+from qarith.sim.mac_array import tile_vectors
 
 pytestmark = pytest.mark.cocotb
 

@@ -1,13 +1,19 @@
 import pytest
 import torch
+from shift_exp_bounds import shift_exp_interval
 
 from qarith.golden.common.shift_exp import shift_exp
-from qarith.golden.shiftgelu import (IBERT_ERF, IBERT_SQRT2, ShiftGeluConfig, gelu_reference, ibert_gelu_constants,
-                                     shiftgelu)
+from qarith.golden.shiftgelu import (
+    IBERT_ERF,
+    IBERT_SQRT2,
+    ShiftGeluConfig,
+    gelu_reference,
+    ibert_gelu_constants,
+    shiftgelu,
+)
 from qarith.registry import BLOCKS
 from qarith.sim.shiftgelu import vectors
 
-from shift_exp_bounds import shift_exp_interval
 from tiers import fast_tier, slow_tier, slow_tier_params
 
 

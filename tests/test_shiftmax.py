@@ -1,5 +1,6 @@
 import pytest
 import torch
+from shift_exp_bounds import shift_exp_interval
 
 from qarith.golden.common.scores import KINDS, score_rows
 from qarith.golden.common.shift_exp import exp_max, ibert_constants, ibert_exp, shift_exp, x0_of
@@ -9,7 +10,6 @@ from qarith.sim.common.bench import run_amaranth
 from qarith.sim.common.rows import row_vectors
 from qarith.sim.shiftmax import vectors
 
-from shift_exp_bounds import shift_exp_interval
 from tiers import fast_tier, slow_tier, slow_tier_params
 
 
