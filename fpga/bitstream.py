@@ -22,7 +22,7 @@ from pathlib import Path
 
 from amaranth.back import rtlil
 from amaranth.hdl import ClockSignal, Elaboratable, Instance, Module, ResetSignal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In
 
 from .shell import Shell
@@ -84,10 +84,14 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.shell = shell = self.shell
-        uart = platform.request("uart", 0)
-        m.d.comb += [shell.rx.eq(uart.rx.i), uart.tx.o.eq(shell.tx)]
+        # Pins through io.Buffer components (the Amaranth 0.5 way; requesting buffered pins is deprecated).
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [shell.rx.eq(rx.i), tx.o.eq(shell.tx)]
         for index in range(2):
-            m.d.comb += platform.request("led", index).o.eq(shell.led[index])
+            m.submodules[f"led{index}_buffer"] = led = io.Buffer("o", platform.request("led", index, dir="-"))
+            m.d.comb += led.o.eq(shell.led[index])
         return m
 
 
