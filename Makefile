@@ -14,7 +14,7 @@ SIM    ?= icarus
 JOBS   ?= 2
 SEEDS  ?= 1
 
-.PHONY: all verilog test test-full test-fast sim report bench clean simulators
+.PHONY: all verilog test test-full test-fast sim report bench sweep clean simulators
 
 all: verilog
 
@@ -66,6 +66,17 @@ report: bench
 
 bench: $(STAMP) simulators
 	$(BIN)/qarith bench -o $(BUILD)/report
+
+# A design-space sweep on Dask: make sweep SPEC=sweeps/pwl_entries.toml [SCHEDULER=tcp://HOST:8786]
+# [BEST="max_error<0.01" MINIMIZE=luts]; writes build/sweep/<spec name>/ (records cached in build/sweep/cache).
+SPEC      ?=
+SCHEDULER ?=
+BEST      ?=
+MINIMIZE  ?=
+sweep: $(STAMP)
+	@test -n "$(SPEC)" || { echo "error: give SPEC=sweeps/NAME.toml (specs: $$(ls sweeps/*.toml | tr '\n' ' '))"; exit 2; }
+	$(BIN)/qarith sweep $(SPEC) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
+	  $(if $(BEST),--best "$(BEST)") $(if $(MINIMIZE),--minimize $(MINIMIZE))
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

@@ -11,6 +11,8 @@
 ``qarith report --block B [--config-file F] [--set ...]``
                                            the same for one custom config of one block
 ``qarith bench [-o DIR]``                  simulator speed, MAC-array utilisation, accuracy tables
+``qarith sweep SPEC.toml [-o DIR] [--scheduler tcp://HOST:8786] [--workers N] [--best "M<X" --minimize M]``
+                                           a design-space sweep on Dask (:mod:`qarith.fpga.sweep`)
 
 CONFIG OPTIONS pick the configuration: ``--config NAME`` (a named config) or ``--config-file FILE.toml`` (a
 TOML table of the config's fields, the text :mod:`qarith.golden.common.config` writes), then any number of
@@ -260,6 +262,38 @@ def _cmd_bench(args):
     run_benchmark(Path(args.output), _blocks())
 
 
+def _cmd_sweep(args):
+    from .fpga.sweep import MAXIMIZED, SpecError, best, check_metric, describe, load_spec, parse_constraints, run_sweep
+    try:
+        spec = load_spec(args.spec, _blocks())
+        constraint_text = args.best if args.best is not None else spec.best
+        objective = args.minimize or args.maximize or spec.minimize
+        if (args.minimize or args.maximize) and constraint_text is None:
+            raise CliError("--minimize / --maximize go with --best CONSTRAINTS")
+        if args.minimize and args.maximize:
+            raise CliError("give either --minimize or --maximize, not both")
+        if constraint_text is not None and objective is None:
+            raise CliError("--best needs --minimize METRIC or --maximize METRIC")
+        constraints = parse_constraints(constraint_text) if constraint_text is not None else None
+        if objective is not None:
+            check_metric(objective)
+    except SpecError as error:
+        raise CliError(str(error)) from None
+    if args.workers is not None and (args.workers < 1 or args.scheduler):
+        raise CliError("--workers takes a positive count, for the local cluster only (not with --scheduler)")
+    output = Path(args.output or Path("build/sweep") / Path(args.spec).stem)
+    records = run_sweep(spec, output, cache=args.cache, scheduler=args.scheduler, workers=args.workers)
+    failed = sum(r["status"] != "ok" for r in records)
+    cached = sum(bool(r.get("cached")) for r in records)
+    print(f"{len(records)} points ({failed} failed, {cached} from the cache): {output / 'sweep.json'}, "
+          f"{output / 'sweep.md'}")
+    if constraints is not None:
+        maximize = bool(args.maximize) or (not args.minimize and objective in MAXIMIZED)
+        choice = best(records, constraints, objective, maximize=maximize)
+        goal = f"{'max' if maximize else 'min'} {objective} with {constraint_text}"
+        print(f"best ({goal}): {describe(choice)}" if choice else f"best ({goal}): no point satisfies it")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise CliError(message)
@@ -310,6 +344,18 @@ def _parser():
     p = sub.add_parser("bench", help="simulator speed, MAC-array utilisation and accuracy benchmark")
     p.add_argument("-o", "--output", default="build/report")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("sweep", help="design-space sweep of one block on Dask")
+    p.add_argument("spec", metavar="SPEC.toml", help="the sweep spec (see qarith.fpga.sweep)")
+    p.add_argument("-o", "--output", help="output folder (default: build/sweep/<spec name>)")
+    p.add_argument("--cache", metavar="DIR", help="record cache (default: build/sweep/cache)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:8786", help="an existing dask scheduler (default: a "
+                                                                 "LocalCluster)")
+    p.add_argument("--workers", type=int, help="local cluster workers (default: one per core)")
+    p.add_argument("--best", metavar="CONSTRAINTS", help='e.g. "max_error<0.01,dsp==0"')
+    p.add_argument("--minimize", metavar="METRIC", help="the metric --best minimises")
+    p.add_argument("--maximize", metavar="METRIC", help="the metric --best maximises")
+    p.set_defaults(func=_cmd_sweep)
     return parser
 
 
