@@ -14,7 +14,7 @@ SIM    ?= icarus
 JOBS   ?= 2
 SEEDS  ?= 1
 
-.PHONY: all verilog test test-full test-fast sim report bench sweep clean simulators
+.PHONY: all verilog test test-full test-fast sim report bench sweep sweep-examples clean simulators
 
 all: verilog
 
@@ -77,6 +77,12 @@ sweep: $(STAMP)
 	@test -n "$(SPEC)" || { echo "error: give SPEC=sweeps/NAME.toml (specs: $$(ls sweeps/*.toml | tr '\n' ' '))"; exit 2; }
 	$(BIN)/qarith sweep $(SPEC) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
 	  $(if $(BEST),--best "$(BEST)") $(if $(MINIMIZE),--minimize $(MINIMIZE))
+
+# The example sweeps of sweeps/ and their Pareto plots copied to sweeps/plots/ (the README shows them).
+sweep-examples: $(STAMP)
+	@for spec in sweeps/*.toml; do $(BIN)/qarith sweep $$spec $(if $(SCHEDULER),--scheduler $(SCHEDULER)) || exit 1; \
+	  name=$$(basename $$spec .toml); mkdir -p sweeps/plots; \
+	  for png in $(BUILD)/sweep/$$name/pareto_*.png; do cp $$png sweeps/plots/$$name.$$(basename $$png); done; done
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

@@ -3,7 +3,6 @@ query, the accuracy and energy figures, and two tiny sweeps on Dask (a LocalClus
 ``dask scheduler`` + ``dask worker`` on 127.0.0.1) that must give the same records, the rerun from the cache."""
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -163,10 +162,9 @@ def test_scheduler_sweep(local_sweep, tmp_path):
     dask = str(Path(sys.executable).parent / "dask")
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}     # the servers' own warnings are not the test's
     logs = [open(tmp_path / name, "w") for name in ("scheduler.log", "worker.log")]
     scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                  "--no-dashboard"], stdout=logs[0], stderr=subprocess.STDOUT, env=env)
+                                  "--no-dashboard"], stdout=logs[0], stderr=subprocess.STDOUT)
     worker = None
     try:
         deadline = time.monotonic() + 60
@@ -179,7 +177,7 @@ def test_scheduler_sweep(local_sweep, tmp_path):
                 time.sleep(0.5)
         worker = subprocess.Popen([dask, "worker", address, "--nworkers", "2", "--nthreads", "1",
                                    "--no-dashboard", "--host", "127.0.0.1"], stdout=logs[1],
-                                  stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+                                  stderr=subprocess.STDOUT, cwd=tmp_path)
         from distributed import Client
         with Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=120)
