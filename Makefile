@@ -13,6 +13,8 @@ SET    ?=
 SIM    ?= icarus
 JOBS   ?= 2
 SEEDS  ?= 1
+# A dask scheduler (tcp://HOST:8786) for make report, make sweep and make sweep-examples; default: a LocalCluster.
+SCHEDULER ?=
 
 .PHONY: all verilog test test-full test-fast sim report bench sweep sweep-examples clean simulators
 
@@ -62,7 +64,7 @@ sim: $(STAMP) simulators
 	$(BIN)/qarith sim $(or $(BLOCK),mac_array) $(CONFIG_ARGS) --sim $(SIM)
 
 report: bench
-	$(BIN)/qarith report -o $(BUILD)/report --seeds $(SEEDS)
+	$(BIN)/qarith report -o $(BUILD)/report --seeds $(SEEDS) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 bench: $(STAMP) simulators
 	$(BIN)/qarith bench -o $(BUILD)/report
@@ -70,7 +72,6 @@ bench: $(STAMP) simulators
 # A design-space sweep on Dask: make sweep SPEC=sweeps/pwl_entries.toml [SCHEDULER=tcp://HOST:8786]
 # [BEST="max_error<0.01" MINIMIZE=luts]; writes build/sweep/<spec name>/ (records cached in build/sweep/cache).
 SPEC      ?=
-SCHEDULER ?=
 BEST      ?=
 MINIMIZE  ?=
 sweep: $(STAMP)

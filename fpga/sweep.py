@@ -54,7 +54,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..golden.common.config import config_hash, from_text, to_text
-from .report import DEVICES, implement, tool_versions
+from .report import DEVICES, dask_client, implement, tool_versions
 
 __all__ = ["SpecError", "SweepSpec", "Point", "parse_spec", "load_spec", "run_point", "accuracy_metrics",
            "energy_proxy", "ENERGY_PJ_SOURCE", "cache_key", "run_sweep", "pareto_front", "best",
@@ -491,11 +491,6 @@ def run_point(block, config_text, config_name, device_name, seeds, workdir):
     return record
 
 
-def _warm_tools():
-    """Run each tool once on a worker, so its WebAssembly compile cache is filled before the jobs."""
-    return tool_versions()
-
-
 # -- the sweep ---------------------------------------------------------------------------------------------
 
 def run_sweep(spec, output, cache=None, scheduler=None, workers=None, progress=True):
@@ -505,8 +500,6 @@ def run_sweep(spec, output, cache=None, scheduler=None, workers=None, progress=T
     ``LocalCluster`` of ``workers`` single-threaded worker processes (default: one per core) runs the
     jobs. Points whose record is in ``cache`` (default ``build/sweep/cache``) are not run again.
     Returns the records in the spec's order."""
-    import os
-
     from rich.progress import Progress
 
     output = Path(output)
@@ -526,13 +519,8 @@ def run_sweep(spec, output, cache=None, scheduler=None, workers=None, progress=T
     with Progress(disable=not progress) as bar:
         task = bar.add_task(_describe(counts), total=len(jobs), completed=len(records))
         if pending:
-            from distributed import Client, LocalCluster, as_completed
-            cluster = None
-            if scheduler is None:
-                cluster = LocalCluster(n_workers=workers or os.cpu_count(), threads_per_worker=1,
-                                       processes=True, dashboard_address=None)
-            with Client(scheduler or cluster) as client:
-                client.run(_warm_tools)
+            from distributed import as_completed
+            with dask_client(scheduler, workers) as client:
                 futures = {}
                 for key, (point, device) in pending:
                     future = client.submit(run_point, spec.block, point.config_text, point.name, device,
@@ -553,8 +541,6 @@ def run_sweep(spec, output, cache=None, scheduler=None, workers=None, progress=T
                     records[key] = {**record, "key": key, "cached": False}
                     counts["done" if record["status"] == "ok" else "failed"] += 1
                     bar.update(task, advance=1, description=_describe(counts))
-            if cluster is not None:
-                cluster.close()
     ordered = []
     for key, (point, device) in zip(keys, jobs):
         ordered.append({**records[key], "values": point.values})

@@ -231,7 +231,7 @@ def _cmd_report(args):
             raise CliError(f"unknown config {config!r} for {', '.join(args.block or ['any block'])}")
     from .fpga.report import run_report
     run_report(Path(args.output), _blocks(), blocks=args.block, devices=args.device, seeds=args.seeds,
-               configs=args.config)
+               configs=args.config, scheduler=args.scheduler)
 
 
 def _custom_report(args):
@@ -339,6 +339,8 @@ def _parser():
     p.add_argument("--config-file", metavar="FILE", help="one custom config of the one --block")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a custom config of the one --block")
     p.add_argument("--seeds", type=int, default=1, help="place-and-route seeds per design (median Fmax)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:8786", help="run the designs on an existing dask "
+                                                                 "scheduler (default: a LocalCluster)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("bench", help="simulator speed, MAC-array utilisation and accuracy benchmark")
