@@ -301,8 +301,10 @@ def dask_client(scheduler=None, workers=None):
     from distributed import Client, LocalCluster
     cluster = None
     if scheduler is None:
+        # The scheduler's HTTP server (its dashboard, when bokeh is installed) on a free port: the default
+        # 8787 may be another cluster's, and taking it warns.
         cluster = LocalCluster(n_workers=workers or os.cpu_count(), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address="127.0.0.1:0")
     try:
         with Client(scheduler or cluster) as client:
             client.run(tool_versions)
