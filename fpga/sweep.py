@@ -61,7 +61,7 @@ __all__ = ["SpecError", "SweepSpec", "Point", "parse_spec", "load_spec", "run_po
            "parse_constraints", "check_metric", "describe", "write_outputs", "METRICS", "MAXIMIZED", "TIMING_FIELDS"]
 
 #: Bumped when a record's content changes for the same inputs (it is part of every cache key).
-FLOW_VERSION = 1
+FLOW_VERSION = 2
 
 #: Metrics every record can carry (accuracy metrics are ``None`` where a block has none).
 METRICS = {
@@ -378,11 +378,11 @@ def _operations(block_name, cfg):
     if block_name == "lns_mul":
         return [("add", cfg.width, 1)]
     if block_name == "pwl":
-        slope = cfg.slope_width or 16
-        intercept = cfg.intercept_width or 16
-        return [("add", cfg.in_width, cfg.entries - 1),            # breakpoint comparisons
-                ("read", slope + intercept, cfg.table_bytes, 1),
-                ("mul", cfg.in_width, slope, 1), ("add", intercept, 1)]
+        from ..golden.pwl import pwl_tables
+        tables = pwl_tables(cfg)
+        return [("add", tables.breakpoint_width, cfg.entries - 1),     # breakpoint comparisons
+                ("read", tables.slope_width + tables.intercept_width, tables.table_bytes, 1),
+                ("mul", cfg.in_width, tables.slope_width, 1), ("add", tables.intercept_width, 1)]
     if block_name == "softmax_lut":
         tables = {name: (len(entries), width) for name, (entries, width, _) in cfg.tables().items()}
 
@@ -403,6 +403,14 @@ def _operations(block_name, cfg):
             ops += [("mul", cfg.interp_bits, rom.delta_bits, 1), ("add", rom.point_bits, 1)]
         return ops
     return None
+
+
+def table_bytes(block_name, cfg):
+    """Bytes of the block's tables, as the config (or, for ``pwl``, its fitted tables) counts them."""
+    if block_name == "pwl":
+        from ..golden.pwl import pwl_tables
+        return pwl_tables(cfg).table_bytes
+    return getattr(cfg, "table_bytes", None)
 
 
 def energy_proxy(block_name, cfg):
@@ -481,7 +489,7 @@ def run_point(block, config_text, config_name, device_name, seeds, workdir):
         "dsp": used.get(dsp_bel, 0) if ok else None, "bram": used.get(bram_bel, 0) if ok else None,
         "fmax_mhz": fmax, "throughput": throughput,
         "luts_per_mops": round(luts / (throughput / 1e6), 4) if throughput and luts is not None else None,
-        "energy_pj": energy, "table_bytes": getattr(cfg, "table_bytes", None),
+        "energy_pj": energy, "table_bytes": table_bytes(block.name, cfg),
         **{key: None for key in ("max_error", "mean_error", "max_error_lsb", "peer_max_error", "kl")},
         **(accuracy or {}),
     }
