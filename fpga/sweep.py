@@ -61,7 +61,7 @@ __all__ = ["SpecError", "SweepSpec", "Point", "parse_spec", "load_spec", "run_po
            "parse_constraints", "check_metric", "describe", "write_outputs", "METRICS", "MAXIMIZED", "TIMING_FIELDS"]
 
 #: Bumped when a record's content changes for the same inputs (it is part of every cache key).
-FLOW_VERSION = 2
+FLOW_VERSION = 1
 
 #: Metrics every record can carry (accuracy metrics are ``None`` where a block has none).
 METRICS = {
