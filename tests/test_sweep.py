@@ -60,7 +60,7 @@ def test_spec_error(changes, message):
 
 def test_spec_error_cli(tmp_path, capsys, monkeypatch):
     """A malformed spec stops with one line before any job (no cluster) starts."""
-    import qarith.fpga.sweep as sweep
+    from qarith.fpga import sweep
     monkeypatch.setattr(sweep, "run_sweep", lambda *a, **k: pytest.fail("a job started"))
     path = tmp_path / "bad.toml"
     path.write_text(spec_text(sweep="entries = [8, true]"))
