@@ -17,9 +17,11 @@ ROUNDS ?= 1
 BOARD  ?= icebreaker
 PORT   ?= sim
 FORMAL_TIMEOUT ?= 150
+# A dask scheduler (tcp://HOST:8786) for make report, make sweep and make sweep-examples; default: a LocalCluster.
+SCHEDULER ?=
 
-.PHONY: all verilog test test-full test-fast test-random sim report bench formal clean simulators bitstream \
-        bitstreams program run
+.PHONY: all verilog test test-full test-fast test-random sim report bench formal sweep sweep-examples clean \
+        simulators bitstream bitstreams program run
 
 all: verilog
 
@@ -76,7 +78,7 @@ sim: $(STAMP) simulators
 	$(BIN)/qarith sim $(or $(BLOCK),mac_array) $(CONFIG_ARGS) --sim $(SIM)
 
 report: bench
-	$(BIN)/qarith report -o $(BUILD)/report --seeds $(SEEDS)
+	$(BIN)/qarith report -o $(BUILD)/report --seeds $(SEEDS) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 bench: $(STAMP) simulators
 	$(BIN)/qarith bench -o $(BUILD)/report
@@ -106,6 +108,22 @@ bitstreams: $(STAMP)
 # Every formal proof and its mutant (SymbiYosys + Yices, one solver run at a time): build/formal/formal.md
 formal: $(STAMP)
 	$(BIN)/qarith formal --all -o $(BUILD)/formal --timeout $(FORMAL_TIMEOUT)
+
+# A design-space sweep on Dask: make sweep SPEC=sweeps/pwl_entries.toml [SCHEDULER=tcp://HOST:8786]
+# [BEST="max_error<0.01" MINIMIZE=luts]; writes build/sweep/<spec name>/ (records cached in build/sweep/cache).
+SPEC      ?=
+BEST      ?=
+MINIMIZE  ?=
+sweep: $(STAMP)
+	@test -n "$(SPEC)" || { echo "error: give SPEC=sweeps/NAME.toml (specs: $$(ls sweeps/*.toml | tr '\n' ' '))"; exit 2; }
+	$(BIN)/qarith sweep $(SPEC) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
+	  $(if $(BEST),--best "$(BEST)") $(if $(MINIMIZE),--minimize $(MINIMIZE))
+
+# The example sweeps of sweeps/ and their Pareto plots copied to sweeps/plots/ (the README shows them).
+sweep-examples: $(STAMP)
+	@for spec in sweeps/*.toml; do $(BIN)/qarith sweep $$spec $(if $(SCHEDULER),--scheduler $(SCHEDULER)) || exit 1; \
+	  name=$$(basename $$spec .toml); mkdir -p sweeps/plots; \
+	  for png in $(BUILD)/sweep/$$name/pareto_*.png; do cp $$png sweeps/plots/$$name.$$(basename $$png); done; done
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

@@ -13,7 +13,8 @@ Verilator simulate that Verilog correctly. I/O handling, stated per record:
   a black box and its cells are reported separately.
 
 ``make report`` writes ``build/report/report.json`` (one record per block, config and device) and
-``build/report/report.md``; ``qarith report --block B --device D`` redoes only those rows of an existing
+``build/report/report.md``, running the designs as jobs on Dask (:func:`dask_client`: a ``LocalCluster``
+of one worker process per core, or an existing scheduler given by ``SCHEDULER=tcp://HOST:8786``); ``qarith report --block B --device D`` redoes only those rows of an existing
 report. Reruns repeat only the synthesis and placement steps whose netlist or command changed.
 """
 
@@ -24,7 +25,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from amaranth.back import rtlil
 from ..hdl.common.verilog import port_list, write_if_changed
 from .wrapper import PinWrapper
 
-__all__ = ["Device", "DEVICES", "implement", "multiply_driven_nets", "run_report", "tool_versions", "write_markdown"]
+__all__ = ["Device", "DEVICES", "dask_client", "implement", "multiply_driven_nets", "run_report", "tool_versions", "write_markdown"]
 
 
 @dataclass(frozen=True)
@@ -291,10 +292,34 @@ def write_markdown(output):
     (output / "report.md").write_text(markdown)
 
 
-def run_report(output, registry, blocks=None, devices=None, seeds=1, jobs=2, configs=None):
+@contextmanager
+def dask_client(scheduler=None, workers=None):
+    """A ``dask.distributed`` client of the scheduler at address ``scheduler``, or of a ``LocalCluster`` of
+    ``workers`` single-threaded worker processes (default: one per core; the tools are single-threaded).
+    Each worker runs the tools once (:func:`tool_versions`), so their WebAssembly cache is warm before
+    the jobs arrive."""
+    from distributed import Client, LocalCluster
+    cluster = None
+    if scheduler is None:
+        # The scheduler's HTTP server (its dashboard, when bokeh is installed) on a free port: the default
+        # 8787 may be another cluster's, and taking it warns.
+        cluster = LocalCluster(n_workers=workers or os.cpu_count(), threads_per_worker=1, processes=True,
+                               dashboard_address="127.0.0.1:0")
+    try:
+        with Client(scheduler or cluster) as client:
+            client.run(tool_versions)
+            yield client
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def run_report(output, registry, blocks=None, devices=None, seeds=1, jobs=None, configs=None, scheduler=None):
     """Implement every (block, config, device) of ``registry`` (the mapping of block names to registry
-    entries), or of the named ``blocks``, ``devices`` and ``configs`` only, and write ``report.json`` and
-    ``report.md``."""
+    entries), or of the named ``blocks``, ``devices`` and ``configs`` only, as jobs on Dask
+    (:func:`dask_client` of ``scheduler``, or of a local cluster of ``jobs`` workers), and write
+    ``report.json`` and ``report.md``."""
+    from distributed import as_completed
     from rich.progress import Progress
 
     output = Path(output)
@@ -304,10 +329,11 @@ def run_report(output, registry, blocks=None, devices=None, seeds=1, jobs=2, con
                  if getattr(registry[b].configs[c], "family", None) in (None, DEVICES[d].family)]
     versions = tool_versions()
     records = {}
-    with Progress() as progress, ThreadPoolExecutor(max_workers=jobs) as pool:
+    with Progress() as progress, dask_client(scheduler, jobs) as client:
         task = progress.add_task("place and route", total=len(jobs_list))
-        futures = {pool.submit(implement, block, config, device, seeds, output / "work"): (block.name, config, device.name)
-                   for block, config, device in jobs_list}
+        work = (output / "work").resolve()
+        futures = {client.submit(implement, block, config, device, seeds, work, pure=False):
+                   (block.name, config, device.name) for block, config, device in jobs_list}
         for future in as_completed(futures):
             key = futures[future]
             try:

@@ -18,6 +18,8 @@
                                            a bitstream of the board shell around the block
 ``qarith program BLOCK [CONFIG OPTIONS] --board B``   load that bitstream into the board
 ``qarith run BLOCK [CONFIG OPTIONS] --port URL``      play the block's test vectors through a board
+``qarith sweep SPEC.toml [-o DIR] [--scheduler tcp://HOST:8786] [--workers N] [--best "M<X" --minimize M]``
+                                           a design-space sweep on Dask (:mod:`qarith.fpga.sweep`)
 
 CONFIG OPTIONS pick the configuration: ``--config NAME`` (a named config) or ``--config-file FILE.toml`` (a
 TOML table of the config's fields, the text :mod:`qarith.golden.common.config` writes), then any number of
@@ -236,7 +238,7 @@ def _cmd_report(args):
             raise CliError(f"unknown config {config!r} for {', '.join(args.block or ['any block'])}")
     from .fpga.report import run_report
     run_report(Path(args.output), _blocks(), blocks=args.block, devices=args.device, seeds=args.seeds,
-               configs=args.config)
+               configs=args.config, scheduler=args.scheduler)
 
 
 def _custom_report(args):
@@ -446,6 +448,38 @@ def _formal_parser(sub):
     p.set_defaults(func=_cmd_formal)
 
 
+def _cmd_sweep(args):
+    from .fpga.sweep import MAXIMIZED, SpecError, best, check_metric, describe, load_spec, parse_constraints, run_sweep
+    try:
+        spec = load_spec(args.spec, _blocks())
+        constraint_text = args.best if args.best is not None else spec.best
+        objective = args.minimize or args.maximize or spec.minimize
+        if (args.minimize or args.maximize) and constraint_text is None:
+            raise CliError("--minimize / --maximize go with --best CONSTRAINTS")
+        if args.minimize and args.maximize:
+            raise CliError("give either --minimize or --maximize, not both")
+        if constraint_text is not None and objective is None:
+            raise CliError("--best needs --minimize METRIC or --maximize METRIC")
+        constraints = parse_constraints(constraint_text) if constraint_text is not None else None
+        if objective is not None:
+            check_metric(objective)
+    except SpecError as error:
+        raise CliError(str(error)) from None
+    if args.workers is not None and (args.workers < 1 or args.scheduler):
+        raise CliError("--workers takes a positive count, for the local cluster only (not with --scheduler)")
+    output = Path(args.output or Path("build/sweep") / Path(args.spec).stem)
+    records = run_sweep(spec, output, cache=args.cache, scheduler=args.scheduler, workers=args.workers)
+    failed = sum(r["status"] != "ok" for r in records)
+    cached = sum(bool(r.get("cached")) for r in records)
+    print(f"{len(records)} points ({failed} failed, {cached} from the cache): {output / 'sweep.json'}, "
+          f"{output / 'sweep.md'}")
+    if constraints is not None:
+        maximize = bool(args.maximize) or (not args.minimize and objective in MAXIMIZED)
+        choice = best(records, constraints, objective, maximize=maximize)
+        goal = f"{'max' if maximize else 'min'} {objective} with {constraint_text}"
+        print(f"best ({goal}): {describe(choice)}" if choice else f"best ({goal}): no point satisfies it")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise CliError(message)
@@ -491,6 +525,8 @@ def _parser():
     p.add_argument("--config-file", metavar="FILE", help="one custom config of the one --block")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a custom config of the one --block")
     p.add_argument("--seeds", type=int, default=1, help="place-and-route seeds per design (median Fmax)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:8786", help="run the designs on an existing dask "
+                                                                 "scheduler (default: a LocalCluster)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("bench", help="simulator speed, MAC-array utilisation and accuracy benchmark")
@@ -498,6 +534,18 @@ def _parser():
     p.set_defaults(func=_cmd_bench)
     _board_parsers(sub, config_args)
     _formal_parser(sub)
+
+    p = sub.add_parser("sweep", help="design-space sweep of one block on Dask")
+    p.add_argument("spec", metavar="SPEC.toml", help="the sweep spec (see qarith.fpga.sweep)")
+    p.add_argument("-o", "--output", help="output folder (default: build/sweep/<spec name>)")
+    p.add_argument("--cache", metavar="DIR", help="record cache (default: build/sweep/cache)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:8786", help="an existing dask scheduler (default: a "
+                                                                 "LocalCluster)")
+    p.add_argument("--workers", type=int, help="local cluster workers (default: one per core)")
+    p.add_argument("--best", metavar="CONSTRAINTS", help='e.g. "max_error<0.01,dsp==0"')
+    p.add_argument("--minimize", metavar="METRIC", help="the metric --best minimises")
+    p.add_argument("--maximize", metavar="METRIC", help="the metric --best maximises")
+    p.set_defaults(func=_cmd_sweep)
     return parser
 
 
