@@ -2,7 +2,6 @@
 the host driver through the socket bridge: round trips through three blocks against their golden
 models, and the malformed-traffic cases, each a named test on one simulated board."""
 
-import importlib
 import json
 import os
 import random
@@ -57,7 +56,7 @@ def test_round_trip(block_name, config_name, max_beats, frame_max, least_frames)
     block = BLOCKS[block_name]
     cfg = block.configs[config_name]
     component = block.interface(cfg)
-    bench = importlib.import_module(block.bench)
+    bench = block.bench
     cases = [vectors_prefix(case, max_beats) for case in bench.vectors(cfg)]
     stats = {}
     with _board(block_name, config_name, stats) as url, Board.open(url, timeout=TIMEOUT) as board:
@@ -234,7 +233,7 @@ def test_link_throughput(block_name, config_name, max_beats):
     block = BLOCKS[block_name]
     cfg = block.configs[config_name]
     component = block.interface(cfg)
-    case = vectors_prefix(importlib.import_module(block.bench).vectors(cfg)[0], max_beats)
+    case = vectors_prefix(block.bench.vectors(cfg)[0], max_beats)
     beats = [pack(component.i.payload.shape(), b) for b in case.beats]
     static = {port: pack(getattr(component, port).shape(), value) for port, value in case.static.items()}
     outputs, figures = link_throughput(block.generator, cfg, f"{block_name}:{config_name}", beats,
