@@ -5,7 +5,9 @@ TCP port on localhost. The host driver connects with ``socket://127.0.0.1:PORT``
 
 import contextlib
 import json
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -51,17 +53,18 @@ def simulated_board(generator, cfg, name, clk_hz=12_000_000, baud=1_000_000, sim
     runner.build(sources=[*models, source], hdl_toplevel=top, build_dir=build_dir, timescale=("1ns", "1ps"),
                  build_args=build_args, always=False)
     port = free_port()
-    stats_file = build_dir / "bridge_stats.json"
-    ready_file = build_dir / "bridge_listening"
-    for path in (stats_file, ready_file):
-        path.unlink(missing_ok=True)
+    # Each run's files (results, readiness, figures) in its own folder: two boards of one config may run
+    # at once (two processes), and one's readiness must never be taken for the other's.
+    run_dir = Path(tempfile.mkdtemp(prefix=f"run{port}_", dir=build_dir))
+    stats_file = run_dir / "bridge_stats.json"
+    ready_file = run_dir / "bridge_listening"
     outcome = {}
 
     def run():
         try:
             outcome["results"] = runner.test(
-                test_module="qarith.sim.common.shell", hdl_toplevel=top, build_dir=build_dir, timescale=("1ns", "1ps"),
-                extra_env={"QARITH_BRIDGE_PORT": str(port), "QARITH_UART_DIVISOR": str(shell.divisor),
+                test_module="qarith.sim.common.shell", hdl_toplevel=top, build_dir=build_dir, test_dir=run_dir,
+                timescale=("1ns", "1ps"), extra_env={"QARITH_BRIDGE_PORT": str(port), "QARITH_UART_DIVISOR": str(shell.divisor),
                            "QARITH_BRIDGE_STATS": str(stats_file), "QARITH_BRIDGE_READY": str(ready_file)})
         except BaseException as error:      # reported in the caller's thread
             outcome["error"] = error
@@ -77,9 +80,10 @@ def simulated_board(generator, cfg, name, clk_hz=12_000_000, baud=1_000_000, sim
         raise outcome["error"]
     tests, failed = get_results(Path(outcome["results"]))
     if tests == 0 or failed:
-        raise AssertionError(f"{top}: the simulated board failed (log: {build_dir})")
+        raise AssertionError(f"{top}: the simulated board failed (log: {run_dir})")
     if stats is not None:
         stats.update(json.loads(stats_file.read_text()), clk_hz=clk_hz, baud=baud)
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _wait_listening(ready_file, thread, timeout=300):

@@ -28,7 +28,9 @@ from qarith.sim.common.bench import pack
 from qarith.sim.common.shell import vectors_prefix
 from qarith.sim.mac_array import tile_vectors
 
-pytestmark = pytest.mark.cocotb
+#: Every test here on one xdist worker (--dist loadgroup): the malformed-traffic tests share one simulated
+#: board, and boards of one config share one Verilator build.
+pytestmark = [pytest.mark.cocotb, pytest.mark.xdist_group("shell")]
 
 #: The simulated board runs at 12 MHz with 4 clock cycles per bit (3 Mbaud): three times fewer cycles
 #: than the iCEBreaker's 1 Mbaud, the same logic.
@@ -141,36 +143,27 @@ def _stream_frame(board, beats, seq=0x55):
     return bytes([seq]) + pack_beats(beats, board.identity.in_width)
 
 
-# One simulated board serves all of them: under xdist they must run on one worker (--dist loadgroup).
-malformed = pytest.mark.xdist_group("mac_board")
-
-
-@malformed
 def test_bad_crc(mac_board):
     raw = bytearray(frame_bytes(Command.STREAM, _stream_frame(mac_board, Tiles(1).beats[:2])))
     raw[-1] ^= 0x01
     assert _malformed_case(mac_board, cobs_encode(raw), 2) == [(Error.CRC, Command.STREAM)]
 
 
-@malformed
 def test_truncated_frame(mac_board):
     raw = frame_bytes(Command.STREAM, _stream_frame(mac_board, Tiles(3).beats[:3]))
     assert _malformed_case(mac_board, cobs_encode(raw[:-5]), 4) == [(Error.SHORT, Command.STREAM)]
 
 
-@malformed
 def test_oversized_frame(mac_board):
     raw = bytes([Command.STREAM, 255]) + bytes(range(1, 256)) * 2
     assert _malformed_case(mac_board, cobs_encode(raw), 5) == [(Error.OVERSIZE, Command.STREAM)]
 
 
-@malformed
 def test_unknown_command(mac_board):
     encoded = encode_frame(0x42, b"\x01\x02")[:-1]
     assert _malformed_case(mac_board, encoded, 6) == [(Error.COMMAND, 0x42)]
 
 
-@malformed
 def test_garbage_between_frames(mac_board):
     rng = random.Random(7)
     garbage = bytes(rng.choice([0, rng.randrange(1, 256)]) for _ in range(60))
@@ -178,7 +171,6 @@ def test_garbage_between_frames(mac_board):
     assert len(replies) >= 5 and all(r is not None for r in replies)
 
 
-@malformed
 def test_lost_byte(mac_board):
     encoded = cobs_encode(frame_bytes(Command.STREAM, _stream_frame(mac_board, Tiles(9).beats[:4])))
     lost = encoded[:10] + encoded[11:]
@@ -186,7 +178,6 @@ def test_lost_byte(mac_board):
     assert len(replies) == 1 and replies[0][0] in (Error.COBS, Error.SHORT)
 
 
-@malformed
 def test_fifo_full(mac_board):
     """K=1 tiles make 4 output rows of 13 bytes per 9-byte input beat, so the output FIFO fills, the
     block stalls, and the input FIFO fills: a STREAM frame that no longer fits is refused with
