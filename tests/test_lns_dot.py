@@ -10,7 +10,7 @@ from qarith.registry import BLOCKS
 from qarith.sim.common.bench import MODES, run_amaranth
 from qarith.sim.lns_dot import random_words, vectors
 
-from tiers import fast_tier, slow_tier, slow_tier_params
+from tiers import fast_tier, played, slow_tier, slow_tier_params
 
 
 class TestConfig:
@@ -206,13 +206,15 @@ class TestErrorBound:
 
 
 def rtl_vectors(cfg):
-    """Every case of the bench in amaranth.sim, plain and with idles and backpressure."""
+    """Every case of the bench in amaranth.sim, plain and with idles and backpressure (as
+    :func:`tiers.played` cuts them)."""
     results = {}
     for case in vectors(cfg):
         for mode in ("plain", "both"):
-            result = run_amaranth(LnsDot(cfg), case, *MODES[mode], seed=len(mode))
+            run = played(case, mode)
+            result = run_amaranth(LnsDot(cfg), run, *MODES[mode], seed=len(mode))
             if mode == "plain":
-                results[case.name] = (case, result)
+                results[case.name] = (run, result)
     return results
 
 

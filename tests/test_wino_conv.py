@@ -30,7 +30,7 @@ from qarith.registry import BLOCKS
 from qarith.sim.common.bench import MODES, run_amaranth
 from qarith.sim.wino_conv import vectors
 
-from tiers import fast_tier, slow_tier, slow_tier_params
+from tiers import fast_tier, played, slow_tier, slow_tier_params
 
 #: An F4 layer with two output channels (the registered F4 config has one; its Verilog is slow to simulate),
 #: for the golden checks and one fast-tier run.
@@ -254,7 +254,7 @@ def test_fast_tier_f4_two_lanes():
     block = BLOCKS["wino_conv"]
     for case in vectors(F4_TWO_LANES):
         for mode in ("plain", "both"):
-            result = run_amaranth(block.elaborate(F4_TWO_LANES), case, *MODES[mode], seed=len(mode))
+            result = run_amaranth(block.elaborate(F4_TWO_LANES), played(case, mode), *MODES[mode], seed=len(mode))
             if mode == "plain":
                 latency = result.out_cycles[0] - result.in_cycles[case.origin[0][-1]]
                 assert latency == block.interface(F4_TWO_LANES).latency

@@ -23,12 +23,13 @@ import hashlib
 import math
 import os
 import random
+import dataclasses
 from dataclasses import dataclass, field
 
 from amaranth.hdl import Shape, Value
 from amaranth.lib import data
 
-__all__ = ["Vectors", "MODES", "slow_modes", "pack", "unpack", "to_python", "run_amaranth", "StreamResult",
+__all__ = ["Vectors", "vectors_prefix", "MODES", "slow_modes", "pack", "unpack", "to_python", "run_amaranth", "StreamResult",
            "mismatch_report", "Scoreboard", "StreamRules", "drain_cycles", "longest_stall", "seed_base",
            "case_seed", "seed_note", "SEED_VARIABLE"]
 
@@ -136,6 +137,19 @@ class Vectors:
     expected: list
     static: dict = field(default_factory=dict)
     origin: list | None = None
+
+
+def vectors_prefix(vectors, max_beats):
+    """The leading part of a :class:`Vectors` case: the expected beats whose inputs
+    (``origin``) all lie in the first ``max_beats`` input beats, and the input beats they need."""
+    if vectors.origin is None:
+        raise ValueError(f"Case {vectors.name!r} has no origin, so it cannot be cut")
+    keep = 0
+    while keep < len(vectors.expected) and max(vectors.origin[keep]) < max_beats:
+        keep += 1
+    needed = max((max(o) for o in vectors.origin[:keep]), default=-1) + 1
+    return dataclasses.replace(vectors, beats=vectors.beats[:needed], expected=vectors.expected[:keep],
+                               origin=vectors.origin[:keep])
 
 
 @dataclass

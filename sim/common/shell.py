@@ -10,7 +10,6 @@ writes the clock cycles it simulated and the byte counts of both directions to
 ``QARITH_BRIDGE_READY`` once it listens.
 """
 
-import dataclasses
 import json
 import os
 import socket
@@ -20,24 +19,13 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
+from .bench import vectors_prefix
+
 __all__ = ["UARTBridge", "vectors_prefix"]
 
 CLOCK_NS = 10
 #: How long the host may take to connect after the simulation starts (wall-clock seconds).
 ACCEPT_TIMEOUT = 120
-
-
-def vectors_prefix(vectors, max_beats):
-    """The leading part of a :class:`~qarith.sim.common.bench.Vectors` case: the expected beats whose inputs
-    (``origin``) all lie in the first ``max_beats`` input beats, and the input beats they need."""
-    if vectors.origin is None:
-        raise ValueError(f"Case {vectors.name!r} has no origin, so it cannot be cut")
-    keep = 0
-    while keep < len(vectors.expected) and max(vectors.origin[keep]) < max_beats:
-        keep += 1
-    needed = max((max(o) for o in vectors.origin[:keep]), default=-1) + 1
-    return dataclasses.replace(vectors, beats=vectors.beats[:needed], expected=vectors.expected[:keep],
-                               origin=vectors.origin[:keep])
 
 
 class UARTBridge:
