@@ -106,27 +106,28 @@ def rtn_gemv(cfg, gen, rows, k):
 def vectors(cfg, seed=1):
     """Named cases: random products of several shapes back to back (rows not a multiple of the lanes,
     inputs not a multiple of ``mu`` or of the scale group, one-row and one-table products), every byte
-    pattern against extreme and random tables, the largest sums (all inputs at the minimum code with
-    the extreme alphas at ``max_k``), and exactly converted RTN weights."""
+    pattern against extreme and random tables, the largest sums of either sign (all inputs at the
+    minimum code, the most negative alpha, ``max_k``), and exactly converted RTN weights."""
     gen = torch.Generator().manual_seed(seed)
     k, lanes, mu = cfg.max_k, cfg.lanes, cfg.mu
-    shapes = [(2 * lanes + 1, k), (lanes, k - 3 if k > 3 else k), (1, mu), (lanes + 1, cfg.group_size + mu),
+    shapes = [(2 * lanes + 1, k - 3 if k > 3 else k), (1, mu), (lanes + 1, min(k, cfg.group_size + mu)),
               (3, min(k, 2 * mu + 1))]
     cases = [gemv_vectors(cfg, "random", [random_gemv(cfg, gen, rows, min(depth, k)) for rows, depth in shapes])]
 
     low, high = cfg.x_range
-    tables = [torch.full((mu,), low), torch.full((mu,), high), torch.tensor([low, high] * (mu // 2) + [low] * (mu % 2)),
+    tables = [torch.full((mu,), low), torch.tensor([low, high] * (mu // 2) + [low] * (mu % 2)),
               torch.randint(low, high + 1, (mu,), generator=gen)]
     cases.append(gemv_vectors(cfg, "every_byte", [exhaustive_bytes(cfg, x) for x in tables]))
 
     groups = cfg.groups
     scales = -(-groups // (cfg.group_size // mu))
     extreme = []
+    # All inputs at the minimum code: bytes 0x00 read T = +mu 2**(x_width-1), 0xFF its negation; with the
+    # most negative alpha on every plane the sums reach -/+ the accumulator's bound at max_k.
     for byte_value in (0, (1 << mu) - 1):
-        for alpha_value in cfg.alpha_range:
-            byte = torch.full((lanes, cfg.planes, groups), byte_value)
-            alpha = torch.full((lanes, cfg.planes, scales), alpha_value)
-            extreme.append((torch.full((k,), low), byte, alpha))
+        byte = torch.full((lanes, cfg.planes, groups), byte_value)
+        alpha = torch.full((lanes, cfg.planes, scales), cfg.alpha_range[0])
+        extreme.append((torch.full((k,), low), byte, alpha))
     cases.append(gemv_vectors(cfg, "extremes", extreme))
 
     if cfg.offset and cfg.alpha_range[1] >= (1 << cfg.bits) - 1:
