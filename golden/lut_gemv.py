@@ -255,16 +255,17 @@ def _check_gemv(cfg, x, byte, alpha):
 
 
 def lut_gemv(cfg, x, byte, alpha):
-    """The ``lut_gemv`` block (eq. 5): ``x (K,)`` input codes, ``byte (M, P, G)`` weight bits per row,
-    plane and table group (:func:`pack_bits`), ``alpha (M, P, S)`` alpha codes per row, plane and scale
-    group; returns ``y (M,)`` exactly, by table lookup."""
+    """The ``lut_gemv`` block (eq. 5): ``x (..., K)`` input codes, ``byte (M, P, G)`` weight bits per
+    row, plane and table group (:func:`pack_bits`), ``alpha (M, P, S)`` alpha codes per row, plane and
+    scale group; returns ``y (..., M)`` exactly, by table lookup."""
     x, byte, alpha = _check_gemv(cfg, x, byte, alpha)
-    tables = lut_tables(cfg, x)                                    # (G, 2**mu)
-    looked_up = tables[torch.arange(tables.shape[0]), byte]        # (M, P, G): T_g[byte]
+    tables = lut_tables(cfg, x)                                    # (..., G, 2**mu)
+    looked_up = tables[..., torch.arange(tables.shape[-2]), byte]  # (..., M, P, G): T_g[byte]
     per_scale = cfg.group_size // cfg.mu
-    pad = -looked_up.shape[2] % per_scale
-    partial = torch.nn.functional.pad(looked_up, (0, pad)).reshape(*looked_up.shape[:2], -1, per_scale).sum(-1)
-    return (alpha * partial).sum(dim=(1, 2))
+    pad = -looked_up.shape[-1] % per_scale
+    padded = torch.nn.functional.pad(looked_up, (0, pad))
+    partial = padded.reshape(*padded.shape[:-1], -1, per_scale).sum(-1)
+    return (alpha * partial).sum(dim=(-2, -1))
 
 
 def rebuild_weights(cfg, byte, alpha, k):

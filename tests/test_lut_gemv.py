@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -238,6 +240,36 @@ def test_gemv_cycles(config_name):
     assert weights == list(range(weights[0], weights[0] + len(weights)))
 
 
-@pytest.mark.parametrize("config_name, simulator", slow_tier_params("lut_gemv"))
+def cocotb_params():
+    """``make test``: the first config on both simulators (about a minute of simulation, most of it table
+    builds); ``make test-full`` (``QARITH_FULL=1``): every config on both, as :func:`slow_tier_params`."""
+    params = slow_tier_params("lut_gemv")
+    if os.environ.get("QARITH_FULL") == "1":
+        return params
+    first = next(iter(BLOCKS["lut_gemv"].configs))
+    return [param for param in params if param.values[0] == first]
+
+
+@pytest.mark.parametrize("config_name, simulator", cocotb_params())
 def test_cocotb(config_name, simulator):
     slow_tier("lut_gemv", config_name, simulator)
+
+
+def test_accuracy_bench():
+    # make bench's comparison (qarith.fpga.accuracy.lut_gemv), smaller: 1 and 3 bits, per-row alphas.
+    from qarith.fpga.accuracy.lut_gemv import gemv_cycles_table, lut_gemv_accuracy, lut_gemv_markdown
+    result = lut_gemv_accuracy(bit_widths=(1, 3), group_sizes=(64,), steps=150)
+    assert result["float"] > 0.9
+    rows = {(row["bits"], row["method"]): row for row in result["rows"]}
+    # One bit: BCQ's alpha = mean |w| keeps the network; RTN's two levels (min and max of the row) do not.
+    assert rows[1, "bcq"]["accuracy_rebuilt"] > rows[1, "rtn"]["accuracy_rebuilt"] + 0.3
+    assert rows[3, "bcq"]["weight_error"] <= rows[3, "bcq_greedy"]["weight_error"]
+    for row in result["rows"]:
+        # 12-bit alphas and int8 hidden codes move the integer block's accuracy by at most a few images.
+        assert abs(row["accuracy_integer"] - row["accuracy_rebuilt"]) <= 0.01
+    block = BLOCKS["lut_gemv"]
+    cycles = gemv_cycles_table({"q3_k64": block.configs["q3_k64"]}, {"b4_o4_k64": BLOCKS["linear_int8"].configs["b4_o4_k64"]})
+    # q3_k64: 8 tables of 129 cycles, 64 rows x 4 planes x 8 groups, latency 4; linear_int8: 16 tiles of 64 steps.
+    assert [row["cycles"] for row in cycles] == [8 * 129 + 64 * 4 * 8 - 1 + 4, 16 * 64 + 3 + BLOCKS["linear_int8"].interface(
+        BLOCKS["linear_int8"].configs["b4_o4_k64"]).latency]
+    assert "| 64 | 3 | bcq |" in lut_gemv_markdown({"accuracy": result, "cycles": cycles})
