@@ -3,7 +3,7 @@ cycles per matrix-vector product against ``linear_int8``.
 
 The network: a 64-64-10 ReLU MLP trained on scikit-learn's 8x8 digits (1797 images shipped inside the
 package, nothing downloaded; seeded split of 1297 training and 500 test images, 300 full-batch Adam steps,
-one thread, about a second). Its two weight matrices are quantized weight-only, per row and scale group,
+one thread, a few seconds). Its two weight matrices are quantized weight-only, per row and scale group,
 three ways: RTN (uniform asymmetric, :func:`~qarith.golden.lut_gemv.rtn_quantize`), BCQ greedy (0 rounds)
 and BCQ alternating (15 rounds, :func:`~qarith.golden.lut_gemv.bcq_quantize`). Each is evaluated twice:
 with the rebuilt float weights, and through the integer block (:func:`~qarith.golden.lut_gemv.lut_gemv`,
