@@ -25,6 +25,7 @@ from ..sim.common.bench import run_amaranth, slow_modes
 from ..sim.common.runner import SIMULATORS, run_cocotb
 from ..sim.mac_array import random_tiles, tile_vectors
 from .accuracy.lns import lns_add_accuracy, lns_add_markdown, lns_errors, lns_markdown, lns_plot, lns_summary
+from .accuracy.lut_gemv import gemv_cycles_table, lut_gemv_accuracy, lut_gemv_markdown
 from .accuracy.pwl import pwl_accuracy, pwl_markdown, pwl_plot
 from .accuracy.rows import shift_accuracy, shift_markdown, softmax_accuracy, softmax_markdown
 from .accuracy.winograd import winograd_accuracy, winograd_markdown
@@ -120,6 +121,9 @@ def run_benchmark(output, blocks):
     result["lns_add_accuracy"] = lns_add_accuracy(blocks["lns_add"].configs)
     console.log("accuracy: Winograd tap-wise / single-scale against direct and float convolution")
     result["winograd_accuracy"] = winograd_accuracy(blocks["wino_conv"].configs)
+    console.log("accuracy: lut_gemv BCQ against RTN weights on a digits MLP, cycles against linear_int8")
+    result["lut_gemv"] = {"accuracy": lut_gemv_accuracy(),
+                          "cycles": gemv_cycles_table(blocks["lut_gemv"].configs, blocks["linear_int8"].configs)}
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)
@@ -156,4 +160,6 @@ def bench_markdown(result):
         text += "\n" + lns_add_markdown(result["lns_add_accuracy"])
     if "winograd_accuracy" in result:
         text += "\n" + winograd_markdown(result["winograd_accuracy"])
+    if "lut_gemv" in result:
+        text += "\n" + lut_gemv_markdown(result["lut_gemv"])
     return text

@@ -17,6 +17,7 @@ from .golden.lns_dot import LnsDotConfig, lns_dot
 from .golden.lns_mul import LnsMulConfig, lns_mul
 from .golden.lns_to_int import LnsToIntConfig, lns_to_int
 from .golden.log_softmax_int import LogSoftmaxIntConfig, log_softmax_int
+from .golden.lut_gemv import LutGemvConfig, lut_gemv
 from .golden.lut_unary import LutUnaryConfig, lut_unary
 from .golden.mac_array import MacArrayConfig, mac_tiles
 from .golden.pwl import PwlConfig, pwl
@@ -36,6 +37,7 @@ from .hdl.lns_dot import LnsDot
 from .hdl.lns_mul import LnsMul
 from .hdl.lns_to_int import LnsToInt
 from .hdl.log_softmax_int import LogSoftmaxInt
+from .hdl.lut_gemv import LutGemv
 from .hdl.lut_unary import LutUnary
 from .hdl.mac_array import MacArray
 from .hdl.pwl import Pwl
@@ -54,6 +56,7 @@ from .sim import lns_dot as lns_dot_bench
 from .sim import lns_mul as lns_mul_bench
 from .sim import lns_to_int as lns_to_int_bench
 from .sim import log_softmax_int as log_softmax_int_bench
+from .sim import lut_gemv as lut_gemv_bench
 from .sim import lut_unary as lut_unary_bench
 from .sim import mac_array as mac_array_bench
 from .sim import pwl as pwl_bench
@@ -306,5 +309,18 @@ BLOCKS = {block.name: block for block in [
             "f4_c2_o1": seeded_conv_config(tile=4, in_channels=2, out_channels=1, seed=3),
             "f2_c3_o3_tapch": seeded_conv_config(tile=2, in_channels=3, out_channels=3, seed=2,
                                                  scales="tap_channel"),
+        }),
+    Block(
+        name="lut_gemv",
+        summary="LUT-GEMM matrix-vector product with binary-coded weights: a table of signed input sums per "
+                "mu inputs, one read and add per row per cycle, one alpha multiply per row, plane and group",
+        config=LutGemvConfig, generator=LutGemv, golden=lut_gemv, bench=lut_gemv_bench,
+        configs={
+            # First (make test's cocotb config): mu = 4 builds a table in 9 cycles, where mu = 8 takes 129.
+            "q4_mu4_x4_k64": LutGemvConfig(mu=4, lanes=4, bits=4, offset=True, group_size=32, max_k=64),
+            "q3_k64": LutGemvConfig(mu=8, lanes=1, bits=3, offset=True, group_size=64, max_k=64),
+            # Eight planes and the offset: int8 RTN weights, converted exactly, against linear_int8 b4_o4_k64.
+            "q8_x4_k64": LutGemvConfig(mu=8, lanes=4, bits=8, offset=True, group_size=64, max_k=64),
+            "q1_x2_k32": LutGemvConfig(mu=8, lanes=2, bits=1, offset=False, group_size=32, max_k=32),
         }),
 ]}

@@ -131,12 +131,15 @@ class Vectors:
     """One named test case: input beats, the static port values and the expected output beats.
 
     ``origin[j]`` lists the input beat indices that produced expected beat ``j`` (for error reports).
+    ``timeout``, if set, replaces the default cycle limit of both tiers (for blocks whose beats take many
+    cycles each, such as ``lut_gemv``'s table builds).
     """
     name: str
     beats: list
     expected: list
     static: dict = field(default_factory=dict)
     origin: list | None = None
+    timeout: int | None = None
 
 
 def vectors_prefix(vectors, max_beats):
@@ -328,7 +331,7 @@ def run_amaranth(dut, vectors, idle=0.0, backpressure=0.0, seed=None, timeout=No
     run_seed = case_seed(current_test(), type(dut).__qualname__, vectors.name, idle, backpressure, seed)
     rng = random.Random(run_seed)
     if timeout is None:
-        timeout = 200 + 8 * (len(vectors.beats) + len(vectors.expected))
+        timeout = vectors.timeout or 200 + 8 * (len(vectors.beats) + len(vectors.expected))
     drain = drain_cycles(dut.latency, backpressure)
     layout = dut.i.payload.shape()
     out_shape = dut.o.payload.shape()

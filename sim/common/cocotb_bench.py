@@ -155,7 +155,7 @@ class TB:
         self.driver.accepted_cycles = []
         board = self.monitor.board = Scoreboard(vectors)
         send = cocotb.start_soon(self.driver.send(lambda: self.cycle, vectors.beats))
-        limit = timeout_cycles or 200 + 8 * (len(vectors.beats) + len(vectors.expected))
+        limit = timeout_cycles or vectors.timeout or 200 + 8 * (len(vectors.beats) + len(vectors.expected))
         start, drain_left = self.cycle, self.drain
         while True:
             await RisingEdge(self.dut.clk)
