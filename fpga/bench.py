@@ -25,6 +25,7 @@ from ..sim.common.bench import run_amaranth, slow_modes
 from ..sim.common.runner import SIMULATORS, run_cocotb
 from ..sim.mac_array import random_tiles, tile_vectors
 from .accuracy.lns import lns_add_accuracy, lns_add_markdown, lns_errors, lns_markdown, lns_plot, lns_summary
+from .accuracy.octav import octav_accuracy, octav_markdown
 from .accuracy.pwl import pwl_accuracy, pwl_markdown, pwl_plot
 from .accuracy.rows import shift_accuracy, shift_markdown, softmax_accuracy, softmax_markdown
 from .accuracy.winograd import winograd_accuracy, winograd_markdown
@@ -120,6 +121,8 @@ def run_benchmark(output, blocks):
     result["lns_add_accuracy"] = lns_add_accuracy(blocks["lns_add"].configs)
     console.log("accuracy: Winograd tap-wise / single-scale against direct and float convolution")
     result["winograd_accuracy"] = winograd_accuracy(blocks["wino_conv"].configs)
+    console.log("accuracy: OCTAV clips against the paper's, linear_int8 calibrated by max and by OCTAV")
+    result["octav_accuracy"] = octav_accuracy()
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)
@@ -156,4 +159,6 @@ def bench_markdown(result):
         text += "\n" + lns_add_markdown(result["lns_add_accuracy"])
     if "winograd_accuracy" in result:
         text += "\n" + winograd_markdown(result["winograd_accuracy"])
+    if "octav_accuracy" in result:
+        text += "\n" + octav_markdown(result["octav_accuracy"])
     return text

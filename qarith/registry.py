@@ -19,6 +19,7 @@ from .golden.lns_to_int import LnsToIntConfig, lns_to_int
 from .golden.log_softmax_int import LogSoftmaxIntConfig, log_softmax_int
 from .golden.lut_unary import LutUnaryConfig, lut_unary
 from .golden.mac_array import MacArrayConfig, mac_tiles
+from .golden.octav_stats import OctavStatsConfig, octav_stats
 from .golden.pwl import PwlConfig, pwl
 from .golden.requant import RequantConfig, requantize
 from .golden.shiftgelu import ShiftGeluConfig, shiftgelu
@@ -38,6 +39,7 @@ from .hdl.lns_to_int import LnsToInt
 from .hdl.log_softmax_int import LogSoftmaxInt
 from .hdl.lut_unary import LutUnary
 from .hdl.mac_array import MacArray
+from .hdl.octav_stats import OctavStats
 from .hdl.pwl import Pwl
 from .hdl.requant import Requant
 from .hdl.shiftgelu import ShiftGelu
@@ -56,6 +58,7 @@ from .sim import lns_to_int as lns_to_int_bench
 from .sim import log_softmax_int as log_softmax_int_bench
 from .sim import lut_unary as lut_unary_bench
 from .sim import mac_array as mac_array_bench
+from .sim import octav_stats as octav_stats_bench
 from .sim import pwl as pwl_bench
 from .sim import requant as requant_bench
 from .sim import shiftgelu as shiftgelu_bench
@@ -306,5 +309,14 @@ BLOCKS = {block.name: block for block in [
             "f4_c2_o1": seeded_conv_config(tile=4, in_channels=2, out_channels=1, seed=3),
             "f2_c3_o3_tapch": seeded_conv_config(tile=2, in_channels=3, out_channels=3, seed=2,
                                                  scales="tap_channel"),
+        }),
+    Block(
+        name="octav_stats",
+        summary="OCTAV pass statistics at a clip: sum of clipped magnitudes, clipped and unclipped counts",
+        config=OctavStatsConfig, generator=OctavStats, golden=octav_stats, bench=octav_stats_bench,
+        configs={
+            "s8_n256_b4": OctavStatsConfig(in_width=8, max_n=256, bits=4),
+            "u8_n512_b8": OctavStatsConfig(in_width=8, in_signed=False, max_n=512, bits=8),
+            "s16_n128_b6": OctavStatsConfig(in_width=16, max_n=128, bits=6),
         }),
 ]}
