@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from .golden.attn_v import AttnVConfig, attn_v
+from .golden.early_exit import EarlyExitConfig, early_exit
 from .golden.ilayernorm import ILayerNormConfig, ilayernorm
 from .golden.linear_int8 import LinearInt8Config, linear_int8_hw
 from .golden.lns_add import LnsAddConfig, lns_add
@@ -30,6 +31,7 @@ from .golden.wino_input import WinoInputConfig, wino_input
 from .golden.wino_output import WinoOutputConfig, wino_output
 from .hdl.attn_v import AttnV
 from .hdl.common.component import interface
+from .hdl.early_exit import EarlyExit
 from .hdl.ilayernorm import ILayerNorm
 from .hdl.linear_int8 import LinearInt8
 from .hdl.lns_add import LnsAdd
@@ -49,6 +51,7 @@ from .hdl.wino_conv import WinoConv
 from .hdl.wino_input import WinoInput
 from .hdl.wino_output import WinoOutput
 from .sim import attn_v as attn_v_bench
+from .sim import early_exit as early_exit_bench
 from .sim import ilayernorm as ilayernorm_bench
 from .sim import linear_int8 as linear_int8_bench
 from .sim import lns_add as lns_add_bench
@@ -318,5 +321,15 @@ BLOCKS = {block.name: block for block in [
             "s8_n256_b4": OctavStatsConfig(in_width=8, max_n=256, bits=4),
             "u8_n512_b8": OctavStatsConfig(in_width=8, in_signed=False, max_n=512, bits=8),
             "s16_n128_b6": OctavStatsConfig(in_width=16, max_n=128, bits=6),
+        }),
+    Block(
+        name="early_exit",
+        summary="ELBERT confidence-window early exit: top-2 logit margin vs entropy and vote thresholds, run counter",
+        config=EarlyExitConfig, generator=EarlyExit, golden=early_exit, bench=early_exit_bench,
+        configs={
+            "c2_w8_t01_n8": EarlyExitConfig(classes=2, logit_width=8, scale=1 / 16, tau=0.1, patience=8),
+            "c2_w10_t02_m01_n4": EarlyExitConfig(classes=2, logit_width=10, scale=1 / 32, tau=0.2, patience=4,
+                                                 margin=0.1),
+            "c4_w8_t03_n3": EarlyExitConfig(classes=4, logit_width=8, scale=1 / 8, tau=0.3, patience=3),
         }),
 ]}
