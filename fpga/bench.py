@@ -24,6 +24,8 @@ from ..hdl.mac_array import MacArray
 from ..sim.common.bench import run_amaranth, slow_modes
 from ..sim.common.runner import SIMULATORS, run_cocotb
 from ..sim.mac_array import random_tiles, tile_vectors
+from .accuracy.dfp import dfp_accuracy, dfp_markdown
+from .accuracy.elbert import elbert_accuracy, elbert_markdown
 from .accuracy.lns import lns_add_accuracy, lns_add_markdown, lns_errors, lns_markdown, lns_plot, lns_summary
 from .accuracy.octav import octav_accuracy, octav_markdown
 from .accuracy.pwl import pwl_accuracy, pwl_markdown, pwl_plot
@@ -123,6 +125,10 @@ def run_benchmark(output, blocks):
     result["winograd_accuracy"] = winograd_accuracy(blocks["wino_conv"].configs)
     console.log("accuracy: OCTAV clips against the paper's, linear_int8 calibrated by max and by OCTAV")
     result["octav_accuracy"] = octav_accuracy()
+    console.log("accuracy: early_exit's integer rule against ELBERT's float rule")
+    result["elbert_accuracy"] = elbert_accuracy()
+    console.log("accuracy: dfp_quant stochastic rounding bias and error by code width")
+    result["dfp_accuracy"] = dfp_accuracy()
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)
@@ -161,4 +167,8 @@ def bench_markdown(result):
         text += "\n" + winograd_markdown(result["winograd_accuracy"])
     if "octav_accuracy" in result:
         text += "\n" + octav_markdown(result["octav_accuracy"])
+    if "elbert_accuracy" in result:
+        text += "\n" + elbert_markdown(result["elbert_accuracy"])
+    if "dfp_accuracy" in result:
+        text += "\n" + dfp_markdown(result["dfp_accuracy"])
     return text

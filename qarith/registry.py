@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from .golden.attn_v import AttnVConfig, attn_v
+from .golden.dfp_quant import DfpQuantConfig, dfp_quant
 from .golden.early_exit import EarlyExitConfig, early_exit
 from .golden.ilayernorm import ILayerNormConfig, ilayernorm
 from .golden.linear_int8 import LinearInt8Config, linear_int8_hw
@@ -31,6 +32,7 @@ from .golden.wino_input import WinoInputConfig, wino_input
 from .golden.wino_output import WinoOutputConfig, wino_output
 from .hdl.attn_v import AttnV
 from .hdl.common.component import interface
+from .hdl.dfp_quant import DfpQuant
 from .hdl.early_exit import EarlyExit
 from .hdl.ilayernorm import ILayerNorm
 from .hdl.linear_int8 import LinearInt8
@@ -51,6 +53,7 @@ from .hdl.wino_conv import WinoConv
 from .hdl.wino_input import WinoInput
 from .hdl.wino_output import WinoOutput
 from .sim import attn_v as attn_v_bench
+from .sim import dfp_quant as dfp_quant_bench
 from .sim import early_exit as early_exit_bench
 from .sim import ilayernorm as ilayernorm_bench
 from .sim import linear_int8 as linear_int8_bench
@@ -331,5 +334,16 @@ BLOCKS = {block.name: block for block in [
             "c2_w10_t02_m01_n4": EarlyExitConfig(classes=2, logit_width=10, scale=1 / 32, tau=0.2, patience=4,
                                                  margin=0.1),
             "c4_w8_t03_n3": EarlyExitConfig(classes=4, logit_width=8, scale=1 / 8, tau=0.3, patience=3),
+        }),
+    Block(
+        name="dfp_quant",
+        summary="Dynamic fixed point: per-tensor shared exponent, aligned significands, LFSR stochastic rounding",
+        config=DfpQuantConfig, generator=DfpQuant, golden=dfp_quant, bench=dfp_quant_bench,
+        configs={
+            "fp32_b8_sr": DfpQuantConfig(),
+            "bf16_b8_sr_l16": DfpQuantConfig(exp_width=8, man_width=7, bits=8, rand_bits=8, lfsr_width=16,
+                                             seed=0xACE1),
+            "fp16_b12_nearest": DfpQuantConfig(exp_width=5, man_width=10, bits=12, rounding="nearest",
+                                               rand_bits=4),
         }),
 ]}
