@@ -24,8 +24,11 @@ from ..hdl.mac_array import MacArray
 from ..sim.common.bench import run_amaranth, slow_modes
 from ..sim.common.runner import SIMULATORS, run_cocotb
 from ..sim.mac_array import random_tiles, tile_vectors
+from .accuracy.dfp import dfp_accuracy, dfp_markdown
+from .accuracy.elbert import elbert_accuracy, elbert_markdown
 from .accuracy.lns import lns_add_accuracy, lns_add_markdown, lns_errors, lns_markdown, lns_plot, lns_summary
 from .accuracy.lut_gemv import gemv_cycles_table, lut_gemv_accuracy, lut_gemv_markdown
+from .accuracy.octav import octav_accuracy, octav_markdown
 from .accuracy.pwl import pwl_accuracy, pwl_markdown, pwl_plot
 from .accuracy.rows import shift_accuracy, shift_markdown, softmax_accuracy, softmax_markdown
 from .accuracy.winograd import winograd_accuracy, winograd_markdown
@@ -124,6 +127,12 @@ def run_benchmark(output, blocks):
     console.log("accuracy: lut_gemv BCQ against RTN weights on a digits MLP, cycles against linear_int8")
     result["lut_gemv"] = {"accuracy": lut_gemv_accuracy(),
                           "cycles": gemv_cycles_table(blocks["lut_gemv"].configs, blocks["linear_int8"].configs)}
+    console.log("accuracy: OCTAV clips against the paper's, linear_int8 calibrated by max and by OCTAV")
+    result["octav_accuracy"] = octav_accuracy()
+    console.log("accuracy: early_exit's integer rule against ELBERT's float rule")
+    result["elbert_accuracy"] = elbert_accuracy()
+    console.log("accuracy: dfp_quant stochastic rounding bias and error by code width")
+    result["dfp_accuracy"] = dfp_accuracy()
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)
@@ -162,4 +171,10 @@ def bench_markdown(result):
         text += "\n" + winograd_markdown(result["winograd_accuracy"])
     if "lut_gemv" in result:
         text += "\n" + lut_gemv_markdown(result["lut_gemv"])
+    if "octav_accuracy" in result:
+        text += "\n" + octav_markdown(result["octav_accuracy"])
+    if "elbert_accuracy" in result:
+        text += "\n" + elbert_markdown(result["elbert_accuracy"])
+    if "dfp_accuracy" in result:
+        text += "\n" + dfp_markdown(result["dfp_accuracy"])
     return text

@@ -7,6 +7,13 @@ Source: Jacob et al. (CVPR 2018) and TFLite's per-channel ``FullyConnected`` ref
   [-127, 127] (round half to even, torch's ``round``), zero point 0;
 * activations (input and output): per tensor, asymmetric int8 over the calibration range widened to
   include 0: ``S = (max - min) / 255``, ``Z = round(-128 - min / S)`` clamped to [-128, 127];
+* ``calibration_method="octav"`` (the default is ``"max"``, the rules above) replaces each range by an
+  MSE-optimal clip (Sakr et al., "Optimal Clipping and Magnitude-aware Differentiation for Improved
+  Quantization-aware Training", ICML 2022, equation 3; :func:`qarith.golden.octav_stats.octav_clip_float`
+  at B = 8): per output channel the weights' clip ``s`` gives ``S_w = s / 127``; an activation range
+  becomes ``[max(min, -s), min(max, s)]`` with ``s`` the clip of the calibration values (the unsigned
+  quantizer's clip when they are all non-negative). Values past the clip saturate at the extreme codes;
+  a clip of 0 keeps the unit scale;
 * bias: int32 at scale ``S_x * S_w[o]``;
 * multiplier: ``M[o] = S_x * S_w[o] / S_y`` as TFLite ``QuantizeMultiplier`` (Q31 ``M0`` and shift).
 
@@ -25,10 +32,16 @@ import torch
 from torch import nn
 
 from .mac_array import MacArrayConfig, mac_tiles
+from .octav_stats import octav_clip_float
 from .requant import RequantConfig, activation_range, quantize_multiplier, requantize
 
 __all__ = ["LinearInt8Config", "QuantizedLinear", "quantize_linear", "linear_int8_hw", "float_error",
-           "error_bound"]
+           "error_bound", "CALIBRATION_METHODS"]
+
+#: How ``quantize_linear`` turns calibration data into ranges: the extremes, or OCTAV's MSE-optimal clip.
+CALIBRATION_METHODS = ("max", "octav")
+#: The bits OCTAV's clip is optimised for: the int8 codes.
+OCTAV_BITS = 8
 
 
 @dataclass(frozen=True)
@@ -68,9 +81,12 @@ class LinearInt8Config:
         return RequantConfig(lanes=self.cols, acc_width=self.mac.acc_bits)
 
 
-def _activation_params(values):
+def _activation_params(values, calibration_method="max"):
     low = min(float(values.min()), 0.0)
     high = max(float(values.max()), 0.0)
+    if calibration_method == "octav":
+        clip = float(octav_clip_float(values.detach().reshape(-1), OCTAV_BITS, is_signed=low < 0))
+        low, high = max(low, -clip), min(high, clip)
     scale = (high - low) / 255 if high > low else 1.0
     zero_point = int(max(-128, min(127, round(-128 - low / scale))))
     return scale, zero_point
@@ -115,22 +131,28 @@ class QuantizedLinear(nn.Module):
         return (y_q - self.output_zero_point).to(torch.float32) * self.output_scale
 
 
-def quantize_linear(linear, calibration, activation="none"):
-    """Post-training quantization of ``linear`` from ``calibration`` inputs ``(N, in_features)``."""
+def quantize_linear(linear, calibration, activation="none", calibration_method="max"):
+    """Post-training quantization of ``linear`` from ``calibration`` inputs ``(N, in_features)``, its
+    ranges by ``calibration_method`` (one of :data:`CALIBRATION_METHODS`)."""
     if not isinstance(linear, nn.Linear):
         raise TypeError(f"Expected a torch.nn.Linear, not {linear!r}")
+    if calibration_method not in CALIBRATION_METHODS:
+        raise ValueError(f"Calibration method must be 'max' or 'octav', not {calibration_method!r}")
     with torch.no_grad():
         weight = linear.weight.detach().to(torch.float64)
-        weight_scale = weight.abs().amax(dim=1) / 127
+        if calibration_method == "octav":
+            weight_scale = octav_clip_float(weight, OCTAV_BITS) / 127
+        else:
+            weight_scale = weight.abs().amax(dim=1) / 127
         weight_scale = torch.where(weight_scale > 0, weight_scale, torch.ones_like(weight_scale))
         weight_q = torch.round(weight / weight_scale.unsqueeze(1)).clamp(-127, 127).to(torch.int64)
-        input_scale, input_zp = _activation_params(calibration)
+        input_scale, input_zp = _activation_params(calibration, calibration_method)
         reference = linear(calibration)
         if activation == "relu":
             reference = torch.relu(reference)
         elif activation == "relu6":
             reference = reference.clamp(0, 6)
-        output_scale, output_zp = _activation_params(reference)
+        output_scale, output_zp = _activation_params(reference, calibration_method)
         bias = linear.bias.detach().to(torch.float64) if linear.bias is not None \
             else torch.zeros(linear.out_features, dtype=torch.float64)
         bias_q = torch.round(bias / (input_scale * weight_scale)).clamp(-(1 << 31), (1 << 31) - 1)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from .golden.attn_v import AttnVConfig, attn_v
+from .golden.dfp_quant import DfpQuantConfig, dfp_quant
+from .golden.early_exit import EarlyExitConfig, early_exit
 from .golden.ilayernorm import ILayerNormConfig, ilayernorm
 from .golden.linear_int8 import LinearInt8Config, linear_int8_hw
 from .golden.lns_add import LnsAddConfig, lns_add
@@ -20,6 +22,7 @@ from .golden.log_softmax_int import LogSoftmaxIntConfig, log_softmax_int
 from .golden.lut_gemv import LutGemvConfig, lut_gemv
 from .golden.lut_unary import LutUnaryConfig, lut_unary
 from .golden.mac_array import MacArrayConfig, mac_tiles
+from .golden.octav_stats import OctavStatsConfig, octav_stats
 from .golden.pwl import PwlConfig, pwl
 from .golden.requant import RequantConfig, requantize
 from .golden.shiftgelu import ShiftGeluConfig, shiftgelu
@@ -30,6 +33,8 @@ from .golden.wino_input import WinoInputConfig, wino_input
 from .golden.wino_output import WinoOutputConfig, wino_output
 from .hdl.attn_v import AttnV
 from .hdl.common.component import interface
+from .hdl.dfp_quant import DfpQuant
+from .hdl.early_exit import EarlyExit
 from .hdl.ilayernorm import ILayerNorm
 from .hdl.linear_int8 import LinearInt8
 from .hdl.lns_add import LnsAdd
@@ -40,6 +45,7 @@ from .hdl.log_softmax_int import LogSoftmaxInt
 from .hdl.lut_gemv import LutGemv
 from .hdl.lut_unary import LutUnary
 from .hdl.mac_array import MacArray
+from .hdl.octav_stats import OctavStats
 from .hdl.pwl import Pwl
 from .hdl.requant import Requant
 from .hdl.shiftgelu import ShiftGelu
@@ -49,6 +55,8 @@ from .hdl.wino_conv import WinoConv
 from .hdl.wino_input import WinoInput
 from .hdl.wino_output import WinoOutput
 from .sim import attn_v as attn_v_bench
+from .sim import dfp_quant as dfp_quant_bench
+from .sim import early_exit as early_exit_bench
 from .sim import ilayernorm as ilayernorm_bench
 from .sim import linear_int8 as linear_int8_bench
 from .sim import lns_add as lns_add_bench
@@ -59,6 +67,7 @@ from .sim import log_softmax_int as log_softmax_int_bench
 from .sim import lut_gemv as lut_gemv_bench
 from .sim import lut_unary as lut_unary_bench
 from .sim import mac_array as mac_array_bench
+from .sim import octav_stats as octav_stats_bench
 from .sim import pwl as pwl_bench
 from .sim import requant as requant_bench
 from .sim import shiftgelu as shiftgelu_bench
@@ -322,5 +331,35 @@ BLOCKS = {block.name: block for block in [
             # Eight planes and the offset: int8 RTN weights, converted exactly, against linear_int8 b4_o4_k64.
             "q8_x4_k64": LutGemvConfig(mu=8, lanes=4, bits=8, offset=True, group_size=64, max_k=64),
             "q1_x2_k32": LutGemvConfig(mu=8, lanes=2, bits=1, offset=False, group_size=32, max_k=32),
+        }),
+    Block(
+        name="octav_stats",
+        summary="OCTAV pass statistics at a clip: sum of clipped magnitudes, clipped and unclipped counts",
+        config=OctavStatsConfig, generator=OctavStats, golden=octav_stats, bench=octav_stats_bench,
+        configs={
+            "s8_n256_b4": OctavStatsConfig(in_width=8, max_n=256, bits=4),
+            "u8_n512_b8": OctavStatsConfig(in_width=8, in_signed=False, max_n=512, bits=8),
+            "s16_n128_b6": OctavStatsConfig(in_width=16, max_n=128, bits=6),
+        }),
+    Block(
+        name="early_exit",
+        summary="ELBERT confidence-window early exit: top-2 logit margin vs entropy and vote thresholds, run counter",
+        config=EarlyExitConfig, generator=EarlyExit, golden=early_exit, bench=early_exit_bench,
+        configs={
+            "c2_w8_t01_n8": EarlyExitConfig(classes=2, logit_width=8, scale=1 / 16, tau=0.1, patience=8),
+            "c2_w10_t02_m01_n4": EarlyExitConfig(classes=2, logit_width=10, scale=1 / 32, tau=0.2, patience=4,
+                                                 margin=0.1),
+            "c4_w8_t03_n3": EarlyExitConfig(classes=4, logit_width=8, scale=1 / 8, tau=0.3, patience=3),
+        }),
+    Block(
+        name="dfp_quant",
+        summary="Dynamic fixed point: per-tensor shared exponent, aligned significands, LFSR stochastic rounding",
+        config=DfpQuantConfig, generator=DfpQuant, golden=dfp_quant, bench=dfp_quant_bench,
+        configs={
+            "fp32_b8_sr": DfpQuantConfig(),
+            "bf16_b8_sr_l16": DfpQuantConfig(exp_width=8, man_width=7, bits=8, rand_bits=8, lfsr_width=16,
+                                             seed=0xACE1),
+            "fp16_b12_nearest": DfpQuantConfig(exp_width=5, man_width=10, bits=12, rounding="nearest",
+                                               rand_bits=4),
         }),
 ]}

@@ -69,6 +69,9 @@ SIZE_LIMITS = {
     "wino_input": {},
     "wino_output": {},
     "lut_gemv": {"lanes": 4, "max_k": 256},
+    "octav_stats": {"max_n": 4096},
+    "early_exit": {"logit_width": 12},
+    "dfp_quant": {},
 }
 
 SPECIAL_INTS = (0, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 24, 25, 30, 31, 32, 33, 48, 49, 62, 63, 64,
