@@ -9,6 +9,8 @@ module and its named configurations, as objects. This is the top layer: nothing 
 from dataclasses import dataclass, field
 from types import ModuleType
 
+from .golden.ant_decode import AntDecodeConfig, ant_decode
+from .golden.ant_mac import AntMacConfig, ant_mac_tiles
 from .golden.attn_v import AttnVConfig, attn_v
 from .golden.ilayernorm import ILayerNormConfig, ilayernorm
 from .golden.linear_int8 import LinearInt8Config, linear_int8_hw
@@ -27,6 +29,8 @@ from .golden.softmax_lut import SoftmaxLutConfig, softmax_lut
 from .golden.wino_conv import WinoConvConfig, seeded_conv_config, wino_conv
 from .golden.wino_input import WinoInputConfig, wino_input
 from .golden.wino_output import WinoOutputConfig, wino_output
+from .hdl.ant_decode import AntDecode
+from .hdl.ant_mac import AntMac
 from .hdl.attn_v import AttnV
 from .hdl.common.component import interface
 from .hdl.ilayernorm import ILayerNorm
@@ -46,6 +50,8 @@ from .hdl.softmax_lut import SoftmaxLut
 from .hdl.wino_conv import WinoConv
 from .hdl.wino_input import WinoInput
 from .hdl.wino_output import WinoOutput
+from .sim import ant_decode as ant_decode_bench
+from .sim import ant_mac as ant_mac_bench
 from .sim import attn_v as attn_v_bench
 from .sim import ilayernorm as ilayernorm_bench
 from .sim import linear_int8 as linear_int8_bench
@@ -306,5 +312,26 @@ BLOCKS = {block.name: block for block in [
             "f4_c2_o1": seeded_conv_config(tile=4, in_channels=2, out_channels=1, seed=3),
             "f2_c3_o3_tapch": seeded_conv_config(tile=2, in_channels=3, out_channels=3, seed=2,
                                                  scales="tap_channel"),
+        }),
+    Block(
+        name="ant_decode",
+        summary="ANT decoder: 4-bit int / PoT / flint codes (type per beat) -> sign, mantissa, shift per lane",
+        config=AntDecodeConfig, generator=AntDecode, golden=ant_decode, bench=ant_decode_bench,
+        configs={
+            "x4": AntDecodeConfig(lanes=4),
+            "x1": AntDecodeConfig(lanes=1),
+            "x8": AntDecodeConfig(lanes=8),
+        }),
+    Block(
+        name="ant_mac",
+        summary="Systolic R x C MAC array with 4-bit ANT weights: edge decoders, mantissa multiply and shift "
+                "in each PE",
+        config=AntMacConfig, generator=AntMac, golden=ant_mac_tiles, bench=ant_mac_bench,
+        configs={
+            # Shapes and depths of mac_array's int8_4x4 and int4_4x2, for the area comparison.
+            "s8_4x4": AntMacConfig(rows=4, cols=4, a_width=8, max_k=256),
+            "s4_4x2": AntMacConfig(rows=4, cols=2, a_width=4, max_k=16, mult_reg=False),
+            "u4_2x3_unsigned": AntMacConfig(rows=2, cols=3, a_width=4, a_signed=False, b_signed=False,
+                                            max_k=64),
         }),
 ]}
