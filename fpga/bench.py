@@ -24,6 +24,7 @@ from ..hdl.mac_array import MacArray
 from ..sim.common.bench import run_amaranth, slow_modes
 from ..sim.common.runner import SIMULATORS, run_cocotb
 from ..sim.mac_array import random_tiles, tile_vectors
+from .accuracy.ant import ant_accuracy, ant_markdown
 from .accuracy.lns import lns_add_accuracy, lns_add_markdown, lns_errors, lns_markdown, lns_plot, lns_summary
 from .accuracy.pwl import pwl_accuracy, pwl_markdown, pwl_plot
 from .accuracy.rows import shift_accuracy, shift_markdown, softmax_accuracy, softmax_markdown
@@ -120,6 +121,8 @@ def run_benchmark(output, blocks):
     result["lns_add_accuracy"] = lns_add_accuracy(blocks["lns_add"].configs)
     console.log("accuracy: Winograd tap-wise / single-scale against direct and float convolution")
     result["winograd_accuracy"] = winograd_accuracy(blocks["wino_conv"].configs)
+    console.log("accuracy: ANT 4-bit types against int4 / PoT4 / flint4 (MSE, digits MLP)")
+    result["ant_accuracy"] = ant_accuracy()
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)
@@ -156,4 +159,6 @@ def bench_markdown(result):
         text += "\n" + lns_add_markdown(result["lns_add_accuracy"])
     if "winograd_accuracy" in result:
         text += "\n" + winograd_markdown(result["winograd_accuracy"])
+    if "ant_accuracy" in result:
+        text += "\n" + ant_markdown(result["ant_accuracy"])
     return text

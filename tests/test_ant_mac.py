@@ -131,3 +131,18 @@ def test_fast_tier(config_name):
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params("ant_mac"))
 def test_cocotb(config_name, simulator):
     slow_tier("ant_mac", config_name, simulator)
+
+
+def test_accuracy_bench_ant_is_the_best_single_type():
+    # make bench's ANT table (qarith.fpga.accuracy.ant), small: on every tensor ANT's MSE is the least of
+    # the three single types' (the selection searches the same scales), its pick is that type, and the
+    # MSEs are those of each type's own scale search.
+    from qarith.fpga.accuracy.ant import ant_accuracy
+    result = ant_accuracy(shape=(8, 64), epochs=20)
+    assert [r["tensor"] for r in result["mse"]] == ["gaussian", "laplace", "mlp.fc1.weight", "mlp.fc2.weight",
+                                                   "mlp.hidden (activations)"]
+    for row in result["mse"]:
+        singles = {kind: row[f"{kind}_mse"] for kind in ("int", "flint", "pot")}
+        assert row["ant_mse"] == min(singles.values()) == singles[row["ant_type"]]
+    assert result["mse"][-1]["signed"] is False
+    assert set(result["mlp_accuracy"]) == {"float", "int", "pot", "flint", "ant", "ant_types"}
