@@ -7,7 +7,7 @@ Quantization", MICRO 2022, section V) turns a 4-bit code of a given type into ``
 the flint cases are a priority chain on the leading ones.
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Const, Mux, Signal, unsigned
 from amaranth.lib import data
 
 from ...golden.common.ant import BITS, KINDS, MANTISSA_WIDTH, SHIFT_WIDTH
