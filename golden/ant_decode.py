@@ -2,7 +2,7 @@
 shift) fields, lane by lane, the type arriving with every beat.
 
 Source: Guo et al., "ANT: Exploiting Adaptive Numerical Data Type for Low-bit Deep Neural Network
-Quantization" (MICRO 2022), section V (the unified PE: a decoder turns a 4-bit int, PoT or flint code
+Quantization" (MICRO 2022), its processing element (the unified PE: a decoder turns a 4-bit int, PoT or flint code
 into a small integer mantissa and an exponent, so one integer multiplier and a shifter serve every type).
 The types, their codes and the decoder's rule are :mod:`qarith.golden.common.ant`; the value of a code
 is ``(-1)^sign * mantissa << shift``.

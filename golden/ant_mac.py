@@ -3,7 +3,7 @@
 A tile is ``C[r, c] = sum_k A[r, k] * W[k, c]`` with ``W[k, c] = decode(kind[k], B[k, c])``, the integer
 value of a 4-bit ANT code (:mod:`qarith.golden.common.ant`), exact in int64. Source: Guo et al., "ANT:
 Exploiting Adaptive Numerical Data Type for Low-bit Deep Neural Network Quantization" (MICRO 2022),
-section V: the PE multiplies the activation by the decoded mantissa and shifts the product by the
+its processing element: the PE multiplies the activation by the decoded mantissa and shifts the product by the
 decoded exponent into an integer accumulator; the dequantization scales (``alpha / max(grid)`` per
 output channel for weights, the activations' scale) are applied after the reduction, outside the array.
 

@@ -3,7 +3,7 @@
 Computes :func:`qarith.golden.ant_decode.ant_decode`: the beat's type (``kind``: int, PoT or flint;
 ``signed``) applies to all its lanes, and each lane's code becomes the fields of
 :data:`~qarith.hdl.common.ant.DECODED_LAYOUT` (:func:`~qarith.hdl.common.ant.decode_code`, a few gates
-per lane). Source: Guo et al., "ANT" (MICRO 2022), section V. One register stage: latency 1 cycle, one
+per lane). Source: Guo et al., "ANT" (MICRO 2022), the processing element's decoder. One register stage: latency 1 cycle, one
 beat per cycle; the register holds while ``o.ready`` is low.
 """
 

@@ -7,8 +7,9 @@ config's ``b_signed``) and ``last``. Output: as :class:`~qarith.hdl.mac_array.Ma
 ``cols`` exact accumulators per beat.
 
 Structure. ``cols`` decoders (:func:`~qarith.hdl.common.ant.decode_code`) sit in front of the array, one
-per weight column, as in the paper's PE array (Guo et al., "ANT", MICRO 2022, section V: the decoders
-are shared along the array's edge and the PEs see decoded fields). The decoded (sign, mantissa, shift)
+per weight column (Guo et al., "ANT", MICRO 2022, pair a decoder with an integer PE; placing them at
+the edge, shared by a column, is the choice made here: one decoder per column instead of per PE, at the
+price of 9 bits per hop instead of 4). The decoded (sign, mantissa, shift)
 travels down the columns in place of the code, and every PE computes ``(+-a * mantissa) << shift``: a
 conditional negation, an ``(a_width + 1) x 4`` multiplier and a shifter of at most 6 (signed types) or 14
 (unsigned types) places, feeding the accumulator. Everything else (skew, step-flag delay line, drain,

@@ -5,7 +5,7 @@ with each weight quantization.
 Every quantizer is :mod:`qarith.golden.common.ant` (the same grids and decoder the ``ant_decode`` and
 ``ant_mac`` blocks are checked against), with the reference code's clipping-scale search per output
 channel; "ANT" is the per-tensor type selection among int, flint and PoT (Guo et al., "ANT", MICRO
-2022, section IV). The trained tensors come from a two-layer MLP fitted to scikit-learn's bundled
+2022, the adaptive framework). The trained tensors come from a two-layer MLP fitted to scikit-learn's bundled
 8x8 digits (1797 images, no download) in a few seconds, seeded.
 """
 

@@ -2,7 +2,7 @@
 nearest-grid quantizer, the clipping-scale search and the per-tensor type selection.
 
 Source: Guo et al., "ANT: Exploiting Adaptive Numerical Data Type for Low-bit Deep Neural Network
-Quantization" (MICRO 2022), section III (the ``flint`` type and its decoder), section IV (the adaptive
+Quantization" (MICRO 2022): the ``flint`` type and its decoder, the adaptive
 framework: one type per tensor, chosen by quantization MSE), and the authors' reference code
 (ANT-Quantization: ``int_value``, ``pot_value``, ``flint_value`` for the grids, the CUDA quantizer's
 nearest-point rule, ``search_mse`` and ``search_adaptive_numeric_type`` for the search).

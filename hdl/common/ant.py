@@ -1,7 +1,7 @@
 """ANT's type and decoded-field layouts and the decoder shared by ``ant_decode`` and ``ant_mac``.
 
 The decoder (Guo et al., "ANT: Exploiting Adaptive Numerical Data Type for Low-bit Deep Neural Network
-Quantization", MICRO 2022, section V) turns a 4-bit code of a given type into ``sign``, ``mantissa`` and
+Quantization", MICRO 2022, the processing element's decoder) turns a 4-bit code of a given type into ``sign``, ``mantissa`` and
 ``shift``, ``value = (-1)^sign * mantissa << shift``; the rule per type is
 :func:`qarith.golden.common.ant.decode_fields`. Here every case is a handful of gates on the code bits:
 the flint cases are a priority chain on the leading ones.
