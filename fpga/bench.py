@@ -26,6 +26,7 @@ from ..sim.common.runner import SIMULATORS, run_cocotb
 from ..sim.mac_array import random_tiles, tile_vectors
 from .accuracy.dfp import dfp_accuracy, dfp_markdown
 from .accuracy.elbert import elbert_accuracy, elbert_markdown
+from .accuracy.ant import ant_accuracy, ant_markdown
 from .accuracy.lns import lns_add_accuracy, lns_add_markdown, lns_errors, lns_markdown, lns_plot, lns_summary
 from .accuracy.lut_gemv import gemv_cycles_table, lut_gemv_accuracy, lut_gemv_markdown
 from .accuracy.octav import octav_accuracy, octav_markdown
@@ -133,6 +134,8 @@ def run_benchmark(output, blocks):
     result["elbert_accuracy"] = elbert_accuracy()
     console.log("accuracy: dfp_quant stochastic rounding bias and error by code width")
     result["dfp_accuracy"] = dfp_accuracy()
+    console.log("accuracy: ANT 4-bit types against int4 / PoT4 / flint4 (MSE, digits MLP)")
+    result["ant_accuracy"] = ant_accuracy()
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)
@@ -177,4 +180,6 @@ def bench_markdown(result):
         text += "\n" + elbert_markdown(result["elbert_accuracy"])
     if "dfp_accuracy" in result:
         text += "\n" + dfp_markdown(result["dfp_accuracy"])
+    if "ant_accuracy" in result:
+        text += "\n" + ant_markdown(result["ant_accuracy"])
     return text

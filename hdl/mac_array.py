@@ -102,6 +102,18 @@ class MacArray(BlockComponent):
         return {"ice40_dual": ["ice40:SB_MAC16"], "ecp5_reg": ["qarith:MULT18X18D"]}.get(
             self.cfg.multiplier, [])
 
+    @property
+    def product_shape(self):
+        """Shape of one PE's product."""
+        cfg = self.cfg
+        return signed(cfg.a_width + cfg.b_width) if cfg.acc_signed else unsigned(cfg.a_width + cfg.b_width)
+
+    def pe_product(self, a, b):
+        """One PE's product of the operands it sees, for the ``fabric`` multiplier (a subclass whose
+        ``b`` operand is encoded otherwise, such as :class:`~qarith.hdl.ant_mac.AntMac`'s, overrides
+        this and :attr:`product_shape`)."""
+        return a * b
+
     def _ecp5_product(self, m, name, a, b, product):
         """One MULT18X18D with its input and output registers (product two cycles after operands);
         the cascade inputs stay unconnected, as nextpnr requires."""
@@ -257,9 +269,7 @@ class MacArray(BlockComponent):
                     b_at[p][c] = Signal.like(b_top[c], name=f"b_{p}_{c}")
                     m.d.sync += b_at[p][c].eq(b_at[p - 1][c])
 
-        product_shape = signed(cfg.a_width + cfg.b_width) if cfg.acc_signed \
-            else unsigned(cfg.a_width + cfg.b_width)
-        products = [[Signal(product_shape, name=f"product_{p}_{c}") for c in range(cols)]
+        products = [[Signal(self.product_shape, name=f"product_{p}_{c}") for c in range(cols)]
                     for p in range(rows)]
         if cfg.multiplier == "ice40_dual":
             self._ice40_dual_products(m, a_at, b_at, products)
@@ -271,7 +281,7 @@ class MacArray(BlockComponent):
             for p in range(rows):
                 for c in range(cols):
                     domain = m.d.sync if mult_reg else m.d.comb
-                    domain += products[p][c].eq(a_at[p][c] * b_at[p][c])
+                    domain += products[p][c].eq(self.pe_product(a_at[p][c], b_at[p][c]))
 
         # Accumulate. On a tile's last step the accumulator clears (the flip-flop's synchronous reset)
         # and the sum appears in the PE's drain register for exactly one cycle; every other cycle the

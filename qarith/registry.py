@@ -9,6 +9,8 @@ module and its named configurations, as objects. This is the top layer: nothing 
 from dataclasses import dataclass, field
 from types import ModuleType
 
+from .golden.ant_decode import AntDecodeConfig, ant_decode
+from .golden.ant_mac import AntMacConfig, ant_mac_tiles
 from .golden.attn_v import AttnVConfig, attn_v
 from .golden.dfp_quant import DfpQuantConfig, dfp_quant
 from .golden.early_exit import EarlyExitConfig, early_exit
@@ -31,6 +33,8 @@ from .golden.softmax_lut import SoftmaxLutConfig, softmax_lut
 from .golden.wino_conv import WinoConvConfig, seeded_conv_config, wino_conv
 from .golden.wino_input import WinoInputConfig, wino_input
 from .golden.wino_output import WinoOutputConfig, wino_output
+from .hdl.ant_decode import AntDecode
+from .hdl.ant_mac import AntMac
 from .hdl.attn_v import AttnV
 from .hdl.common.component import interface
 from .hdl.dfp_quant import DfpQuant
@@ -54,6 +58,8 @@ from .hdl.softmax_lut import SoftmaxLut
 from .hdl.wino_conv import WinoConv
 from .hdl.wino_input import WinoInput
 from .hdl.wino_output import WinoOutput
+from .sim import ant_decode as ant_decode_bench
+from .sim import ant_mac as ant_mac_bench
 from .sim import attn_v as attn_v_bench
 from .sim import dfp_quant as dfp_quant_bench
 from .sim import early_exit as early_exit_bench
@@ -361,5 +367,26 @@ BLOCKS = {block.name: block for block in [
                                              seed=0xACE1),
             "fp16_b12_nearest": DfpQuantConfig(exp_width=5, man_width=10, bits=12, rounding="nearest",
                                                rand_bits=4),
+        }),
+    Block(
+        name="ant_decode",
+        summary="ANT decoder: 4-bit int / PoT / flint codes (type per beat) -> sign, mantissa, shift per lane",
+        config=AntDecodeConfig, generator=AntDecode, golden=ant_decode, bench=ant_decode_bench,
+        configs={
+            "x4": AntDecodeConfig(lanes=4),
+            "x1": AntDecodeConfig(lanes=1),
+            "x8": AntDecodeConfig(lanes=8),
+        }),
+    Block(
+        name="ant_mac",
+        summary="Systolic R x C MAC array with 4-bit ANT weights: edge decoders, mantissa multiply and shift "
+                "in each PE",
+        config=AntMacConfig, generator=AntMac, golden=ant_mac_tiles, bench=ant_mac_bench,
+        configs={
+            # Shapes and depths of mac_array's int8_4x4 and int4_4x2, for the area comparison.
+            "s8_4x4": AntMacConfig(rows=4, cols=4, a_width=8, max_k=256),
+            "s4_4x2": AntMacConfig(rows=4, cols=2, a_width=4, max_k=16, mult_reg=False),
+            "u4_2x3_unsigned": AntMacConfig(rows=2, cols=3, a_width=4, a_signed=False, b_signed=False,
+                                            max_k=64),
         }),
 ]}

@@ -72,6 +72,8 @@ SIZE_LIMITS = {
     "octav_stats": {"max_n": 4096},
     "early_exit": {"logit_width": 12},
     "dfp_quant": {},
+    "ant_decode": {"lanes": 16},
+    "ant_mac": {"rows": 8, "cols": 8, "max_k": 1024},
 }
 
 SPECIAL_INTS = (0, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 24, 25, 30, 31, 32, 33, 48, 49, 62, 63, 64,

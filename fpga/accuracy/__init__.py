@@ -1,5 +1,6 @@
 """Accuracy of the blocks against their float functions (part of ``make bench``), one module per family:
-:mod:`.rows` (softmaxes, GELU, LayerNorm, attention), :mod:`.pwl`, :mod:`.lns`, :mod:`.winograd`.
+:mod:`.rows` (softmaxes, GELU, LayerNorm, attention), :mod:`.pwl`, :mod:`.lns`, :mod:`.winograd`,
+:mod:`.ant` (ANT's 4-bit types: MSE against int4 / PoT4 / flint4, a digits MLP's accuracy).
 
 Each function takes the named configs it measures (``{block: {config name: config}}``, as the registry
 holds them) from its caller.
