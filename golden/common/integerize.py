@@ -157,7 +157,7 @@ def _integerize_sequential(model, x, recipe, calibration):
             if options is not None:
                 chained = chain if kind in ("linear", "conv") else None
                 new = _convert(kind, layer, x, options, calibration, input_quant=chained)
-                if chained is None:
+                if chained is None and index > 0:
                     report["float_rescales"].append(f"{index} ({kind} input)")
                 model[index] = new
                 report["replaced"][type(new).__name__] += 1
@@ -167,8 +167,8 @@ def _integerize_sequential(model, x, recipe, calibration):
                 x = layer(x)
                 if chain is not None and not isinstance(layer, CODE_PRESERVING):
                     chain = None
-        if chain is not None:
-            report["float_rescales"].append("output (dequantize)")
+        if chain is None:
+            report["float_rescales"].append("output (float layers after the last integer one)")
     return report
 
 

@@ -33,7 +33,7 @@ from ..lut_unary import LutUnaryConfig, lut_unary
 from ..pwl import PwlConfig, pwl
 from ..requant import RequantConfig, quantize_multiplier, requantize
 from ..shiftgelu import ShiftGeluConfig, shiftgelu
-from ..shiftmax import ShiftmaxConfig, shiftmax
+from ..shiftmax import DEFAULT_SHIFT, ShiftmaxConfig, shiftmax
 from ..softmax_lut import SoftmaxLutConfig, softmax_lut
 from ..wino_conv import WinoConvConfig, wino_conv
 
@@ -370,10 +370,21 @@ class IntSoftmax(nn.Module):
                                                     in_width=self.in_width, scale=self.scale,
                                                     out_width=self.out_width)
             else:
-                self._configs[n] = ShiftmaxConfig(n=n, variant="pytorch" if self.method == "shiftmax" else "ibert",
-                                                  in_width=self.in_width, scale=self.scale,
-                                                  out_width=self.out_width)
+                self._configs[n] = self._shiftmax_config(n)
         return self._configs[n]
+
+    def _shiftmax_config(self, n):
+        """The variant's ``exp_shift`` (15 I-ViT, 30 I-BERT), or the largest smaller one whose sum and
+        ``e(0)`` fit (fine scales and long rows need fewer fixed-point bits)."""
+        variant = "pytorch" if self.method == "shiftmax" else "ibert"
+        first_error = None
+        for exp_shift in (None, *range(DEFAULT_SHIFT[variant] - 1, 0, -1)):
+            try:
+                return ShiftmaxConfig(n=n, variant=variant, in_width=self.in_width, scale=self.scale,
+                                      out_width=self.out_width, exp_shift=exp_shift)
+            except ValueError as error:
+                first_error = first_error or error
+        raise first_error
 
     @property
     def output_step(self):
