@@ -295,3 +295,15 @@ def test_integerized_bert(recipe):
         got = converted(**test_inputs).last_hidden_state
     cosine = nn.functional.cosine_similarity(expected, got, dim=-1)
     assert float(cosine.min()) > 0.98, float(cosine.min())
+
+
+def test_percentile_calibration_clips_an_outlier():
+    x = torch.randn(10000, 8, generator=torch.Generator().manual_seed(15))
+    x[0, 0] = 1000.0
+    linear = seeded(nn.Linear(8, 2))
+    by_max = IntLinear.from_float(linear, x)
+    by_percentile = IntLinear.from_float(linear, x, calibration="percentile", percentile=99.9)
+    assert by_max.input_scale > 1000 / 256
+    assert by_percentile.input_scale < 10 / 256
+    with pytest.raises(ValueError, match="Calibration must be one of max, percentile, not 'mse'"):
+        IntLinear.from_float(linear, x, calibration="mse")

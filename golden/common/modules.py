@@ -78,6 +78,8 @@ def quantize_symmetric(x, scale, bits):
 def _asymmetric_params(values, calibration, percentile, bits=8):
     """Scale and zero point of ``bits``-bit signed codes over ``[min, max]`` widened to 0
     (``linear_int8``'s rule at 8 bits), or over the percentile range of each sign."""
+    if calibration not in CALIBRATIONS:
+        raise ValueError(f"Calibration must be one of {', '.join(CALIBRATIONS)}, not {calibration!r}")
     values = values.detach().to(torch.float64).flatten()
     if calibration == "max":
         low, high = float(values.min()), float(values.max())
