@@ -216,7 +216,9 @@ MINILM_CASES = [
     ("softmax: I-BERT (12/12)", recipe_with("ibert", only=("softmax",))),
     ("GELU: shiftgelu (12-bit in)", recipe_with("ivit", only=("gelu",))),
     ("GELU: i-GELU (12-bit in)", recipe_with("ibert", only=("gelu",))),
-    ("GELU: pwl 16 entries (12-bit in)", recipe_with("pwl", only=("gelu",))),
+    ("GELU: pwl 16 entries, NN-LUT fit (12-bit in)", recipe_with("pwl", only=("gelu",), gelu=dict(
+        RECIPES["pwl"]["gelu"], pwl_method="nnlut"))),
+    ("GELU: pwl 16 entries, iRNN fit (12-bit in)", recipe_with("pwl", only=("gelu",))),
     ("GELU: lut_unary (10-bit in, 16-bit out)", recipe_with("lut", only=("gelu",))),
     ("LayerNorm: ilayernorm int8 in and out, no PTF", recipe_with("lut", only=("layernorm",),
                                                                    layernorm={"in_width": 8, "out_width": 8, "ptf": False})),

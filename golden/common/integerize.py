@@ -49,7 +49,7 @@ RECIPES = {
             "layernorm": _LAYERNORM, "calibration": "max"},
     "pwl": {"linear": _LINEAR, "conv": {"method": "direct"},
             "softmax": {"method": "lut", "in_width": 8, "out_width": 12},
-            "gelu": {"method": "pwl", "in_width": 12, "out_width": 16, "pwl_entries": 16},
+            "gelu": {"method": "pwl", "in_width": 12, "out_width": 16, "pwl_entries": 16, "pwl_method": "irnn"},
             "layernorm": _LAYERNORM, "calibration": "max"},
 }
 
