@@ -279,6 +279,8 @@ def main(argv=None):
     parser.add_argument("-o", "--output", default="build/accuracy")
     parser.add_argument("--quick", action="store_true", help="subsets of the MiniLM sets (development)")
     parser.add_argument("--only", choices=("cnn", "minilm"))
+    parser.add_argument("--recipes-only", action="store_true",
+                        help="MiniLM: only the all-together rows (one per recipe), not the per-operator ones")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.output)
@@ -287,7 +289,8 @@ def main(argv=None):
     if args.only in (None, "cnn"):
         result["cnn"] = cnn_accuracy()
     if args.only in (None, "minilm"):
-        result["minilm"] = minilm_accuracy(quick=args.quick)
+        cases = [case for case in MINILM_CASES if isinstance(case[1], str)] if args.recipes_only else None
+        result["minilm"] = minilm_accuracy(quick=args.quick, cases=cases)
     (out / "models.json").write_text(json.dumps(result, indent=1, default=str))
     (out / "models.md").write_text(models_markdown(result))
     print(models_markdown(result))
