@@ -264,12 +264,12 @@ def models_markdown(result):
                   f"{fp32['wordsim353']:.4f}, polarity accuracy {100 * fp32['polarity_accuracy']:.1f} % "
                   f"({minilm['reviews']} reviews, 5-fold cross-validated logistic regression fitted on fp32 "
                   f"embeddings); word pairs: {minilm['word_pairs']}.", "",
-                  "| replaced by qarith's golden model | cosine vs fp32 (mean / min) | SimLex-999 change | "
-                  "WordSim-353 change | polarity change (flips) | float rescales |",
+                  "| replaced by qarith's golden model | cosine vs fp32 (mean / min) | SimLex-999 Spearman change | "
+                  "WordSim-353 Spearman change | polarity accuracy change (flips) | float rescales |",
                   "|---|---:|---:|---:|---:|---:|"]
         for row in minilm["rows"]:
             lines.append(f"| {row['case']} | {row['cosine_mean']:.4f} / {row['cosine_min']:.3f} | "
-                         f"{row['simlex999_change_pp']:+.2f} pp | {row['wordsim353_change_pp']:+.2f} pp | "
+                         f"{row['simlex999_change_pp']:+.2f} pts | {row['wordsim353_change_pp']:+.2f} pts | "
                          f"{row['polarity_change_pp']:+.1f} pp ({row['flips']}) | {row['float_rescales']} |")
     return "\n".join(lines) + "\n"
 
