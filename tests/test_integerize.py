@@ -195,7 +195,8 @@ def test_layernorm_ptf_factors_follow_the_channel_ranges():
     x[:, 2] *= 20
     module = IntLayerNorm.from_float(norm, x, ptf=True)
     assert int(module.alphas[2]) == 3 and int(module.alphas.min()) == 0
-    assert float((module(x) - norm(x)).abs().max()) < 0.05
+    with torch.no_grad():
+        assert float((module(x) - norm(x)).abs().max()) < 0.05
 
 
 # -- integerize ----------------------------------------------------------------------------------------
