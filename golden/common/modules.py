@@ -212,8 +212,9 @@ class IntLinear(nn.Module):
                                self.weight_scale, self.output_scale, self.output_zero_point)
 
     def hw_config(self, rows=4):
-        """The ``linear_int8`` config that runs this layer (one MAC array column per output)."""
-        return LinearInt8Config(rows=rows, cols=min(32, self.out_features), max_k=max(2, self.in_features))
+        """The ``linear_int8`` config that runs this layer in one pass (one MAC array column per output,
+        so at most 32 outputs; wider layers run as several column tiles)."""
+        return LinearInt8Config(rows=rows, cols=self.out_features, max_k=max(2, self.in_features))
 
 
 # -- convolutions -------------------------------------------------------------------------------------
