@@ -20,7 +20,7 @@ FORMAL_TIMEOUT ?= 150
 # A dask scheduler (tcp://HOST:8786) for make report, make sweep and make sweep-examples; default: a LocalCluster.
 SCHEDULER ?=
 
-.PHONY: all verilog test test-full test-fast test-random sim report bench formal sweep sweep-examples clean \
+.PHONY: all verilog test test-full test-fast test-random sim report bench accuracy formal sweep sweep-examples clean \
         simulators bitstream bitstreams program run
 
 all: verilog
@@ -82,6 +82,13 @@ report: bench
 
 bench: $(STAMP) simulators
 	$(BIN)/qarith bench -o $(BUILD)/report
+
+# Whole models through the integer golden blocks (README "Integer-only models"), offline; ACCURACY_ARGS=--quick
+# for the development subsets.
+ACCURACY_ARGS ?=
+accuracy: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[accuracy]'
+	$(BIN)/python -m qarith.fpga.accuracy.models -o $(BUILD)/accuracy $(ACCURACY_ARGS)
 
 # Board builds (README "On a board"): the shell around BLOCK/CONFIG for BOARD=icebreaker|ulx3s, into
 # build/bitstream/$(BOARD)/; `make program` loads it; `make run PORT=/dev/ttyUSB1` plays the block's test
