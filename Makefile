@@ -56,7 +56,8 @@ CONFIG_ARGS = $(if $(CONFIG),--config $(CONFIG)) $(if $(CONFIG_FILE),--config-fi
 verilog: $(STAMP)
 	$(BIN)/qarith verilog $(if $(BLOCK),$(BLOCK),--all) $(CONFIG_ARGS) -o $(BUILD)/verilog
 
-# --dist loadgroup keeps the tests that share one simulated board (tests/test_shell.py) on one worker.
+# --dist loadgroup keeps the tests that share one simulated board (tests/test_shell.py) or one make verilog
+# output (tests/test_verilog.py) on one worker.
 test: $(STAMP) simulators
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q
 
