@@ -72,7 +72,7 @@ test-fast: $(STAMP)
 test-random: $(STAMP) simulators
 	@for round in $$(seq $(ROUNDS)); do \
 	  echo "test-random: round $$round of $(ROUNDS)"; \
-	  QARITH_SEED=random $(BIN)/python -m pytest -n $(JOBS) -q || exit 1; \
+	  QARITH_SEED=random $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q || exit 1; \
 	done
 
 sim: $(STAMP) simulators
