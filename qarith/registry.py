@@ -321,8 +321,6 @@ BLOCKS = {block.name: block for block in [
             "w16_k100_c8": seeded_config(word_width=16, k=100, channels=8, seed=1),
             # Two 4-bit words per vector (K = 7, one padding bit): every pair of words is played.
             "w4_k7_c16": seeded_config(word_width=4, k=7, channels=16, seed=2),
-            # One word per vector.
-            "w32_k32_c4": seeded_config(word_width=32, k=32, channels=4, seed=3),
             # The area point: 512 binary MACs per cycle, plain sign(s) (no batch norm).
             "w32_k256_c16": XnorPopcountConfig(word_width=32, k=256, channels=16),
         }),

@@ -19,7 +19,7 @@ __all__ = ["vectors", "vector_case", "words_with_popcounts", "EXHAUSTIVE_BITS", 
 EXHAUSTIVE_BITS = 8
 #: Largest ``K`` for which every popcount 0..K is played on every channel; beyond it the boundary
 #: counts (0, 1, K - 1, K, each threshold and its neighbours) and random ones.
-EVERY_COUNT_LIMIT = 256
+EVERY_COUNT_LIMIT = 128
 
 
 def vector_case(cfg, name, x, w):

@@ -1,4 +1,5 @@
 import math
+import os
 from fractions import Fraction
 
 import pytest
@@ -262,29 +263,47 @@ class TestBitplanes:
             bitplane_dot(torch.tensor([[1]]), torch.tensor([[2]]))
 
 
+#: ``make test-full`` also plays the 2^16-pair exhaustive case and the 512-MAC area config in amaranth.sim
+#: (a minute on one core); ``make test`` plays the exhaustive case on Verilator (the slow tier) and a
+#: smaller exhaustive case here.
+FULL = os.environ.get("QARITH_FULL") == "1"
+HEAVY_CONFIGS = ("w32_k256_c16",)
+
+
 @pytest.mark.parametrize("config_name", list(BLOCKS["xnor_popcount"].configs))
 def test_fast_tier(config_name):
     block = BLOCKS["xnor_popcount"]
     cfg = block.configs[config_name]
-    results = fast_tier("xnor_popcount", config_name, vectors)
+    if config_name in HEAVY_CONFIGS and not FULL:
+        pytest.skip("512 binary MACs: amaranth.sim in make test-full, the slow tier in make test")
+
+    def cases(cfg):
+        return [case for case in vectors(cfg) if FULL or case.name != "exhaustive"]
+
+    results = fast_tier("xnor_popcount", config_name, cases)
     case, result = results["every_popcount"]
-    if cfg.words * cfg.word_width <= 8:
+    if "exhaustive" in results:
         exhaustive, _ = results["exhaustive"]
-        per_channel = len(exhaustive.beats) // cfg.words * cfg.channels
-        assert per_channel >= 1 << (2 * cfg.words * cfg.word_width)
+        assert len(exhaustive.beats) // cfg.words * cfg.channels >= 1 << (2 * cfg.words * cfg.word_width)
     # Latency from a vector's last word to its bits; one word per cycle without idles or backpressure.
     assert result.out_cycles[0] - result.in_cycles[cfg.words - 1] == block.interface(cfg).latency
     assert result.in_cycles == list(range(result.in_cycles[0], result.in_cycles[0] + len(case.beats)))
     assert result.out_cycles == [result.out_cycles[0] + cfg.words * n for n in range(len(case.expected))]
 
 
-@pytest.mark.parametrize("word_width, k", [(1, 5), (8, 8), (3, 10)])
+@pytest.mark.parametrize("word_width, k", [(2, 3), (4, 4), (1, 4), (8, 24), (3, 10)])
 def test_fast_tier_small_words(word_width, k):
-    # One-bit words (a vector is K beats), one full word, and a word width that is not a power of two;
-    # kept out of the registry for the slow tier's time budget.
+    # Every pair of 2-bit-word vectors of K = 3 (2^8 pairs, padding included), every pair of one-word
+    # vectors of K = 4, one-bit words (a vector is K beats, every pair of 4-bit vectors), three full
+    # words, and a word width that is not a power of two; kept out of the registry for the slow tier's
+    # time budget.
     from qarith.hdl.xnor_popcount import XnorPopcount
     cfg = seeded_config(word_width=word_width, k=k, channels=5, seed=k)
-    for case in vectors(cfg):
+    cases = vectors(cfg)
+    if cfg.words * word_width <= 8:
+        assert cases[0].name == "exhaustive"
+        assert len(cases[0].beats) // cfg.words * cfg.channels >= 1 << (2 * cfg.words * word_width)
+    for case in cases:
         run_amaranth(XnorPopcount(cfg), case, 0.3, 0.4)
 
 
