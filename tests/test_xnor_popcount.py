@@ -50,8 +50,10 @@ class TestConfig:
         ({"channels": 65}, r"^Channels must be between 1 and 64, not 65$"),
         ({"channels": 2, "thresholds": (1, 2, 3)},
          r"^thresholds must have one entry per channel \(2\), not 3$"),
-        ({"k": 10, "channels": 2, "thresholds": (0, 12)}, r"^Thresholds must lie in \[-1, K \+ 1\] = \[-1, 11\], not 12$"),
-        ({"k": 10, "channels": 1, "thresholds": (-2,)}, r"^Thresholds must lie in \[-1, K \+ 1\] = \[-1, 11\], not -2$"),
+        ({"k": 10, "channels": 2, "thresholds": (0, 12)},
+         r"^Thresholds must lie in \[-1, K \+ 1\] = \[-1, 11\], not 12$"),
+        ({"k": 10, "channels": 1, "thresholds": (-2,)},
+         r"^Thresholds must lie in \[-1, K \+ 1\] = \[-1, 11\], not -2$"),
         ({"channels": 2, "directions": (1, 0)}, r"^Directions must be \+1 or -1, not 0$"),
     ])
     def test_bad_values(self, kwargs, message):
