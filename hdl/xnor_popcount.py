@@ -104,16 +104,17 @@ class XnorPopcount(BlockComponent):
         count_valid = Signal()
         count_last = Signal()
         counts = [Signal(unsigned(cfg.word_width.bit_length()), name=f"count{c}") for c in range(cfg.channels)]
+        # One expression (a continuous assignment in the Verilog), not a process with a default: Icarus
+        # never ran that process before last_word first changed, leaving the first word's mask undefined.
         mask = Signal(cfg.word_width)
-        m.d.comb += mask.eq(Const(full_mask, cfg.word_width))
-        if cfg.last_mask != full_mask:
-            with m.If(last_word):
-                m.d.comb += mask.eq(cfg.last_mask)
+        m.d.comb += mask.eq(Mux(last_word, Const(cfg.last_mask, cfg.word_width), Const(full_mask, cfg.word_width)))
         with m.If(advance):
             m.d.sync += [count_valid.eq(self.i.valid), count_last.eq(last_word)]
         for c in range(cfg.channels):
             agree = ~(self.i.payload.x ^ self.i.payload.w[c]) & mask
-            with m.If(advance):
+            # Loaded only from an accepted word: an idle input's payload (undefined in a simulator before
+            # the first beat) never reaches the registers.
+            with m.If(accept):
                 m.d.sync += counts[c].eq(popcount_tree([agree[n] for n in range(cfg.word_width)]))
 
         # Stage 2: accumulate over the vector's words and compare on its last one.
