@@ -33,6 +33,7 @@ from .golden.softmax_lut import SoftmaxLutConfig, softmax_lut
 from .golden.wino_conv import WinoConvConfig, seeded_conv_config, wino_conv
 from .golden.wino_input import WinoInputConfig, wino_input
 from .golden.wino_output import WinoOutputConfig, wino_output
+from .golden.xnor_popcount import XnorPopcountConfig, seeded_config, xnor_popcount
 from .hdl.ant_decode import AntDecode
 from .hdl.ant_mac import AntMac
 from .hdl.attn_v import AttnV
@@ -58,6 +59,7 @@ from .hdl.softmax_lut import SoftmaxLut
 from .hdl.wino_conv import WinoConv
 from .hdl.wino_input import WinoInput
 from .hdl.wino_output import WinoOutput
+from .hdl.xnor_popcount import XnorPopcount
 from .sim import ant_decode as ant_decode_bench
 from .sim import ant_mac as ant_mac_bench
 from .sim import attn_v as attn_v_bench
@@ -82,6 +84,7 @@ from .sim import softmax_lut as softmax_lut_bench
 from .sim import wino_conv as wino_conv_bench
 from .sim import wino_input as wino_input_bench
 from .sim import wino_output as wino_output_bench
+from .sim import xnor_popcount as xnor_popcount_bench
 
 __all__ = ["Block", "BLOCKS"]
 
@@ -388,5 +391,19 @@ BLOCKS = {block.name: block for block in [
             "s4_4x2": AntMacConfig(rows=4, cols=2, a_width=4, max_k=16, mult_reg=False),
             "u4_2x3_unsigned": AntMacConfig(rows=2, cols=3, a_width=4, a_signed=False, b_signed=False,
                                             max_k=64),
+        }),
+    Block(
+        name="xnor_popcount",
+        summary="Binary (+-1) layer: XNOR-popcount dot products one word per cycle per channel, folded "
+                "batch-norm + sign threshold, one bit out per channel",
+        config=XnorPopcountConfig, generator=XnorPopcount, golden=xnor_popcount, bench=xnor_popcount_bench,
+        configs={
+            # K = 100: seven 16-bit words, the last masked to 4 bits; thresholds of a seeded batch norm
+            # (gamma = 0 both ways, negative gammas, exact ties).
+            "w16_k100_c8": seeded_config(word_width=16, k=100, channels=8, seed=1),
+            # Two 4-bit words per vector (K = 7, one padding bit): every pair of words is played.
+            "w4_k7_c16": seeded_config(word_width=4, k=7, channels=16, seed=2),
+            # The area point: 512 binary MACs per cycle, plain sign(s) (no batch norm).
+            "w32_k256_c16": XnorPopcountConfig(word_width=32, k=256, channels=16),
         }),
 ]}
