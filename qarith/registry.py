@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from .golden.attn_v import AttnVConfig, attn_v
+from .golden.encoder_layer import EncoderLayerConfig, encoder_layer
 from .golden.ilayernorm import ILayerNormConfig, ilayernorm
 from .golden.linear_int8 import LinearInt8Config, linear_int8_hw
 from .golden.lns_add import LnsAddConfig, lns_add
@@ -28,6 +29,7 @@ from .golden.wino_conv import WinoConvConfig, seeded_conv_config, wino_conv
 from .golden.wino_input import WinoInputConfig, wino_input
 from .golden.wino_output import WinoOutputConfig, wino_output
 from .hdl.attn_v import AttnV
+from .hdl.encoder_layer import EncoderLayer
 from .hdl.common.component import interface
 from .hdl.ilayernorm import ILayerNorm
 from .hdl.linear_int8 import LinearInt8
@@ -47,6 +49,7 @@ from .hdl.wino_conv import WinoConv
 from .hdl.wino_input import WinoInput
 from .hdl.wino_output import WinoOutput
 from .sim import attn_v as attn_v_bench
+from .sim import encoder_layer as encoder_layer_bench
 from .sim import ilayernorm as ilayernorm_bench
 from .sim import linear_int8 as linear_int8_bench
 from .sim import lns_add as lns_add_bench
@@ -306,5 +309,15 @@ BLOCKS = {block.name: block for block in [
             "f4_c2_o1": seeded_conv_config(tile=4, in_channels=2, out_channels=1, seed=3),
             "f2_c3_o3_tapch": seeded_conv_config(tile=2, in_channels=3, out_channels=3, seed=2,
                                                  scales="tap_channel"),
+        }),
+    Block(
+        name="encoder_layer",
+        summary="Integer transformer encoder layer, phase 1 in RTL: fused Q/K/V projections of a token "
+                "sequence on one mac_array + requant",
+        config=EncoderLayerConfig, generator=EncoderLayer, golden=encoder_layer, bench=encoder_layer_bench,
+        configs={
+            "d8_h2_f16_s4": EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rows=4, cols=4),
+            "d8_h2_f16_s8_digits": EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=8, rows=2, cols=8,
+                                                      source="digits"),
         }),
 ]}
