@@ -14,6 +14,7 @@ from .golden.ant_mac import AntMacConfig, ant_mac_tiles
 from .golden.attn_v import AttnVConfig, attn_v
 from .golden.dfp_quant import DfpQuantConfig, dfp_quant
 from .golden.early_exit import EarlyExitConfig, early_exit
+from .golden.encoder_layer import EncoderLayerConfig, encoder_layer
 from .golden.ilayernorm import ILayerNormConfig, ilayernorm
 from .golden.linear_int8 import LinearInt8Config, linear_int8_hw
 from .golden.lns_add import LnsAddConfig, lns_add
@@ -40,6 +41,7 @@ from .hdl.attn_v import AttnV
 from .hdl.common.component import interface
 from .hdl.dfp_quant import DfpQuant
 from .hdl.early_exit import EarlyExit
+from .hdl.encoder_layer import EncoderLayer
 from .hdl.ilayernorm import ILayerNorm
 from .hdl.linear_int8 import LinearInt8
 from .hdl.lns_add import LnsAdd
@@ -65,6 +67,7 @@ from .sim import ant_mac as ant_mac_bench
 from .sim import attn_v as attn_v_bench
 from .sim import dfp_quant as dfp_quant_bench
 from .sim import early_exit as early_exit_bench
+from .sim import encoder_layer as encoder_layer_bench
 from .sim import ilayernorm as ilayernorm_bench
 from .sim import linear_int8 as linear_int8_bench
 from .sim import lns_add as lns_add_bench
@@ -405,5 +408,15 @@ BLOCKS = {block.name: block for block in [
             "w4_k7_c16": seeded_config(word_width=4, k=7, channels=16, seed=2),
             # The area point: 512 binary MACs per cycle, plain sign(s) (no batch norm).
             "w32_k256_c16": XnorPopcountConfig(word_width=32, k=256, channels=16),
+        }),
+    Block(
+        name="encoder_layer",
+        summary="Integer transformer encoder layer, phase 1 in RTL: fused Q/K/V projections of a token "
+                "sequence on one mac_array + requant",
+        config=EncoderLayerConfig, generator=EncoderLayer, golden=encoder_layer, bench=encoder_layer_bench,
+        configs={
+            "d8_h2_f16_s4": EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rows=4, cols=4),
+            "d8_h2_f16_s8_digits": EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=8, rows=2, cols=8,
+                                                      source="digits"),
         }),
 ]}

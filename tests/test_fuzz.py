@@ -63,6 +63,7 @@ SIZE_LIMITS = {
     "lns_dot": {"lanes": 8},
     "lns_add": {"lanes": 4, "width": 12},
     "wino_conv": {"in_channels": 8, "out_channels": 4},
+    "encoder_layer": {"d_model": 8, "d_ff": 16, "max_seq": 8, "rows": 8, "cols": 8, "seed": 0},
     "pwl": {"in_width": 12},
     "lut_unary": {},
     "shiftgelu": {},

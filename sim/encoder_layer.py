@@ -1,0 +1,73 @@
+"""Test bench of the ``encoder_layer`` block: sequences of int8 tokens through phase 1 (Q, K, V
+projections), compared with the integer layer model's ``q``, ``k`` and ``v`` taps.
+
+Cases: random tokens at every sequence length from 1 to ``max_seq`` (so the partial row tiles and the
+proportional cycle counts are exercised), the extreme codes (all -128, all 127, alternating), and real
+activations: the input tokens of the tiny digits transformer (:func:`qarith.golden.encoder_layer.digits_model`),
+quantized at the layer's input scale and cut to the config's dimensions.
+"""
+
+import cocotb
+import torch
+
+from ..golden.encoder_layer import config_params, digits_model, encoder_layer
+from ..hdl.encoder_layer import EncoderLayer
+from .common.bench import Vectors, slow_modes
+from .common.cocotb_bench import run_stream_test
+
+__all__ = ["vectors", "sequence_vectors", "qkv_order", "digits_tokens"]
+
+
+def qkv_order(cfg, taps):
+    """The hardware's output beats of one sequence from the golden taps: the fused ``Q|K|V`` channels in
+    column tiles of ``cols``, each tile's tokens in order."""
+    fused = torch.cat([taps["q"], taps["k"], taps["v"]], dim=1)
+    return [fused[token, ct * cfg.cols:(ct + 1) * cfg.cols].tolist()
+            for ct in range(3 * cfg.d_model // cfg.cols) for token in range(fused.shape[0])]
+
+
+def sequence_vectors(cfg, name, sequences):
+    """Vectors for a list of ``(seq, d_model)`` int8 token sequences, played back to back."""
+    params = config_params(cfg)
+    beats, expected, origin = [], [], []
+    for tokens in sequences:
+        first = len(beats)
+        for t, token in enumerate(tokens.tolist()):
+            beats.append({"token": token, "last": int(t == len(tokens) - 1)})
+        rows = qkv_order(cfg, encoder_layer(params, tokens))
+        for j, row in enumerate(rows):
+            expected.append({"data": row, "last": int(j == len(rows) - 1)})
+            origin.append(list(range(first, len(beats))))
+    return Vectors(name, beats, expected, {}, origin)
+
+
+def digits_tokens(cfg, count=4):
+    """Real activations: the digits transformer's held-out input tokens, quantized at the layer's input
+    scale, cut to ``d_model`` channels and ``max_seq`` tokens. The transformer is trained at the
+    config's own dimensions, so the tokens are exactly what its layer sees."""
+    params = config_params(cfg)
+    _, _, test, _ = digits_model(cfg.d_model, cfg.heads, cfg.d_ff, cfg.seed)
+    codes = torch.round(test[:count, :cfg.max_seq, :cfg.d_model].to(torch.float64) / params.scales["x"])
+    return [c for c in codes.clamp(-128, 127).to(torch.int64)]
+
+
+def vectors(cfg, seed=1):
+    """Named cases: random lengths 1..max_seq, extreme codes, and (for a digits-trained config) real
+    activations."""
+    generator = torch.Generator().manual_seed(seed)
+    random = [torch.randint(-128, 128, (n, cfg.d_model), generator=generator)
+              for n in range(1, cfg.max_seq + 1)]
+    full = (cfg.max_seq, cfg.d_model)
+    alternating = torch.where(torch.arange(cfg.d_model) % 2 == 0, 127, -128).expand(*full).clone()
+    extreme = [torch.full(full, -128), torch.full(full, 127), alternating, torch.full((1, cfg.d_model), -128)]
+    cases = [sequence_vectors(cfg, "random_lengths", random), sequence_vectors(cfg, "extreme_codes", extreme)]
+    if cfg.source == "digits":
+        cases.append(sequence_vectors(cfg, "digits_activations", digits_tokens(cfg)))
+    return cases
+
+
+@cocotb.test()
+@cocotb.parametrize(mode=slow_modes())
+async def stream(dut, mode):
+    """Every case through the emitted Verilog, in every stream mode."""
+    await run_stream_test(dut, EncoderLayer, vectors, mode)

@@ -1,0 +1,156 @@
+import os
+
+import pytest
+import torch
+
+from qarith.golden.encoder_layer import (TAPS, EncoderLayerConfig, FloatEncoderLayer, config_params, digits_model,
+                                         encoder_layer, float_error, integerize_encoder, layer_matmul, seeded_layer)
+from qarith.golden.linear_int8 import QuantizedLinear
+from qarith.golden.shiftmax import float_softmax
+from qarith.registry import BLOCKS
+from qarith.sim.common.bench import run_amaranth
+from qarith.sim.encoder_layer import digits_tokens, sequence_vectors, vectors
+
+from tiers import fast_tier, slow_tier, slow_tier_params
+
+TINY = EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4)
+FULL = os.environ.get("QARITH_FULL") == "1"
+
+
+class TestConfig:
+    @pytest.mark.parametrize("fields, message", [
+        ({"heads": 3}, r"^Head count must divide d_model=8, not 3$"),
+        ({"softmax": "exp"}, r"^Softmax must be one of shiftmax, ibert, lut, not 'exp'$"),
+        ({"gelu": "relu"}, r"^GELU must be one of shiftgelu, igelu, not 'relu'$"),
+        ({"cols": 3}, r"^Array cols must divide d_model=8, not 3$"),
+        ({"cols": 64}, r"^Array cols must be between 1 and 32, not 64$"),
+        ({"max_seq": 0}, r"^max_seq must be between 1 and 256, not 0$"),
+        ({"seed": -1}, r"^Seed must be between 0 and 2\*\*32 - 1, not -1$"),
+        ({"source": "imagenet"}, r"^Source must be one of seeded, digits, not 'imagenet'$"),
+    ])
+    def test_rejects(self, fields, message):
+        with pytest.raises(ValueError, match=message):
+            EncoderLayerConfig(**{**TINY.__dict__, **fields})
+
+    def test_rejects_wrong_kind(self):
+        with pytest.raises(TypeError, match=r"^d_model must be an integer, not 8\.0$"):
+            EncoderLayerConfig(d_model=8.0)
+
+    def test_integerize_needs_the_float_layer(self):
+        with pytest.raises(TypeError, match=r"^Expected a FloatEncoderLayer, not"):
+            integerize_encoder(torch.nn.Linear(8, 8), torch.zeros(1, 4, 8), TINY)
+
+    def test_integerize_checks_dimensions(self):
+        with pytest.raises(ValueError, match=r"^Layer has \(d_model, heads, d_ff\) = \(8, 2, 32\)"):
+            integerize_encoder(FloatEncoderLayer(8, 2, 32), torch.zeros(1, 4, 8), TINY)
+
+
+def test_generator_rejects_other_configs():
+    from qarith.hdl.encoder_layer import EncoderLayer
+    with pytest.raises(TypeError, match=r"^Configuration must be a EncoderLayerConfig, not None$"):
+        EncoderLayer(None)
+
+
+class TestGolden:
+    def test_tiled_matmul_is_the_exact_product(self):
+        cfg = EncoderLayerConfig(d_model=16, heads=2, d_ff=32, max_seq=8, rows=3, cols=4)
+        generator = torch.Generator().manual_seed(0)
+        a = torch.randint(-128, 128, (7, 13), generator=generator)
+        b = torch.randint(-128, 128, (13, 10), generator=generator)
+        assert torch.equal(layer_matmul(cfg, a, b), (a.to(torch.float64) @ b.to(torch.float64)).to(torch.int64))
+
+    def test_projections_equal_the_tflite_reference(self):
+        """The q, k, v taps against linear_int8's TFLite formula (zero points 0), an independent path."""
+        params = config_params(TINY)
+        x = torch.randint(-128, 128, (4, 8), generator=torch.Generator().manual_seed(3))
+        taps = encoder_layer(params, x)
+        layer, _ = seeded_layer(TINY)
+        s = params.scales
+        for name, linear in (("q", layer.q), ("k", layer.k), ("v", layer.v)):
+            w_scale = linear.weight.detach().to(torch.float64).abs().amax(dim=1) / 127
+            reference = QuantizedLinear(params.weights[name], params.requant[name].bias, s["x"], 0, w_scale,
+                                        s[name], 0)
+            assert torch.equal(taps[name], reference.forward_int(x))
+
+    def test_every_tap_has_its_shape_and_range(self):
+        params = config_params(TINY)
+        taps = encoder_layer(params, torch.zeros(3, 8, dtype=torch.int64))
+        assert set(taps) == set(TAPS)
+        assert taps["scores"].shape == taps["probs"].shape == (2, 3, 3)
+        assert taps["hidden"].shape == (3, 16) and taps["out"].shape == (3, 8)
+        for name in ("q", "k", "v", "scores", "ctx", "attn_out", "ln1", "hidden", "gelu_q", "ffn_out", "out"):
+            assert -128 <= int(taps[name].min()) and int(taps[name].max()) <= 127, name
+        assert 0 <= int(taps["probs"].min()) and int(taps["probs"].max()) <= 127
+
+    def test_probabilities_follow_the_float_softmax(self):
+        params = config_params(TINY)
+        taps = encoder_layer(params, torch.randint(-128, 128, (4, 8), generator=torch.Generator().manual_seed(5)))
+        reference = float_softmax(params.softmax_config(4), taps["scores"])
+        assert float((taps["probs"] / 128 - reference).abs().max()) < 0.1
+
+    def test_rejects_bad_inputs(self):
+        params = config_params(TINY)
+        with pytest.raises(ValueError, match=r"^Expected \(seq, 8\) token codes with 1 <= seq <= 4, not \(5, 8\)$"):
+            encoder_layer(params, torch.zeros(5, 8, dtype=torch.int64))
+        with pytest.raises(ValueError, match=r"^Token codes must be int8$"):
+            encoder_layer(params, torch.full((2, 8), 128))
+
+    @pytest.mark.parametrize("softmax, gelu", [
+        ("shiftmax", "shiftgelu"),
+        pytest.param("ibert", "igelu", marks=pytest.mark.skipif(not FULL, reason="QARITH_FULL=1 runs it")),
+        pytest.param("lut", "shiftgelu", marks=pytest.mark.skipif(not FULL, reason="QARITH_FULL=1 runs it"))])
+    def test_float_error_on_the_digits_layer(self, softmax, gelu):
+        """The integer layer against the float layer on held-out real activations: the outputs keep the
+        float layer's direction (cosine) and stay within a few output steps on average."""
+        cfg = EncoderLayerConfig(d_model=16, heads=2, d_ff=32, max_seq=8, softmax=softmax, gelu=gelu,
+                                 source="digits")
+        layer, _, test, accuracy = digits_model(16, 2, 32, 0)
+        assert accuracy > 0.8
+        error = float_error(config_params(cfg), layer, test[:8])
+        assert error["cosine"] > 0.97 and error["mean_lsb"] < 4, error
+
+
+@pytest.mark.parametrize("cfg", [BLOCKS["encoder_layer"].configs["d8_h2_f16_s4"],
+                                 EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rows=2, cols=8)],
+                         ids=["rows4", "rows2"])
+def test_shorter_sequences_cost_proportionally_fewer_cycles(cfg):
+    """Measured cycles from the last token to the last output equal :meth:`EncoderLayer.finish_cycles`
+    at every length: only the row tiles the sequence fills are run (no padding to max_seq)."""
+    block = BLOCKS["encoder_layer"]
+    component = block.interface(cfg)
+    for seq in range(1, cfg.max_seq + 1):
+        tokens = torch.randint(-128, 128, (seq, 8), generator=torch.Generator().manual_seed(seq))
+        result = run_amaranth(block.elaborate(cfg), sequence_vectors(cfg, f"seq{seq}", [tokens]))
+        assert result.out_cycles[-1] - result.in_cycles[-1] == component.finish_cycles(seq), seq
+    assert component.cycles(cfg.max_seq) == component.column_tiles * -(-cfg.max_seq // cfg.rows) * cfg.d_model
+
+
+FIRST = next(iter(BLOCKS["encoder_layer"].configs))
+
+
+def skip_digits_unless_full(config_name):
+    if config_name != FIRST and not FULL:
+        pytest.skip("trains the digits transformer in each simulator process; QARITH_FULL=1 runs it")
+
+
+@pytest.mark.parametrize("config_name", list(BLOCKS["encoder_layer"].configs))
+def test_fast_tier(config_name):
+    skip_digits_unless_full(config_name)
+    block = BLOCKS["encoder_layer"]
+    component = block.interface(block.configs[config_name])
+    case, result = fast_tier("encoder_layer", config_name, vectors)["random_lengths"]
+    first_last = next(n for n, beat in enumerate(case.beats) if beat["last"])
+    assert result.out_cycles[0] - result.in_cycles[first_last] == component.latency
+
+
+@pytest.mark.parametrize("config_name, simulator", slow_tier_params("encoder_layer"))
+def test_cocotb(config_name, simulator, request):
+    skip_digits_unless_full(config_name)
+    if simulator == "icarus" and not FULL:
+        pytest.skip("the Icarus run is a known failure (below); QARITH_FULL=1 runs it")
+    if simulator == "icarus":
+        # Open problem, not a tolerance: under Icarus the plain (no-stall) mode reads zero tokens from the
+        # token buffer (outputs are the bias alone), while amaranth.sim and Verilator are bit-exact in
+        # every mode. strict: the day it passes, this marker must go.
+        request.applymarker(pytest.mark.xfail(strict=True, reason="Icarus reads zero tokens in plain mode"))
+    slow_tier("encoder_layer", config_name, simulator)
