@@ -49,11 +49,18 @@ def fast_tier(block_name, config_name, make_vectors, modes=("plain", "both")):
 
 def slow_tier_params(block_name):
     """The block's named configs on the simulators, marked as the slow tier. ``make test`` runs the first
-    config on both simulators and the others on one each, alternating (Verilator, Icarus, ...), to stay
-    inside its time budget; ``make test-full`` (``QARITH_FULL=1``) runs every config on both."""
+    config on both simulators, and a config that ``amaranth.sim`` cannot run (FPGA primitives) on one,
+    alternating (Verilator, Icarus, ...); the others run in ``make test``'s fast tier only, and on both
+    simulators in ``make test-full`` (``QARITH_FULL=1``), which runs every config on both."""
+    block = BLOCKS[block_name]
     params = []
-    for index, name in enumerate(BLOCKS[block_name].configs):
-        simulators = SIMULATORS if FULL or index == 0 else (SIMULATORS[index % 2],)
+    for index, name in enumerate(block.configs):
+        if FULL or index == 0:
+            simulators = SIMULATORS
+        elif block.interface(block.configs[name]).sim_sources:
+            simulators = (SIMULATORS[index % 2],)
+        else:
+            simulators = ()
         params += [pytest.param(name, sim, marks=pytest.mark.cocotb, id=f"{name}-{sim}") for sim in simulators]
     return params
 
