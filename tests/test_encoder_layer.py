@@ -143,7 +143,7 @@ def test_fast_tier(config_name):
     assert result.out_cycles[0] - result.in_cycles[first_last] == component.latency
 
 
-@pytest.mark.parametrize("config_name, simulator", slow_tier_params("encoder_layer"))
+@pytest.mark.parametrize("config_name, simulator", slow_tier_params("encoder_layer", "verilator"))
 def test_cocotb(config_name, simulator, request):
     skip_digits_unless_full(config_name)
     if simulator == "icarus" and not FULL:

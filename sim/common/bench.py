@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from amaranth.hdl import Shape, Value
 from amaranth.lib import data
 
-__all__ = ["Vectors", "vectors_prefix", "MODES", "slow_modes", "pack", "unpack", "to_python", "run_amaranth", "StreamResult",
+__all__ = ["Vectors", "vectors_prefix", "played", "full_run", "MODES", "slow_modes", "pack", "unpack", "to_python", "run_amaranth", "StreamResult",
            "mismatch_report", "Scoreboard", "StreamRules", "drain_cycles", "longest_stall", "seed_base",
            "case_seed", "seed_note", "SEED_VARIABLE"]
 
@@ -153,6 +153,27 @@ def vectors_prefix(vectors, max_beats):
     needed = max((max(o) for o in vectors.origin[:keep]), default=-1) + 1
     return dataclasses.replace(vectors, beats=vectors.beats[:needed], expected=vectors.expected[:keep],
                                origin=vectors.origin[:keep])
+
+
+#: Input beats of a case that ``make test`` plays under stalls (``STRESS_BEATS``) and without
+#: (``PLAIN_BEATS``), in both tiers; ``make test-full`` (``QARITH_FULL=1``) plays every case whole.
+STRESS_BEATS = 512
+PLAIN_BEATS = 4096
+
+
+def full_run():
+    """Whether this is ``make test-full`` (``QARITH_FULL=1``): every case played whole."""
+    return os.environ.get("QARITH_FULL") == "1"
+
+
+def played(case, mode):
+    """``case`` as ``make test`` plays it in ``mode``: its first :data:`STRESS_BEATS` (stall modes) or
+    :data:`PLAIN_BEATS` (``plain``) input beats when it is longer and can be cut (its expected beats name
+    their inputs), else whole; always whole under ``make test-full``."""
+    limit = PLAIN_BEATS if mode == "plain" else STRESS_BEATS
+    if full_run() or case.origin is None or len(case.beats) <= limit:
+        return case
+    return vectors_prefix(case, limit)
 
 
 @dataclass

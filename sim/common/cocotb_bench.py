@@ -15,7 +15,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from ...hdl.common.component import interface
-from .bench import MODES, Scoreboard, StreamRules, case_seed, drain_cycles, pack, seed_note, unpack
+from .bench import MODES, Scoreboard, StreamRules, case_seed, drain_cycles, pack, played, seed_note, unpack
 from .runner import bench_config, bench_run
 
 __all__ = ["StreamDriver", "StreamMonitor", "TB", "run_stream_test"]
@@ -180,12 +180,14 @@ async def run_stream_test(dut, generator, make_vectors, mode):
     """Play every case of ``make_vectors(cfg)`` through ``dut``, the Verilog of ``generator(cfg)`` for the
     config this cocotb run was started with (:func:`~qarith.sim.common.runner.bench_config`). Each case's
     seed is :func:`~qarith.sim.common.bench.case_seed` of the run (module and simulator), the mode and the
-    case's name, and is logged."""
+    case's name, and is logged. ``make test`` plays long cases' first beats
+    (:func:`~qarith.sim.common.bench.played`), ``make test-full`` every case whole."""
     cfg = bench_config(generator)
     idle, backpressure = MODES[mode]
     tb = TB(dut, interface(generator, cfg), idle, backpressure)
     await tb.reset()
     for case in make_vectors(cfg):
+        case = played(case, mode)
         seed = case_seed(bench_run(), mode, case.name)
         dut._log.info("%s: mode %s, %s", case.name, mode, seed_note(seed))
         accepted, delivered = await tb.play(case, seed)
