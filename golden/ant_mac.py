@@ -19,6 +19,7 @@ import torch
 
 from .common.ant import KINDS, decode, max_shift, value_range
 from .common.codes import code_range, require_integers, width_for
+from .mac_array import check_array
 
 __all__ = ["AntMacConfig", "ant_mac_tiles", "ant_weights"]
 
@@ -58,25 +59,9 @@ class AntMacConfig:
 
     def __post_init__(self):
         require_integers(self, ("rows", "cols", "a_width", "max_k"))
-        for name in ("a_signed", "b_signed", "input_reg", "mult_reg", "output_reg"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
-        for name in ("rows", "cols"):
-            if not 1 <= getattr(self, name) <= 32:
-                raise ValueError(f"Array {name} must be between 1 and 32, not {getattr(self, name)}")
         if not 2 <= self.a_width <= 8:
             raise ValueError(f"Activation width must be between 2 and 8, not {self.a_width}")
-        if not 1 <= self.max_k <= 65536:
-            raise ValueError(f"Maximum reduction depth must be between 1 and 65536, not {self.max_k}")
-        if self.acc_width is not None:
-            if not isinstance(self.acc_width, int) or isinstance(self.acc_width, bool):
-                raise TypeError(f"acc_width must be an integer or None, not {self.acc_width!r}")
-            if self.acc_width < self.min_acc_width:
-                raise ValueError(
-                    f"Accumulator width {self.acc_width} could overflow for max_k={self.max_k}: "
-                    f"at least {self.min_acc_width} bits are needed")
-            if self.acc_width > 48:
-                raise ValueError(f"Accumulator width must be at most 48, not {self.acc_width}")
+        check_array(self)
 
     # The attributes below are the ones MacArray's structure reads.
     multiplier = "fabric"

@@ -12,7 +12,7 @@ import torch
 
 from .common.codes import code_range, width_for
 
-__all__ = ["MacArrayConfig", "MULTIPLIERS", "mac_tiles"]
+__all__ = ["MacArrayConfig", "MULTIPLIERS", "mac_tiles", "check_array"]
 
 MULTIPLIERS = ("fabric", "ice40_dual", "ecp5_reg")
 
@@ -67,26 +67,10 @@ class MacArrayConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"{name} must be an integer, not {value!r}")
-        for name in ("a_signed", "b_signed", "input_reg", "mult_reg", "output_reg"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
-        for name in ("rows", "cols"):
-            if not 1 <= getattr(self, name) <= 32:
-                raise ValueError(f"Array {name} must be between 1 and 32, not {getattr(self, name)}")
         for name in ("a_width", "b_width"):
             if not 2 <= getattr(self, name) <= 16:
                 raise ValueError(f"Operand width {name} must be between 2 and 16, not {getattr(self, name)}")
-        if not 1 <= self.max_k <= 65536:
-            raise ValueError(f"Maximum reduction depth must be between 1 and 65536, not {self.max_k}")
-        if self.acc_width is not None:
-            if not isinstance(self.acc_width, int) or isinstance(self.acc_width, bool):
-                raise TypeError(f"acc_width must be an integer or None, not {self.acc_width!r}")
-            if self.acc_width < self.min_acc_width:
-                raise ValueError(
-                    f"Accumulator width {self.acc_width} could overflow for max_k={self.max_k}: "
-                    f"at least {self.min_acc_width} bits are needed")
-            if self.acc_width > 48:
-                raise ValueError(f"Accumulator width must be at most 48, not {self.acc_width}")
+        check_array(self)
         if self.multiplier not in MULTIPLIERS:
             raise ValueError(f"Multiplier must be one of {', '.join(MULTIPLIERS)}, not {self.multiplier!r}")
         if self.multiplier == "ice40_dual":
@@ -163,3 +147,26 @@ def mac_tiles(cfg, a, b):
     _check_codes("B", b, cfg.b_width, cfg.b_signed)
     # Elementwise product and sum: integer bmm is not implemented on every torch backend.
     return (a.unsqueeze(3) * b.unsqueeze(1)).sum(dim=2)
+
+
+def check_array(cfg):
+    """The checks every systolic-array config shares (:class:`MacArrayConfig` and the ANT array's): the
+    flags are bools, the shape is 1..32 each way, the depth 1..65536, and an explicit accumulator width
+    holds ``max_k`` full-scale products (``cfg.min_acc_width``) in at most 48 bits."""
+    for name in ("a_signed", "b_signed", "input_reg", "mult_reg", "output_reg"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise TypeError(f"{name} must be a bool, not {getattr(cfg, name)!r}")
+    for name in ("rows", "cols"):
+        if not 1 <= getattr(cfg, name) <= 32:
+            raise ValueError(f"Array {name} must be between 1 and 32, not {getattr(cfg, name)}")
+    if not 1 <= cfg.max_k <= 65536:
+        raise ValueError(f"Maximum reduction depth must be between 1 and 65536, not {cfg.max_k}")
+    if cfg.acc_width is not None:
+        if not isinstance(cfg.acc_width, int) or isinstance(cfg.acc_width, bool):
+            raise TypeError(f"acc_width must be an integer or None, not {cfg.acc_width!r}")
+        if cfg.acc_width < cfg.min_acc_width:
+            raise ValueError(
+                f"Accumulator width {cfg.acc_width} could overflow for max_k={cfg.max_k}: "
+                f"at least {cfg.min_acc_width} bits are needed")
+        if cfg.acc_width > 48:
+            raise ValueError(f"Accumulator width must be at most 48, not {cfg.acc_width}")
