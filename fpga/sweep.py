@@ -501,6 +501,16 @@ def run_point(block, config_text, config_name, device_name, seeds, workdir):
 
 # -- the sweep ---------------------------------------------------------------------------------------------
 
+def size_hint(point):
+    """A cost guess for scheduling: the product of the point's numeric swept values (table sizes, array
+    shapes, widths and entries all grow the netlist). Only the order of the jobs depends on it."""
+    size = 1
+    for value in point.values.values():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            size *= max(abs(value), 1)
+    return size
+
+
 def run_sweep(spec, output, cache=None, scheduler=None, workers=None, progress=True):
     """Run every job of ``spec`` (a :class:`SweepSpec`) on Dask and write the outputs into ``output``.
 
@@ -530,10 +540,13 @@ def run_sweep(spec, output, cache=None, scheduler=None, workers=None, progress=T
             from distributed import as_completed
             with dask_client(scheduler, workers) as client:
                 futures = {}
+                # Largest points first (longest-processing-time order), so that a long job does not start
+                # last and leave the other workers idle at the end of the sweep.
+                pending.sort(key=lambda item: -size_hint(item[1][0]))
                 for key, (point, device) in pending:
                     future = client.submit(run_point, spec.block, point.config_text, point.name, device,
                                            spec.seeds, str((output / "work").resolve()), key=f"point-{key}",
-                                           pure=True)
+                                           pure=True, priority=size_hint(point))
                     futures[future] = (key, point, device)
                 for future in as_completed(futures):
                     key, point, device = futures[future]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from qarith.cli import main
-from qarith.fpga.sweep import (TIMING_FIELDS, SpecError, accuracy_metrics, best, energy_proxy, parse_constraints,
-                               parse_spec, pareto_front, run_sweep)
+from qarith.fpga.sweep import (TIMING_FIELDS, SpecError, accuracy_metrics, best, energy_proxy, pareto_front,
+                               parse_constraints, parse_spec, run_sweep, size_hint)
 from qarith.registry import BLOCKS
 
 TINY = """
@@ -86,6 +86,15 @@ def test_ranges_and_points():
                                 combine='"zip"'), BLOCKS)
     assert [p.values for p in spec.points] == [{"entries": 8, "seed": 1}, {"entries": 16, "seed": 2},
                                                {"entries": 24, "seed": 3}]
+
+
+
+def test_size_hint_orders_larger_points_first():
+    spec = parse_spec(spec_text(sweep='entries = [8, 32, 16]\nmethod = ["nnlut", "irnn"]'), BLOCKS)
+    hints = [size_hint(p) for p in spec.points]
+    assert hints == [8, 8, 32, 32, 16, 16]              # the string field does not count
+    ordered = sorted(spec.points, key=lambda p: -size_hint(p))
+    assert [p.values["entries"] for p in ordered] == [32, 32, 16, 16, 8, 8]
 
 
 def record(luts, error, status="ok"):
