@@ -21,6 +21,7 @@ from qarith.golden.common.modules import (
 )
 from qarith.golden.ilayernorm import ILayerNormConfig, ilayernorm
 from qarith.golden.linear_int8 import linear_int8_hw
+from qarith.golden.log_softmax_int import LogSoftmaxIntConfig, log_softmax_int
 from qarith.golden.lut_unary import lut_unary
 from qarith.golden.pwl import pwl
 from qarith.golden.requant import INT32_MAX, INT32_MIN, RequantConfig, quantize_multiplier, requantize
@@ -146,11 +147,35 @@ def test_softmax_any_row_length_is_the_golden_block(method):
         assert float((probabilities - torch.softmax(scores, -1)).abs().max()) < 0.05
 
 
-def test_softmax_masked_scores_get_nothing():
-    module = IntSoftmax.from_float(None, torch.randn(8, 8), method="lut")
+def test_log_softmax_is_the_golden_block_at_widened_scores():
+    gen = torch.Generator().manual_seed(8)
+    calibration = torch.randn(64, 40, generator=gen) * 20            # 8-bit codes would step 0.6 > ln 2 / 2
+    module = IntSoftmax.from_float(None, calibration, method="log", in_width=8)
+    clip = float(calibration.abs().max())
+    width = next(w for w in range(8, 17) if clip / ((1 << (w - 1)) - 1) < 0.6931 / 2)
+    assert width > 8 and module.scale == clip / ((1 << (width - 1)) - 1)
+    # and headroom: the minimum code 30 ln 2 below the calibrated range
+    assert module.in_width == next(w for w in range(width, 17) if (1 << (w - 1)) * module.scale >= clip + 30 * 0.6931)
+    for n in (1, 7, 40):
+        scores = torch.randn(2, 3, n, generator=gen) * 20
+        codes = module.quantize(scores)
+        code, zero = log_softmax_int(LogSoftmaxIntConfig(n=n, in_width=module.in_width, scale=module.scale), codes)
+        got_code, got_zero = module.forward_codes(codes)
+        assert torch.equal(got_code, code) and torch.equal(got_zero, zero)
+        expected = torch.where(zero.bool(), 0.0, 2.0 ** -code.to(torch.float64)).float()
+        assert torch.equal(module(scores), expected)
+    # A scale the block cannot take even at 16 bits is refused by the block's own check.
+    with pytest.raises(ValueError, match="makes x0"):
+        IntSoftmax.from_float(None, torch.tensor([1e5, -1e5]), method="log", in_width=8)
+
+
+@pytest.mark.parametrize("method", ["lut", "log"])
+def test_softmax_masked_scores_get_nothing(method):
+    module = IntSoftmax.from_float(None, torch.randn(8, 8), method=method)
     scores = torch.randn(2, 8)
     scores[:, 5:] = torch.finfo(torch.float32).min
     assert float(module(scores)[:, 5:].abs().max()) == 0.0
+    assert torch.equal(module(scores)[:, :5], module(scores[:, :5]))     # and leave the others unchanged
 
 
 @pytest.mark.parametrize("method", ["shiftgelu", "igelu", "pwl", "lut"])

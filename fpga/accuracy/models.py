@@ -114,11 +114,16 @@ def train_digits_vit(x, y, epochs=60, seed=0):
     return model.eval()
 
 
+#: FQ-ViT's Log-Int-Softmax: 8-bit score codes asked for, widened by ``IntSoftmax.from_float`` to a step the
+#: block takes and a masked code out of its exponential's range.
+LOG_SOFTMAX = {"method": "log", "in_width": 8, "out_width": 4}
+
 #: Per-operator replacements in the ViT (everything else fp32), then every recipe all together.
 VIT_CASES = [
     ("softmax: shiftmax (12/12)", recipe_with("ivit", only=("softmax",))),
     ("softmax: I-BERT (12/12)", recipe_with("ibert", only=("softmax",))),
     ("softmax: softmax_lut (8-bit in, 12-bit out)", recipe_with("lut", only=("softmax",))),
+    ("softmax: log_softmax_int (FQ-ViT, 8-bit in, widened)", recipe_with("ivit", only=("softmax",), softmax=LOG_SOFTMAX)),
     ("GELU: shiftgelu (12-bit in)", recipe_with("ivit", only=("gelu",))),
     ("GELU: i-GELU (12-bit in)", recipe_with("ibert", only=("gelu",))),
     ("LayerNorm: ilayernorm 12-bit PTF in, 16-bit out", recipe_with("ivit", only=("layernorm",))),
@@ -126,6 +131,7 @@ VIT_CASES = [
     ("Linear: linear_int8 (8-bit in and out)", recipe_with("ivit", only=("linear",),
                                                             linear={"in_width": 8, "out_width": 8})),
     *((f"all together: {name} recipe", name) for name in RECIPES),
+    ("all together: ivit recipe with log_softmax_int", recipe_with("ivit", softmax=LOG_SOFTMAX)),
 ]
 
 
@@ -141,7 +147,7 @@ def vit_accuracy(seed=0, calibration_images=256, cases=None):
     reference = logits.argmax(dim=1)
     rows = [{"model": "fp32", "accuracy": float((reference == y_test).float().mean()), "flips": 0,
              "cosine_mean": 1.0, "float_rescales": 0}]
-    for label, recipe in cases or VIT_CASES:
+    for label, recipe in VIT_CASES if cases is None else cases:
         converted = integerize(model, x_train[:calibration_images], recipe)
         with torch.no_grad():
             got = converted(x_test).logits
@@ -286,6 +292,7 @@ MINILM_CASES = [
     ("softmax: softmax_lut (8-bit in, 12-bit out)", recipe_with("lut", only=("softmax",))),
     ("softmax: shiftmax (12/12)", recipe_with("ivit", only=("softmax",))),
     ("softmax: I-BERT (12/12)", recipe_with("ibert", only=("softmax",))),
+    ("softmax: log_softmax_int (FQ-ViT, 8-bit in, widened)", recipe_with("ivit", only=("softmax",), softmax=LOG_SOFTMAX)),
     ("GELU: shiftgelu (12-bit in)", recipe_with("ivit", only=("gelu",))),
     ("GELU: i-GELU (12-bit in)", recipe_with("ibert", only=("gelu",))),
     ("GELU: pwl 16 entries, NN-LUT fit (12-bit in)", recipe_with("pwl", only=("gelu",), gelu=dict(
@@ -299,13 +306,14 @@ MINILM_CASES = [
                                                             linear={"in_width": 8, "out_width": 8})),
     ("Linear: mac_array + requant (12-bit in, 16-bit out)", recipe_with("lut", only=("linear",))),
     *((f"all together: {name} recipe", name) for name in RECIPES),
+    ("all together: ivit recipe with log_softmax_int", recipe_with("ivit", softmax=LOG_SOFTMAX)),
 ]
 
 
 def minilm_accuracy(quick=False, cases=None):
     bench = MiniLmBench(quick=quick)
     rows = []
-    for label, recipe in cases or MINILM_CASES:
+    for label, recipe in MINILM_CASES if cases is None else cases:
         row = bench.evaluate(recipe)
         row["case"] = label
         rows.append(row)
@@ -364,6 +372,8 @@ def main(argv=None):
     parser.add_argument("--only", choices=("cnn", "vit", "minilm"))
     parser.add_argument("--recipes-only", action="store_true",
                         help="ViT and MiniLM: only the all-together rows (one per recipe), not the per-operator ones")
+    parser.add_argument("--case", action="append", metavar="TEXT",
+                        help="only the cases whose label contains TEXT (repeatable)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.output)
@@ -371,12 +381,14 @@ def main(argv=None):
     result = {}
     if args.only in (None, "cnn"):
         result["cnn"] = cnn_accuracy()
+    def chosen(cases):
+        return [(label, recipe) for label, recipe in cases
+                if (not args.recipes_only or label.startswith("all together"))
+                and (not args.case or any(text in label for text in args.case))]
     if args.only in (None, "vit"):
-        result["vit"] = vit_accuracy(cases=[case for case in VIT_CASES if isinstance(case[1], str)]
-                                     if args.recipes_only else None)
+        result["vit"] = vit_accuracy(cases=chosen(VIT_CASES))
     if args.only in (None, "minilm"):
-        cases = [case for case in MINILM_CASES if isinstance(case[1], str)] if args.recipes_only else None
-        result["minilm"] = minilm_accuracy(quick=args.quick, cases=cases)
+        result["minilm"] = minilm_accuracy(quick=args.quick, cases=chosen(MINILM_CASES))
     (out / "models.json").write_text(json.dumps(result, indent=1, default=str))
     (out / "models.md").write_text(models_markdown(result))
     print(models_markdown(result))

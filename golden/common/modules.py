@@ -29,6 +29,7 @@ from torch import nn
 
 from ..ilayernorm import ILayerNormConfig, ilayernorm
 from ..linear_int8 import LinearInt8Config, QuantizedLinear
+from ..log_softmax_int import IBERT_X0_LIMIT, LogSoftmaxIntConfig, log_softmax_int
 from ..lut_unary import LutUnaryConfig, lut_unary
 from ..pwl import PwlConfig, pwl
 from ..requant import RequantConfig, quantize_multiplier, requantize
@@ -345,16 +346,29 @@ class IntConv2d(nn.Module):
 
 # -- softmax ------------------------------------------------------------------------------------------
 
-SOFTMAX_METHODS = ("lut", "lut_log", "shiftmax", "ibert")
+SOFTMAX_METHODS = ("lut", "lut_log", "shiftmax", "ibert", "log")
+
+#: I-BERT's i-exp shifts its polynomial right by ``floor(-x / x0)`` (``x0 = -ln 2``), 30 bits at most: a
+#: score ``30 ln 2`` below the row's maximum has an exponential of exactly 0.
+LOG_MASK_MARGIN = 30 * 0.6931
 
 
 class IntSoftmax(nn.Module):
     """Softmax over the last dimension as ``softmax_lut`` (Vasyltsov & Chang, arXiv:2111.10770;
     ``"lut"`` reciprocal, ``"lut_log"`` log method), I-ViT's ShiftMax (Li & Gu, ICCV 2023, section 3.3;
     ``"shiftmax"``) or I-BERT's integer softmax (Kim et al., ICML 2021, section 3.4; ``"ibert"``), on
-    symmetric ``in_width``-bit score codes. Rows of any length up to 4096 (one cached config per length).
+    symmetric ``in_width``-bit score codes, or FQ-ViT's Log-Int-Softmax (Lin et al., IJCAI 2022, section
+    3.3; ``"log"``: ``log_softmax_int``, 4-bit log2 codes, the weight ``2**-code`` or 0, what ``attn_v``
+    multiplies by shifting). Rows of any length up to 4096 (one cached config per length).
     Masked scores (at or below -1e4, as Hugging Face's additive masks) take the minimum code, which
-    ``softmax_lut`` treats as masked and the shift exponentials send to 0."""
+    ``softmax_lut`` treats as masked and the exponentials send to 0.
+
+    ``"log"`` needs a score step below ``ln 2 / 2`` (its i-exp's ``x0 = floor(-ln 2 / S)`` must be at
+    least two steps); :meth:`from_float` widens the score codes, one bit at a time up to 16, until the
+    calibrated range fits at such a step (the requantizer in front of the block then emits wider codes),
+    then keeps that step and adds bits until the minimum code, which masked scores take, lies
+    :data:`LOG_MASK_MARGIN` (``30 ln 2``) below the calibrated range: its exponential is exactly 0, so a
+    masked score gets no weight and leaves the row sum unchanged."""
 
     def __init__(self, method, scale, in_width=8, out_width=8):
         super().__init__()
@@ -370,11 +384,20 @@ class IntSoftmax(nn.Module):
         """``calibration_inputs``: float scores ``(..., n)``; masked entries are ignored."""
         scores = calibration_inputs.detach().to(torch.float64)
         kept = scores[scores > MASK_THRESHOLD]
+        if method == "log":
+            while in_width < 16 and symmetric_scale(kept, in_width, calibration, percentile) >= -IBERT_X0_LIMIT:
+                in_width += 1
+            scale, clip = symmetric_scale(kept, in_width, calibration, percentile), clip_value(kept, calibration, percentile)
+            while in_width < 16 and (1 << (in_width - 1)) * scale < clip + LOG_MASK_MARGIN:
+                in_width += 1
+            return cls(method, scale, in_width, out_width)
         return cls(method, symmetric_scale(kept, in_width, calibration, percentile), in_width, out_width)
 
     def config(self, n):
         if n not in self._configs:
-            if self.method.startswith("lut"):
+            if self.method == "log":
+                self._configs[n] = LogSoftmaxIntConfig(n=n, in_width=self.in_width, scale=self.scale)
+            elif self.method.startswith("lut"):
                 self._configs[n] = SoftmaxLutConfig(n=n, method="log" if self.method == "lut_log" else "recip",
                                                     in_width=self.in_width, scale=self.scale,
                                                     out_width=self.out_width)
@@ -405,10 +428,16 @@ class IntSoftmax(nn.Module):
         return quantize_symmetric(scores, self.scale, self.in_width)
 
     def forward_codes(self, codes):
+        """Probability codes; for ``"log"`` the pair ``(log2 codes, zero flags)``."""
         cfg = self.config(codes.shape[-1])
+        if self.method == "log":
+            return log_softmax_int(cfg, codes)
         return softmax_lut(cfg, codes) if self.method.startswith("lut") else shiftmax(cfg, codes)
 
     def forward(self, scores):
+        if self.method == "log":
+            code, zero = self.forward_codes(self.quantize(scores))
+            return torch.where(zero.bool(), 0.0, torch.pow(2.0, -code.to(torch.float64))).to(scores.dtype)
         return (self.forward_codes(self.quantize(scores)).to(torch.float64) * self.output_step).to(scores.dtype)
 
 
