@@ -32,9 +32,11 @@ from pathlib import Path
 from amaranth.back import rtlil
 
 from ..hdl.common.verilog import port_list, write_if_changed
+from .operations import energy_pj, operations
 from .wrapper import PinWrapper
 
-__all__ = ["Device", "DEVICES", "dask_client", "implement", "multiply_driven_nets", "run_report", "tool_versions", "write_markdown"]
+__all__ = ["Device", "DEVICES", "dask_client", "implement", "multiply_driven_nets", "constant_outputs",
+           "collapse_reason", "run_report", "tool_versions", "write_markdown"]
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,60 @@ def multiply_driven_nets(netlist, top):
     return sorted(names.get(bit, str(bit)) for bit, count in drivers.items() if count > 1)
 
 
+def constant_outputs(netlist, top):
+    """``(constant, total)``: how many bits of the output ports of module ``top`` in a Yosys JSON
+    ``netlist`` are driven by a constant (``"0"``, ``"1"``, ``"x"``), per output port name."""
+    ports = netlist["modules"][top]["ports"]
+    return {name: (sum(1 for bit in port["bits"] if isinstance(bit, str)), len(port["bits"]))
+            for name, port in ports.items() if port["direction"] == "output"}
+
+
+#: A design is flagged when its LUT4s and carries are fewer than this share of the adder bits its
+#: operation count says one cycle needs (an adder bit is at least one LUT4 or one carry cell).
+MIN_CELLS_PER_ADDER_BIT = 0.05
+
+
+def collapse_reason(cells, adder_bits, outputs=None):
+    """Why a synthesized netlist looks collapsed (optimised down to constants), or ``None``.
+
+    ``cells``: the cell counts of :func:`_cell_counts`; ``adder_bits``: the adder bits per cycle of the
+    block's operation count (``None``: no count); ``outputs``: :func:`constant_outputs` of the block's
+    own module, when the block is the netlist's top (out-of-context flows). A design is collapsed when
+    every bit of its data outputs (ports other than ``*valid`` and ``*ready``) or its output ``valid``
+    is a constant, or when its logic is implausibly small for its operation count."""
+    if outputs:
+        data = {name: counts for name, counts in outputs.items() if not name.endswith(("valid", "ready"))}
+        constant = sum(c for c, _ in data.values())
+        total = sum(t for _, t in data.values())
+        if total and constant == total:
+            return f"all {total} data output bits are constants in Yosys's netlist"
+        for name, (c, t) in outputs.items():
+            if name.endswith("valid") and c == t:
+                return f"output {name} is a constant in Yosys's netlist"
+    if adder_bits:
+        logic = cells.get("lut4", 0) + cells.get("carry", 0) + 16 * (cells.get("dsp", 0) + cells.get("bram", 0))
+        if logic < MIN_CELLS_PER_ADDER_BIT * adder_bits:
+            return (f"{logic} LUT4/carry cells for {adder_bits:.0f} adder bits per cycle "
+                    f"(under {MIN_CELLS_PER_ADDER_BIT:.0%} of the operation count)")
+    return None
+
+
+def _operation_fields(block, cfg, component):
+    """The record's operation counts: :meth:`Operations.as_dict`, the energy proxy and the adder bits
+    per cycle (``None`` for a block without a count)."""
+    ops = operations(block.name, cfg)
+    if ops is None:
+        return None
+    per_cycle = component.throughput if isinstance(getattr(type(component), "throughput", None), property) \
+        else component.throughput * getattr(cfg, "lanes", 1)
+    return {**ops.as_dict(), "energy_pj": energy_pj(ops), "units_per_cycle": per_cycle,
+            "adder_bits_per_cycle": _round_bits(per_cycle * sum(w * n for w, n in ops.adds))}
+
+
+def _round_bits(value):
+    return round(value, 3)
+
+
 @dataclass
 class Record:
     block: str
@@ -190,6 +246,7 @@ class Record:
     target_mhz: float | None = None
     wrapper_cells: dict | None = None
     note: str = ""
+    operations: dict | None = None
 
 
 def implement(block, config_name, device, seeds=1, workdir=None, cfg=None):
@@ -204,7 +261,7 @@ def implement(block, config_name, device, seeds=1, workdir=None, cfg=None):
     write_if_changed(workdir / source, rtlil.convert(block.elaborate(cfg), name=name, emit_src=False))
     macs = getattr(cfg, "macs", None) or (cfg.mac.macs if hasattr(cfg, "mac") else None)
     record = Record(block.name, config_name, device.name, device.io, "ok", macs=macs,
-                    target_mhz=device.target_mhz)
+                    target_mhz=device.target_mhz, operations=_operation_fields(block, cfg, component))
 
     sources, top = [source], name
     if device.io == "pin wrapper":
@@ -215,6 +272,13 @@ def implement(block, config_name, device, seeds=1, workdir=None, cfg=None):
                                               blackbox=source)
         sources, top = [source, "wrapper.il"], "qarith_wrapper"
     record.cells, record.note = _synthesize(device, sources, top, workdir, "synth")
+    # Yosys can optimise a design down to constants without an error; such a record's figures are
+    # not the block's, so it is marked (and still placed, so its numbers stay in the JSON).
+    netlist = json.loads((workdir / "synth.json").read_text())
+    outputs = constant_outputs(netlist, top) if top == name else None
+    adder_bits = record.operations["adder_bits_per_cycle"] if record.operations else None
+    wrapper = record.wrapper_cells or {}
+    collapsed = collapse_reason({k: v - wrapper.get(k, 0) for k, v in record.cells.items()}, adder_bits, outputs)
 
     for seed in range(1, seeds + 1):
         report = workdir / f"nextpnr_seed{seed}.json"
@@ -239,7 +303,16 @@ def implement(block, config_name, device, seeds=1, workdir=None, cfg=None):
         record.fmax_seeds.append(round(min(achieved), 2) if achieved else None)
     seeds_ok = [f for f in record.fmax_seeds if f is not None]
     record.fmax_mhz = round(statistics.median(seeds_ok), 2) if seeds_ok else None
+    if collapsed:
+        record.status = "collapsed"
+        record.note = "; ".join(n for n in (collapsed, record.note) if n)
     return record
+
+
+def _count(value):
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _markdown(report):
@@ -250,21 +323,29 @@ def _markdown(report):
         f"{', '.join(f'{k} {v}' for k, v in report['tools'].items())}.",
         f"Fmax is nextpnr's post-route estimate, median of {seeds} seed(s). ECP5 rows are placed "
         "out-of-context (block ports are internal nets); iCE40 rows include the pin wrapper, whose own "
-        "cells (block as a black box) are listed in the last column.", "",
-        "| block | config | device | status | LUT4 | FF | DSP | BRAM | LUT4/MAC | Fmax MHz (target) | wrapper LUT4/FF |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "cells (block as a black box) are listed in the wrapper column. A `collapsed` row is a netlist "
+        "Yosys optimised down to constants (or to implausibly few cells for its operation count): its "
+        "cells and Fmax are not the block's and are not printed.", "",
+        "Operation **counts** per unit (the unit the block's throughput counts: MAC, element, tile, ...), "
+        "read off each block's RTL by `qarith.fpga.operations`: multiplies, adds (adders, subtractors, "
+        "comparisons), table reads, bytes read or moved per unit, the block's table + buffer bytes, and "
+        "an energy **proxy** in pJ per unit (Horowitz, ISSCC 2014, 45 nm figures; not a measurement).", "",
+        "| block | config | device | status | LUT4 | FF | DSP | BRAM | LUT4/MAC | Fmax MHz (target) | wrapper LUT4/FF "
+        "| unit | mults | adds | table reads | B/unit | table+buffer B | pJ/unit (proxy) |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["records"]:
         logic_bel, dsp_bel, bram_bel = _BELS[DEVICES[r["device"]].family]
         used = {k: v["used"] for k, v in r["utilisation"].items()}
         ok = r["status"] == "ok"
+        collapsed = r["status"] == "collapsed"
         logic = used.get(logic_bel, r["cells"].get("lut4", 0))
         if not ok:
             logic_note = f"({r['cells'].get('lut4', 0)} synth)"
         else:
             logic_note = f"{logic} LC" if r["wrapper_cells"] else str(logic)
         per_mac = f"{logic / r['macs']:.1f}" if r["macs"] and ok and not r["wrapper_cells"] else ""
-        fmax = f"{r['fmax_mhz']:.1f} ({r['target_mhz']:.0f})" if r["fmax_mhz"] else "-"
+        fmax = f"{r['fmax_mhz']:.1f} ({r['target_mhz']:.0f})" if r["fmax_mhz"] and not collapsed else "-"
         wrapper = f"{r['wrapper_cells']['lut4']}/{r['wrapper_cells']['ff']}" if r["wrapper_cells"] else ""
         status = r["status"]
         if r["status"] == "does not fit":
@@ -272,9 +353,18 @@ def _markdown(report):
             status += f" (out of {kind.group(1)})" if kind else ""
         elif not ok:
             status += f": {r['note']}"
+        ff = "-" if collapsed else r["cells"].get("ff", 0)
+        dsp = "-" if collapsed else used.get(dsp_bel, r["cells"].get("dsp", 0))
+        bram = "-" if collapsed else used.get(bram_bel, r["cells"].get("bram", 0))
+        ops = r.get("operations")
+        if ops:
+            counts = [ops["unit"], _count(ops["mults"]), _count(ops["adds"]), _count(ops["table_reads"]),
+                      _count(ops["bytes_per_unit"]), _count(ops["table_bytes"] + ops["buffer_bytes"]),
+                      _count(ops["energy_pj"])]
+        else:
+            counts = ["-"] * 7
         lines.append(f"| {r['block']} | {r['config']} | {r['device']} | {status} | {logic_note} | "
-                     f"{r['cells'].get('ff', 0)} | {used.get(dsp_bel, r['cells'].get('dsp', 0))} | "
-                     f"{used.get(bram_bel, r['cells'].get('bram', 0))} | {per_mac} | {fmax} | {wrapper} |")
+                     f"{ff} | {dsp} | {bram} | {per_mac} | {fmax} | {wrapper} | " + " | ".join(counts) + " |")
     return "\n".join(lines) + "\n"
 
 
