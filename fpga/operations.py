@@ -36,14 +36,15 @@ floats where such a share makes them fractional.
 :attr:`Operations.bytes_per_unit` is what one unit moves through them.
 """
 
+import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..golden.common.codes import code_range, width_for
 from ..golden.common.winograd import DIRECT_MULTS_PER_OUTPUT, matrices
 from ..hdl.common.component import interface
 
-__all__ = ["Operations", "COUNTS", "operations", "counted_blocks", "ENERGY_PJ_SOURCE", "add_pj", "multiply_pj",
+__all__ = ["Operations", "COUNTS", "operations", "units_per_cycle", "ENERGY_PJ_SOURCE", "add_pj", "multiply_pj",
            "table_read_pj", "energy_pj"]
 
 
@@ -161,8 +162,12 @@ def _counts(name):
     return register
 
 
-def counted_blocks():
-    return tuple(COUNTS)
+def units_per_cycle(component, cfg):
+    """Units per cycle of a generator instance: a ``throughput`` property counts the block's own unit; a
+    class constant counts beats, of ``lanes`` elements each."""
+    if isinstance(getattr(type(component), "throughput", None), property):
+        return component.throughput
+    return component.throughput * getattr(cfg, "lanes", 1)
 
 
 def operations(block_name, cfg):
@@ -266,9 +271,8 @@ def requant(cfg):
 @_counts("linear_int8")
 def linear_int8(cfg):
     """``hdl/linear_int8.py``: a ``mac_array`` and one requantization per output (per ``max_k`` MACs)."""
-    requant_share = requant(cfg.requant).scaled(1 / cfg.mac.max_k, unit="MAC")
-    ops = mac_array(cfg.mac) + requant_share
-    return ops + Operations("MAC", note=f"requantization amortised over max_k = {cfg.mac.max_k} MACs")
+    ops = mac_array(cfg.mac) + requant(cfg.requant).scaled(1 / cfg.mac.max_k)
+    return dataclasses.replace(ops, note=f"{ops.note}; requantization amortised over max_k = {cfg.mac.max_k} MACs")
 
 
 @_counts("encoder_layer")
@@ -565,8 +569,9 @@ def wino_conv(cfg):
     requant_ops = requant(cfg.requant).scaled(lanes * cfg.tile ** 2 / cfg.in_channels)
     units = lanes * cfg.tile ** 2 * DIRECT_MULTS_PER_OUTPUT
     ops = (beat_ops + tile_ops + requant_ops).scaled(1 / units, unit="MAC")
-    return Operations(ops.unit, ops.mults, ops.adds, ops.reads, ops.accesses, rom_bytes, 0,
-                      "direct-convolution MACs as the unit; per-tile work amortised over in_channels beats")
+    return dataclasses.replace(ops, table_bytes=rom_bytes, buffer_bytes=0,
+                               note="direct-convolution MACs as the unit; per-tile work amortised over "
+                                    "in_channels beats")
 
 
 # -- rows --------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from pathlib import Path
 from amaranth.back import rtlil
 
 from ..hdl.common.verilog import port_list, write_if_changed
-from .operations import energy_pj, operations
+from .operations import energy_pj, operations, units_per_cycle
 from .wrapper import PinWrapper
 
 __all__ = ["Device", "DEVICES", "dask_client", "implement", "multiply_driven_nets", "dead_outputs",
@@ -237,14 +237,9 @@ def _operation_fields(block, cfg, component):
     ops = operations(block.name, cfg)
     if ops is None:
         return None
-    per_cycle = component.throughput if isinstance(getattr(type(component), "throughput", None), property) \
-        else component.throughput * getattr(cfg, "lanes", 1)
+    per_cycle = units_per_cycle(component, cfg)
     return {**ops.as_dict(), "energy_pj": energy_pj(ops), "units_per_cycle": per_cycle,
-            "adder_bits_per_cycle": _round_bits(per_cycle * sum(w * n for w, n in ops.adds))}
-
-
-def _round_bits(value):
-    return round(value, 3)
+            "adder_bits_per_cycle": round(per_cycle * sum(w * n for w, n in ops.adds), 3)}
 
 
 @dataclass

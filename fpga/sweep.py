@@ -54,7 +54,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..golden.common.config import config_hash, from_text, to_text
-from .operations import ENERGY_PJ_SOURCE, energy_pj, operations
+from .operations import ENERGY_PJ_SOURCE, energy_pj, operations, units_per_cycle
 from .report import DEVICES, dask_client, implement, tool_versions
 
 __all__ = ["SpecError", "SweepSpec", "Point", "parse_spec", "load_spec", "run_point", "accuracy_metrics",
@@ -369,14 +369,6 @@ def energy_proxy(block_name, cfg):
 
 # -- one job -----------------------------------------------------------------------------------------------
 
-def _units_per_cycle(component, cfg):
-    """Units (elements, or MACs) per cycle: a ``throughput`` property counts the block's own unit; a class
-    constant counts beats, of ``lanes`` elements each."""
-    if isinstance(getattr(type(component), "throughput", None), property):
-        return component.throughput
-    return component.throughput * getattr(cfg, "lanes", 1)
-
-
 def _unit(block, cfg):
     ops = operations(block.name, cfg)
     if ops is not None:
@@ -411,7 +403,7 @@ def run_point(block, config_text, config_name, device_name, seeds, workdir):
     seconds["implementation"] = round(time.monotonic() - started - seconds["accuracy"], 3)
     record["status"], record["note"] = implementation["status"], implementation.get("note", "")
     component = block.interface(cfg)
-    units = _units_per_cycle(component, cfg)
+    units = units_per_cycle(component, cfg)
     energy, energy_detail = energy_proxy(block.name, cfg)
     cells, used = implementation["cells"], {k: v["used"] for k, v in implementation["utilisation"].items()}
     wrapper = implementation.get("wrapper_cells") or {}

@@ -2,9 +2,11 @@
 derivations made apart from the count functions: the papers' multiply counts, hand counts of the
 arithmetic, and the ``$mul`` cells of the blocks' netlists as Amaranth builds them."""
 
+import dataclasses
+
 import pytest
 
-from qarith.fpga.operations import COUNTS, Operations, energy_pj, operations
+from qarith.fpga.operations import COUNTS, Operations, energy_pj, operations, units_per_cycle
 from qarith.fpga.sweep import energy_proxy
 from qarith.hdl.common.winograd import count_multipliers
 from qarith.registry import BLOCKS
@@ -101,7 +103,6 @@ def test_softmax_lut_reads_per_element(config):
 def test_row_work_is_shared_by_the_row():
     """The divider's compare-and-subtract pairs (one per quotient bit) run once per row of n."""
     base = BLOCKS["shiftmax"].configs["n64_pytorch"]
-    import dataclasses
     long = dataclasses.replace(base, n=128)
     difference = operations("shiftmax", base).add_count - operations("shiftmax", long).add_count
     assert difference == pytest.approx(2 * base.quotient_width * (1 / 64 - 1 / 128))
@@ -141,9 +142,7 @@ def test_multiplies_match_the_netlist(block, config):
     count's multiplies times the units per cycle."""
     entry = BLOCKS[block]
     cfg = entry.configs[config]
-    component = entry.interface(cfg)
-    per_cycle = component.throughput if isinstance(getattr(type(component), "throughput", None), property) \
-        else component.throughput * getattr(cfg, "lanes", 1)
+    per_cycle = units_per_cycle(entry.interface(cfg), cfg)
     assert operations(block, cfg).mult_count * per_cycle == pytest.approx(count_multipliers(entry.elaborate(cfg)))
 
 
