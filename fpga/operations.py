@@ -27,6 +27,10 @@ What is counted
     ``(word_bits, memory_bytes, count)``: reads and writes of a buffer (a RAM the data passes through: a
     row buffer, a token buffer, the LUT-GEMM tables).
 
+Only operations whose result the unit uses are counted (the one count increment an element takes of
+``octav_stats``' two, the quantize datapath on the quantize pass's words of ``dfp_quant``); a sign test
+(``x < 0``) is a wire, not a comparison.
+
 Work done once per row (a softmax's divider, a layer norm's square root) is divided by the row length
 ``n`` (or ``channels``); work done once per output of a MAC array (requantization) is divided by the
 reduction depth, at its largest (``max_k``: the fewest operations per MAC a config allows). Counts are
@@ -421,8 +425,10 @@ def lns_add(cfg):
     rom = lns_add_rom(cfg)
     e, k = cfg.exp_width, cfg.interp_bits
     tally = _Tally()
-    tally.add(e, 2)                                          # exp_a >= exp_b, the distance
-    tally.add(e, 2)                                          # ROM address clamps and offsets
+    tally.add(e, 3)                                          # exp_a >= exp_b, exp_a - exp_b, exp_b - exp_a
+    # The ROM address (hdl/lns_add.py: _clamped has a comparator only for a reachable end).
+    tally.add(e, (cfg.sb_end <= cfg.q_max) + (cfg.db_end <= cfg.q_max))
+    tally.add(e, 3 if cfg.db_direct <= cfg.d_max else 1)     # d < db_direct, the two base offsets
     tally.read(rom.word_bits, cfg.table_bytes)
     value_bits = rom.point_bits + k + 1
     if k:
@@ -453,7 +459,7 @@ def dfp_quant(cfg):
     tally.add(cfg.exp_width, 1 / 2)                          # effective > running (scan pass)
     quantize = 1 / 2
     tally.add(cfg.exp_width + 2, 2 * quantize)               # shared - effective + base_shift
-    tally.add(cfg.exp_width + 2, 2 * quantize)               # distance clamps
+    tally.add(cfg.exp_width + 2, quantize)                   # distance > max_shift (< 0 is the sign)
     tally.add(cfg.man_width + 2 + cfg.rand_bits, quantize)   # + rounding
     tally.add(cfg.man_width + 2, quantize)                   # saturation
     tally.add(cfg.bits, quantize)                            # negation
@@ -714,7 +720,7 @@ def shiftgelu(cfg):
         from ..golden.shiftgelu import ibert_gelu_constants
         b, c, k, h, _ = ibert_gelu_constants(cfg)
         t = _bits(b) + 1
-        tally.add(cfg.in_width, 4)                           # x < 0, -x, x > 0, the clip
+        tally.add(cfg.in_width, 3)                           # -x, x > 0, the clip (x < 0 is the sign)
         tally.add(t)
         tally.mul(t, t)
         poly = max(2 * t, _bits(c)) + 2
