@@ -16,6 +16,12 @@ Verilator simulate that Verilog correctly. I/O handling, stated per record:
 ``build/report/report.md``, running the designs as jobs on Dask (:func:`dask_client`: a ``LocalCluster``
 of one worker process per core, or an existing scheduler given by ``SCHEDULER=tcp://HOST:8786``); ``qarith report --block B --device D`` redoes only those rows of an existing
 report. Reruns repeat only the synthesis and placement steps whose netlist or command changed.
+
+Each record carries the block's operation counts per unit (:mod:`qarith.fpga.operations`) and their
+energy proxy. A netlist Yosys optimised down to almost nothing (:func:`collapse_reason`: data outputs all
+constants or undriven, or far fewer cells than the operation count's adder bits) is remapped with
+classic ABC on ECP5, and a record still collapsed after that has status ``collapsed``: its figures are
+not the block's, and ``report.md`` does not print them.
 """
 
 import json
