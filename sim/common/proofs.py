@@ -58,6 +58,7 @@ GROUP = {
     "attn_v": lambda cfg: cfg.n,
     "ilayernorm": lambda cfg: cfg.channels,
     "wino_conv": lambda cfg: cfg.in_channels,
+    "xnor_popcount": lambda cfg: cfg.words,
 }
 
 #: Drain cycles beyond the latency + 1, for blocks that buffer more than their pipeline: a function of
@@ -65,6 +66,7 @@ GROUP = {
 DRAIN = {
     "mac_array": lambda block: block.fifo_depth,
     "linear_int8": lambda block: block.mac.fifo_depth,
+    "ant_mac": lambda block: block.fifo_depth,
 }
 
 #: Blocks whose ``stream order`` proof narrows the data (:func:`~qarith.sim.common.formal.narrow`): two
