@@ -75,9 +75,9 @@ class Int8OutlierLinearConfig:
         Width of the signed activation codes (2..16; the side path's operand).
     frac_bits : int
         Fraction bits of the activation codes: ``X = x 2**-frac_bits``.
-    threshold : float or None
-        The outlier threshold ``tau`` in activation units; ``None`` turns the decomposition off (every
-        element is in the int8 path, as bitsandbytes' threshold 0.0).
+    threshold : float
+        The outlier threshold ``tau`` in activation units; 0.0 turns the decomposition off (every element
+        is in the int8 path), as bitsandbytes' ``threshold=0.0``.
     input_reg, mult_reg : bool
         As in :class:`~qarith.golden.mac_array.MacArrayConfig`, for both arrays.
     """
@@ -86,7 +86,7 @@ class Int8OutlierLinearConfig:
     max_k: int = 16
     in_width: int = 16
     frac_bits: int = 8
-    threshold: float | None = 6.0
+    threshold: float = 6.0
     input_reg: bool = True
     mult_reg: bool = True
 
@@ -96,11 +96,10 @@ class Int8OutlierLinearConfig:
             raise ValueError(f"Activation width in_width must be between 2 and 16, not {self.in_width}")
         if not 0 <= self.frac_bits <= 24:
             raise ValueError(f"Fraction bits frac_bits must be between 0 and 24, not {self.frac_bits}")
-        if self.threshold is not None:
-            if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)):
-                raise TypeError(f"threshold must be a number or None, not {self.threshold!r}")
-            if not math.isfinite(self.threshold) or self.threshold <= 0:
-                raise ValueError(f"Threshold must be positive and finite, not {self.threshold!r}")
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)):
+            raise TypeError(f"threshold must be a number, not {self.threshold!r}")
+        if not math.isfinite(self.threshold) or self.threshold < 0:
+            raise ValueError(f"Threshold must be finite and at least 0 (0 turns it off), not {self.threshold!r}")
         # Both arrays' configs validate the shape, depth and register flags and word the errors.
         _ = (self.int8_mac, self.side_mac)
 
@@ -124,7 +123,7 @@ class Int8OutlierLinearConfig:
     @property
     def threshold_code(self):
         """``ceil(tau 2**frac_bits)``, capped at ``code_limit + 1`` (no code reaches it: no outliers)."""
-        if self.threshold is None:
+        if self.threshold == 0:
             return self.code_limit + 1
         return min(math.ceil(Fraction(self.threshold) * (1 << self.frac_bits)), self.code_limit + 1)
 
@@ -173,11 +172,11 @@ def quantize_rows(x, threshold_code):
 
 
 def vector_quantize(x, threshold=6.0):
-    """bitsandbytes' vector-wise activation quantizer on float ``x (s, h)`` (float64 inside; ``None``:
-    no threshold): ``(X8, c_x, outlier_columns)``."""
+    """bitsandbytes' vector-wise activation quantizer on float ``x (s, h)`` (float64 inside; threshold
+    0: none): ``(X8, c_x, outlier_columns)``."""
     x = torch.as_tensor(x, dtype=torch.float64)
     magnitude = x.abs()
-    outlier = magnitude >= threshold if threshold is not None else torch.zeros_like(x, dtype=torch.bool)
+    outlier = magnitude >= threshold if threshold > 0 else torch.zeros_like(x, dtype=torch.bool)
     columns = outlier.any(dim=0)
     scale = torch.where(outlier, 0.0, magnitude).amax(dim=1)
     codes = torch.round(x * Q / torch.where(scale > 0, scale, 1.0).unsqueeze(1))
@@ -196,7 +195,7 @@ def quantize_weights(w):
 
 def llm_int8_matmul(x, w, threshold=6.0, variant="bnb"):
     """The float LLM.int8() product of ``x (s, h)`` and ``w (o, h)``: ``x w^T`` through the vector-wise
-    int8 path with the outlier columns (``|x| >= threshold`` in any row; ``None``: no decomposition) on
+    int8 path with the outlier columns (``|x| >= threshold`` in any row; 0: no decomposition) on
     the side path, whose weights are ``variant``'s (:data:`VARIANTS`). float64 throughout (bitsandbytes
     rounds the products to fp16; the float64 result isolates the quantization error)."""
     if variant not in VARIANTS:

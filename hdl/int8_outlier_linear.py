@@ -134,36 +134,37 @@ class Int8OutlierLinear(BlockComponent):
         issuing = Signal()
         advance = Signal()
 
+        # The phase is a plain register read through continuous assignments (no FSM's comb process):
+        # Icarus evaluates a process only on a change of its inputs, and a state that never changes from
+        # its initial value would leave such outputs undefined.
+        phase = Signal(range(3))          # 0: ingest, 1: wait for the arrays, 2: replay
+        ingesting, accepted = Signal(), Signal()
         m.d.comb += [
+            ingesting.eq(phase == 0),
+            issuing.eq(phase == 2),
+            self.i.ready.eq(ingesting),
+            accepted.eq(ingesting & self.i.valid),
+            write.en.eq(accepted),
             write.addr.eq(k_in),
             write.data.x.eq(self.i.payload.x),
             write.data.w.eq(self.i.payload.w),
             write.data.outlier.eq(Cat(mag >= threshold for mag in magnitudes).any()),
         ]
-        with m.FSM():
-            with m.State("ingest"):
-                m.d.comb += self.i.ready.eq(1)
-                with m.If(self.i.valid):
-                    m.d.comb += write.en.eq(1)
-                    m.d.sync += k_in.eq(k_in + 1)
-                    for r in range(rows):
-                        with m.If((magnitudes[r] < threshold) & (magnitudes[r] > scale_in[r])):
-                            m.d.sync += scale_in[r].eq(magnitudes[r])
-                    with m.If(self.i.payload.last):
-                        m.d.sync += k_end.eq(k_in)
-                        m.next = "wait"
-            with m.State("wait"):
-                with m.If(~busy):
-                    m.d.sync += [k_in.eq(0), k_rep.eq(0), busy.eq(1)]
-                    m.d.sync += [scale[r].eq(scale_in[r]) for r in range(rows)]
-                    m.d.sync += [scale_in[r].eq(0) for r in range(rows)]
-                    m.next = "replay"
-            with m.State("replay"):
-                m.d.comb += issuing.eq(1)
-                with m.If(advance):
-                    m.d.sync += k_rep.eq(k_rep + 1)
-                    with m.If(k_rep == k_end):
-                        m.next = "ingest"
+        with m.If(accepted):
+            m.d.sync += k_in.eq(k_in + 1)
+            for r in range(rows):
+                with m.If((magnitudes[r] < threshold) & (magnitudes[r] > scale_in[r])):
+                    m.d.sync += scale_in[r].eq(magnitudes[r])
+            with m.If(self.i.payload.last):
+                m.d.sync += [k_end.eq(k_in), phase.eq(1)]
+        with m.If((phase == 1) & ~busy):
+            m.d.sync += [k_in.eq(0), k_rep.eq(0), busy.eq(1), phase.eq(2)]
+            m.d.sync += [scale[r].eq(scale_in[r]) for r in range(rows)]
+            m.d.sync += [scale_in[r].eq(0) for r in range(rows)]
+        with m.If(issuing & advance):
+            m.d.sync += k_rep.eq(k_rep + 1)
+            with m.If(k_rep == k_end):
+                m.d.sync += phase.eq(0)
 
         # -- replay: a pipeline that moves as a whole while the arrays take its last stage -----------
         def stage(value, name):

@@ -431,7 +431,7 @@ BLOCKS = {block.name: block for block in [
         configs={
             # Q7.8 activations (threshold code 1536), the 4 x 4 shape of linear_int8 b4_o4_k64.
             "r4_c4_k16": Int8OutlierLinearConfig(rows=4, cols=4, max_k=16, in_width=16, frac_bits=8),
-            # Q3.4 activations (threshold code 96, row scales up to 95), two rows, deeper tiles.
-            "r2_c4_k32_w8": Int8OutlierLinearConfig(rows=2, cols=4, max_k=32, in_width=8, frac_bits=4),
+            # Q3.4 activations (threshold code 96, row scales up to 95), two rows.
+            "r2_c4_k16_w8": Int8OutlierLinearConfig(rows=2, cols=4, max_k=16, in_width=8, frac_bits=4),
         }),
 ]}

@@ -73,7 +73,9 @@ def _edge_tiles(cfg, gen, case):
 
 
 def _edge_case(cfg, gen, case):
-    depth = min(cfg.max_k, 8)
+    # Every case starts with a tile of max_k steps, whose latency is the declared one (the cocotb bench
+    # checks each case's first output against it).
+    depth = cfg.max_k
     tau = cfg.threshold_code
     low, high = code_range(cfg.in_width, True)
     w = _weights(cfg, gen, depth)
@@ -103,8 +105,7 @@ def _edge_case(cfg, gen, case):
         return [(activation_tile(cfg, gen, depth).clamp(-(tau - 1), tau - 1), w)]
     if case == "extreme_codes":
         # The most negative code (an outlier wherever the threshold allows), the largest in-range code
-        # as every row's scale, weights at -128 and 127, the deepest tile.
-        depth = cfg.max_k
+        # as every row's scale, weights at -128 and 127.
         w = torch.where(torch.arange(depth) % 2 == 0, -128, 127).repeat(cfg.cols, 1)
         big = min(tau - 1, high)
         x = torch.full((cfg.rows, depth), big)
@@ -112,7 +113,7 @@ def _edge_case(cfg, gen, case):
         x[0, 0] = low
         return [(x, w)]
     # short_tiles: K = 1 and K = 2 tiles (fewer steps than rows) back to back, with outliers.
-    tiles = []
+    tiles = [(activation_tile(cfg, gen, depth, (0,)), w)]
     for depth in (1, 2, 1, min(3, cfg.max_k)):
         columns = (0,) if depth > 1 else ()
         tiles.append((activation_tile(cfg, gen, depth, columns, outlier_rows=[0]), _weights(cfg, gen, depth)))
