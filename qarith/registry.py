@@ -425,7 +425,8 @@ BLOCKS = {block.name: block for block in [
     Block(
         name="int8_outlier_linear",
         summary="LLM.int8() linear tile: masked row absmax, vector-wise int8 quantizer, int8 mac_array, "
-                "outlier columns (|x| >= 6.0 in any row) on an int16 x int8 side mac_array, row dequantization",
+                "outlier columns (x at or above 6.0 in magnitude, any row) on an int16 x int8 side mac_array, "
+                "row dequantization",
         config=Int8OutlierLinearConfig, generator=Int8OutlierLinear, golden=int8_outlier_linear,
         bench=int8_outlier_linear_bench,
         configs={
