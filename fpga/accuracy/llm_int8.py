@@ -64,14 +64,16 @@ SENTENCES = (
 def _block_product(x, w):
     """The block's integer model on float ``x`` and ``w``: Q7.8 codes, tiles of 4 rows, dequantized; and
     the share of (row, column) values its tiles send to the int8 path."""
-    cfg = dataclasses.replace(BLOCK_CONFIG, max_k=x.shape[1], cols=w.shape[0])
+    cfg = dataclasses.replace(BLOCK_CONFIG, max_k=x.shape[1])
     rows = cfg.rows
     codes = (x.double() * (1 << cfg.frac_bits)).round().clamp(-(1 << 15), (1 << 15) - 1).to(torch.int64)
     pad = -codes.shape[0] % rows
     codes = torch.cat([codes, torch.zeros(pad, codes.shape[1], dtype=torch.int64)])
     tiles = codes.reshape(-1, rows, codes.shape[1])
     w8, w_scale = quantize_weights(w)
-    acc = int8_outlier_linear(cfg, tiles, w8).reshape(-1, w.shape[0])[: x.shape[0]]
+    # Output columns in groups of 32 (mac_array's widest): the outlier columns do not depend on them.
+    acc = torch.cat([int8_outlier_linear(dataclasses.replace(cfg, cols=len(group)), tiles, group)
+                     for group in w8.split(32)], dim=2).reshape(-1, w.shape[0])[: x.shape[0]]
     _, _, columns = quantize_rows(tiles, cfg.threshold_code)
     int8_share = 1 - float(columns.double().mean())
     return dequantize(cfg, acc, w_scale), int8_share
