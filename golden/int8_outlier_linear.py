@@ -204,7 +204,8 @@ def llm_int8_matmul(x, w, threshold=6.0, variant="bnb"):
     w = torch.as_tensor(w, dtype=torch.float64)
     x8, x_scale, columns = vector_quantize(x, threshold)
     w8, w_scale = quantize_weights(w)
-    c32 = (x8.unsqueeze(1) * w8.unsqueeze(0)).sum(dim=2).to(torch.float64)
+    # Exact in float64: int8 products summed over fewer than 2**38 terms stay below 2**53.
+    c32 = x8.to(torch.float64) @ w8.to(torch.float64).T
     out = c32 * x_scale.unsqueeze(1) * w_scale.unsqueeze(0) / (Q * Q)
     side_w = w8 * w_scale.unsqueeze(1) / Q if variant == "bnb" else w
     return out + x[:, columns] @ side_w[:, columns].T
