@@ -198,3 +198,19 @@ def test_fast_tier(config_name):
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params("int8_outlier_linear"))
 def test_cocotb(config_name, simulator):
     slow_tier("int8_outlier_linear", config_name, simulator)
+
+
+def test_bench_planted_rows():
+    """The bench's planted rows: without outliers decomposition changes nothing; with four outlier
+    columns it cuts the error against fp32 at least in half, and the block's integer path (Q7.8 codes,
+    outlier columns per 4-row tile) stays within 5 % of bitsandbytes' float LLM.int8()."""
+    from qarith.fpga.accuracy.llm_int8 import method_errors, planted_sources
+    sources = planted_sources(tokens=64, features=128, outputs=32)
+    none, every, quarter = (method_errors(name, x, w) for name, x, w in sources)
+    assert none["outlier_columns"] == 0
+    assert none["errors"]["vector-wise int8"] == none["errors"]["LLM.int8() bnb"]
+    for row in (every, quarter):
+        errors = row["errors"]
+        assert row["outlier_columns"] == 4
+        assert errors["LLM.int8() bnb"]["rel"] < errors["vector-wise int8"]["rel"] / 2
+        assert errors["block"]["rel"] < 1.05 * errors["LLM.int8() bnb"]["rel"]
