@@ -27,6 +27,7 @@ from ..sim.mac_array import random_tiles, tile_vectors
 from .accuracy.dfp import dfp_accuracy, dfp_markdown
 from .accuracy.elbert import elbert_accuracy, elbert_markdown
 from .accuracy.ant import ant_accuracy, ant_markdown
+from .accuracy.llm_int8 import llm_int8_accuracy, llm_int8_markdown
 from .accuracy.lns import lns_add_accuracy, lns_add_markdown, lns_errors, lns_markdown, lns_plot, lns_summary
 from .accuracy.lut_gemv import gemv_cycles_table, lut_gemv_accuracy, lut_gemv_markdown
 from .accuracy.octav import octav_accuracy, octav_markdown
@@ -136,6 +137,8 @@ def run_benchmark(output, blocks):
     result["dfp_accuracy"] = dfp_accuracy()
     console.log("accuracy: ANT 4-bit types against int4 / PoT4 / flint4 (MSE, digits MLP)")
     result["ant_accuracy"] = ant_accuracy()
+    console.log("accuracy: LLM.int8() with and without outlier decomposition (planted, digits, MiniLM)")
+    result["llm_int8_accuracy"] = llm_int8_accuracy()
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)
@@ -182,4 +185,6 @@ def bench_markdown(result):
         text += "\n" + dfp_markdown(result["dfp_accuracy"])
     if "ant_accuracy" in result:
         text += "\n" + ant_markdown(result["ant_accuracy"])
+    if "llm_int8_accuracy" in result:
+        text += "\n" + llm_int8_markdown(result["llm_int8_accuracy"])
     return text

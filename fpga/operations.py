@@ -279,6 +279,36 @@ def linear_int8(cfg):
     return dataclasses.replace(ops, note=f"{ops.note}; requantization amortised over max_k = {cfg.mac.max_k} MACs")
 
 
+@_counts("int8_outlier_linear")
+def int8_outlier_linear(cfg):
+    """``hdl/int8_outlier_linear.py``, per int8 MAC: the int8 array's and the side array's PE (both
+    ``mac_array``); per element (shared by the ``cols`` MACs that use it) the masked row absmax (``|x|``,
+    the threshold test, the running-maximum compare), the quantizer (7 restoring-division stages, the
+    half-to-even rounding, the sign) and the tile buffer's write and read; per output (per ``max_k``
+    MACs) the row dequantization ``c * C32``, ``127 * S`` and the sum (the two factors of 127 are ``*``
+    in the RTL: counted as multiplies, as the module docstring says of constant factors)."""
+    from ..hdl.int8_outlier_linear import QUOTIENT_BITS
+    int8_mac, side_mac = cfg.int8_mac, cfg.side_mac
+    buffer_word = cfg.rows * cfg.in_width + cfg.cols * 8 + 1
+    buffer_bytes = _bytes(buffer_word * cfg.max_k)
+    element = _Tally()
+    element.add(cfg.in_width, 3)                             # |x|, |x| >= t, the running maximum
+    element.mul(cfg.in_width, 7)                             # the numerator 127 |x|
+    element.add(cfg.scale_bits + 8, QUOTIENT_BITS)           # restoring division of 127 |x| by c
+    element.add(8, 2)                                        # rounding, sign
+    output = _Tally()
+    output.mul(cfg.scale_bits, int8_mac.acc_bits)            # c C32
+    output.mul(side_mac.acc_bits, 7)                         # 127 S
+    output.add(cfg.out_bits)                                 # the sum
+    tally = _Tally()
+    tally.access(buffer_word, buffer_bytes, 2 / (cfg.rows * cfg.cols))   # one write, one read per step
+    ops = (mac_array(int8_mac) + mac_array(side_mac) + element.done("MAC").scaled(1 / cfg.cols)
+           + output.done("MAC").scaled(1 / cfg.max_k) + tally.done("MAC"))
+    return dataclasses.replace(ops, buffer_bytes=ops.buffer_bytes + buffer_bytes,
+                               note="output FIFO accesses not counted; per-element work shared by the cols "
+                                    "MACs, per-output work amortised over max_k")
+
+
 @_counts("encoder_layer")
 def encoder_layer(cfg):
     """``hdl/encoder_layer.py``: the ``mac_array`` steps, the token buffer read (one token word per row

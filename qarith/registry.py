@@ -16,6 +16,7 @@ from .golden.dfp_quant import DfpQuantConfig, dfp_quant
 from .golden.early_exit import EarlyExitConfig, early_exit
 from .golden.encoder_layer import EncoderLayerConfig, encoder_layer
 from .golden.ilayernorm import ILayerNormConfig, ilayernorm
+from .golden.int8_outlier_linear import Int8OutlierLinearConfig, int8_outlier_linear
 from .golden.linear_int8 import LinearInt8Config, linear_int8_hw
 from .golden.lns_add import LnsAddConfig, lns_add
 from .golden.lns_dot import LnsDotConfig, lns_dot
@@ -43,6 +44,7 @@ from .hdl.dfp_quant import DfpQuant
 from .hdl.early_exit import EarlyExit
 from .hdl.encoder_layer import EncoderLayer
 from .hdl.ilayernorm import ILayerNorm
+from .hdl.int8_outlier_linear import Int8OutlierLinear
 from .hdl.linear_int8 import LinearInt8
 from .hdl.lns_add import LnsAdd
 from .hdl.lns_dot import LnsDot
@@ -69,6 +71,7 @@ from .sim import dfp_quant as dfp_quant_bench
 from .sim import early_exit as early_exit_bench
 from .sim import encoder_layer as encoder_layer_bench
 from .sim import ilayernorm as ilayernorm_bench
+from .sim import int8_outlier_linear as int8_outlier_linear_bench
 from .sim import linear_int8 as linear_int8_bench
 from .sim import lns_add as lns_add_bench
 from .sim import lns_dot as lns_dot_bench
@@ -418,5 +421,18 @@ BLOCKS = {block.name: block for block in [
             "d8_h2_f16_s4": EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rows=4, cols=4),
             "d8_h2_f16_s8_digits": EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=8, rows=2, cols=8,
                                                       source="digits"),
+        }),
+    Block(
+        name="int8_outlier_linear",
+        summary="LLM.int8() linear tile: masked row absmax, vector-wise int8 quantizer, int8 mac_array, "
+                "outlier columns (x at or above 6.0 in magnitude, any row) on an int16 x int8 side mac_array, "
+                "row dequantization",
+        config=Int8OutlierLinearConfig, generator=Int8OutlierLinear, golden=int8_outlier_linear,
+        bench=int8_outlier_linear_bench,
+        configs={
+            # Q7.8 activations (threshold code 1536), the 4 x 4 shape of linear_int8 b4_o4_k64.
+            "r4_c4_k16": Int8OutlierLinearConfig(rows=4, cols=4, max_k=16, in_width=16, frac_bits=8),
+            # Q3.4 activations (threshold code 96, row scales up to 95), two rows.
+            "r2_c4_k16_w8": Int8OutlierLinearConfig(rows=2, cols=4, max_k=16, in_width=8, frac_bits=4),
         }),
 ]}

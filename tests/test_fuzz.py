@@ -76,6 +76,7 @@ SIZE_LIMITS = {
     "ant_decode": {"lanes": 16},
     "ant_mac": {"rows": 8, "cols": 8, "max_k": 1024},
     "xnor_popcount": {"k": 256, "channels": 8},
+    "int8_outlier_linear": {"rows": 8, "cols": 8, "max_k": 256},
 }
 
 SPECIAL_INTS = (0, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 24, 25, 30, 31, 32, 33, 48, 49, 62, 63, 64,

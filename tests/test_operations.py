@@ -157,3 +157,18 @@ def test_memory_bytes_agree_with_the_generator(block):
         pytest.skip(f"{block} declares no table_bytes")
     ops = operations(block, cfg)
     assert component.table_bytes in (ops.table_bytes, ops.buffer_bytes)
+
+
+@pytest.mark.parametrize("config", ["r4_c4_k16", "r2_c4_k16_w8"])
+def test_int8_outlier_linear_multiplies(config):
+    """Per MAC one int8 x int8 and one activation x int8 product (the two arrays); per element the
+    numerator ``127 |x|`` (shared by a row's ``cols`` MACs); per output ``c C32`` and ``127 S`` (per
+    ``max_k`` MACs). The netlist has each of them: ``2 rows cols`` array multipliers, one numerator per
+    row of a replayed step and two multipliers per column of the row that leaves."""
+    entry = BLOCKS["int8_outlier_linear"]
+    cfg = entry.configs[config]
+    mults = operations("int8_outlier_linear", cfg).mults
+    assert (8, 8, 1) in mults and (cfg.in_width, 8, 1) in mults
+    assert (cfg.in_width, 7, pytest.approx(1 / cfg.cols)) in mults
+    assert sorted(n for _, _, n in mults if n < 1 / cfg.cols) == pytest.approx([1 / cfg.max_k] * 2)
+    assert count_multipliers(entry.elaborate(cfg)) == 2 * cfg.rows * cfg.cols + cfg.rows + 2 * cfg.cols
