@@ -27,7 +27,7 @@ class TestConfig:
         ({"max_k": 0}, r"^Maximum reduction depth must be between 1 and 65536, not 0$"),
         ({"acc_width": 23}, r"^Accumulator width 23 could overflow for max_k=256: at least 24 bits are needed$"),
         ({"acc_width": 49}, r"^Accumulator width must be at most 48, not 49$"),
-        ({"multiplier": "lut"}, r"^Multiplier must be one of fabric, ice40_dual, ecp5_reg, not 'lut'$"),
+        ({"multiplier": "lut"}, r"^Multiplier must be one of fabric, ice40_dual, ecp5_reg, ecp5_pipe, not 'lut'$"),
         ({"multiplier": "ecp5_reg", "mult_reg": False},
          r"^The ecp5_reg multiplier registers its products: set mult_reg$"),
         ({"multiplier": "ice40_dual", "b_width": 9},
@@ -73,6 +73,19 @@ def test_ecp5_reg_uses_registered_mult18x18d():
     assert text.count("cell \\MULT18X18D ") == 6
     assert 'parameter \\REG_INPUTA_CLK "CLK0"' in text and 'parameter \\REG_OUTPUT_CLK "CLK0"' in text
     assert cfg.product_latency == 2 and cfg.family == "ecp5"
+
+
+def test_ecp5_pipe_uses_pipelined_mult18x18d_and_block_ram_queue():
+    from amaranth.back import rtlil
+
+    from qarith.hdl.mac_array import MacArray
+    cfg = MacArrayConfig(rows=2, cols=2, multiplier="ecp5_pipe")
+    text = rtlil.convert(MacArray(cfg))
+    assert text.count("cell \\MULT18X18D ") == 4
+    assert text.count('parameter \\REG_PIPELINE_CLK "CLK0"') == 4
+    assert cfg.product_latency == 4 and cfg.family == "ecp5"
+    assert 'attribute \\ram_style "block"' in text
+    assert 'ram_style' not in rtlil.convert(MacArray(MacArrayConfig(rows=2, cols=2)))
 
 
 class TestGolden:
