@@ -24,6 +24,13 @@ Six stages, all registered, the whole pipeline stalling while ``o.ready`` is low
 
 Latency 6 cycles from a vector's last beat to its output; one beat (``lanes`` products) per cycle, for
 any vector length (a one-beat vector included).
+
+With ``accumulate="linear"`` stages 2 on are replaced: each lane converts its product to the linear
+domain on its own (``T[r]`` from a ``gamma``-entry table, shifted left by ``q + acc_frac_bits``:
+LNS-Madam's quotient-shift and remainder-table conversion, done per product instead of per partial
+sum), the sign is applied, an adder tree sums the lanes (one level per stage) and one accumulator holds
+``S``; the same integer ``S`` as the partial sums give, at a latency of ``5 + ceil(log2(lanes))``. For a few lanes this is far smaller: ``lanes`` shifters instead of ``gamma``
+full-width partial sums, their per-remainder adders and ``gamma`` constant multipliers.
 """
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
@@ -198,18 +205,20 @@ class LnsDot(BlockComponent):
         stage((self.o.valid, valid5), (self.o.payload, self._round(total)))
         return m
 
-    def _round(self, total):
-        """The output code of a sum ``S``: rounded half up, saturated."""
+    def _round(self, total, half_added=False):
+        """The output code of a sum ``S`` (of ``S`` plus half an output step if ``half_added``):
+        rounded half up, saturated."""
         cfg = self.cfg
         if cfg.out_shift > 0:
-            rounded = (total + (1 << (cfg.out_shift - 1))) >> cfg.out_shift
+            rounded = (total if half_added else total + (1 << (cfg.out_shift - 1))) >> cfg.out_shift
         else:
             rounded = total << -cfg.out_shift
         return Mux(rounded > cfg.out_max, cfg.out_max, Mux(rounded < cfg.out_min, cfg.out_min, rounded))
 
     def _linear(self, m, stage, advance, lanes, valid, last):
         """Stages 2 on of ``accumulate="linear"``: per lane ``+-(T[r] << (q + F))``, an adder tree over
-        the lanes (one level per stage), one accumulator of :attr:`sum_width` bits, round."""
+        the lanes (one level per stage), one accumulator of ``sum_width + 1`` bits (``S`` plus the
+        rounding half), round."""
         cfg = self.cfg
         magnitude_width = cfg.term_product_bound.bit_length()
 
@@ -249,16 +258,19 @@ class LnsDot(BlockComponent):
                 pairs.append(value)
             values = pairs
 
-        # 5. accumulate; on a vector's last beat the sum goes to the drain register
+        # 5. accumulate; on a vector's last beat the sum goes to the drain register. The accumulator
+        # starts from half an output step, so the drain holds S + 1/2 and rounding is a plain shift
+        # (the rounding adder would otherwise sit in series with the saturation compares).
+        half = 1 << (cfg.out_shift - 1) if cfg.out_shift > 0 else 0
         valid_drain = Signal()
         stage((valid_drain, valid3 & last3))
-        partial = Signal(signed(cfg.sum_width), name="partial")
-        drain = Signal(signed(cfg.sum_width), name="drain")
+        partial = Signal(signed(cfg.sum_width + 1), name="partial", init=half)
+        drain = Signal(signed(cfg.sum_width + 1), name="drain")
         total = partial + values[0]
         with m.If(advance & valid3):
-            m.d.sync += partial.eq(Mux(last3, 0, total))
+            m.d.sync += partial.eq(Mux(last3, half, total))
         with m.If(advance & valid3 & last3):
             m.d.sync += drain.eq(total)
 
-        # 6. round half up, saturate
-        stage((self.o.valid, valid_drain), (self.o.payload, self._round(drain)))
+        # 6. round half up (the shift), saturate
+        stage((self.o.valid, valid_drain), (self.o.payload, self._round(drain, half_added=True)))

@@ -9,16 +9,18 @@ accumulators per beat in row order, ``last`` on its final row.
 
 Structure. Operands enter skewed (row ``p`` delayed ``p`` cycles, column ``c`` delayed ``c``) and move
 one processing element (PE) per cycle right (A) and down (B), so PE ``(p, c)`` sees step ``k`` at cycle
-``t_k + p + c``. Step flags (valid, last) ride a central delay line that PE ``(p, c)`` taps at ``p + c``
-(plus one with the product register). On a tile's last step a PE clears its accumulator with the
+``t_k + p + c``. Step flags (valid, finish) ride a central delay line; row ``p`` taps it at ``p`` plus
+the product latency, and the flags then move right with the A operands, one register per PE (so no
+flag net drives more than one PE's accumulator). On a tile's last step a PE clears its accumulator with the
 flip-flop's synchronous reset and shows its sum in a drain register for exactly one cycle (the drain
 register is held at zero otherwise, again by the synchronous reset). The rows of a column finish in
 different cycles, so an OR of the column's drain registers reads them out in row order, and a triangle
 of registers deskews the columns into whole rows. Per PE this leaves the accumulator's adder as the
 only logic besides the multiplier, and tiles follow each other without bubbles.
 
-The array itself never stalls: rows go into an output FIFO, and the input accepts a step only while
-the FIFO has room for one more tile beyond every row already promised (a credit counter). Two tiles'
+The array itself never stalls: rows go into an output queue (:class:`RowQueue`: a memory, two
+pointers and a head register, in block RAM for the FPGA-specific configs), and the input accepts a step
+only while the queue has room for one more tile beyond every row already promised (a credit counter). Two tiles'
 last steps must be at least ``rows`` cycles apart (a column emits one row per cycle); the input holds
 back a ``last`` step that comes earlier, so tiles with ``K < rows`` cost bubbles and nothing else.
 

@@ -5,7 +5,9 @@ from qarith.golden.mac_array import MacArrayConfig, mac_tiles
 from qarith.registry import BLOCKS
 from qarith.sim.mac_array import vectors
 
-from tiers import fast_tier, slow_tier, slow_tier_params
+from qarith.sim.common.runner import SIMULATORS, run_cocotb
+
+from tiers import FULL, fast_tier, slow_tier, slow_tier_params
 
 
 class TestConfig:
@@ -127,6 +129,20 @@ def test_fast_tier(config_name):
     assert gaps == [cfg.rows] * (len(case.beats) - 1)
 
 
-@pytest.mark.parametrize("config_name, simulator", slow_tier_params("mac_array"))
+# The ecp5_pipe configs are 64 and 144 instances of the DSP model: minutes on either simulator. make test
+# runs a 2x3 ecp5_pipe array instead (test_cocotb_ecp5_pipe_small); make test-full runs them whole.
+HEAVY = ("int8_8x8_ecp5_pipe", "int8_12x12_ecp5_pipe")
+
+
+@pytest.mark.parametrize("config_name, simulator",
+                         [p for p in slow_tier_params("mac_array") if FULL or p.values[0] not in HEAVY])
 def test_cocotb(config_name, simulator):
     slow_tier("mac_array", config_name, simulator)
+
+
+@pytest.mark.cocotb
+def test_cocotb_ecp5_pipe_small():
+    from qarith.hdl.mac_array import MacArray
+    from qarith.sim import mac_array as bench
+    cfg = MacArrayConfig(rows=2, cols=3, max_k=16, multiplier="ecp5_pipe")
+    run_cocotb(MacArray, bench, cfg, SIMULATORS[0], "mac_array__ecp5_pipe_2x3")
