@@ -33,7 +33,7 @@ sum), the sign is applied, an adder tree sums the lanes (one level per stage) an
 full-width partial sums, their per-remainder adders and ``gamma`` constant multipliers.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
@@ -225,10 +225,11 @@ class LnsDot(BlockComponent):
         # 2. convert: the remainder picks its constant, the shift places it.
         valid2, last2 = Signal(), Signal()
         stage((valid2, valid), (last2, last))
-        table = Array(Const(constant, unsigned(max(cfg.table).bit_length())) for constant in cfg.table)
+        constant_width = max(cfg.table).bit_length()
+        table = Cat(Const(constant, constant_width) for constant in cfg.table)
         converted = []
         for lane, (keep, sign, amount, remainder) in enumerate(lanes):
-            constant = table[remainder] if cfg.frac_bits else table[0]
+            constant = table.word_select(remainder, constant_width) if cfg.frac_bits else table
             magnitude = Signal(unsigned(magnitude_width), name=f"converted{lane}")
             negative = Signal(name=f"negative{lane}")
             stage((magnitude, Mux(keep, constant << amount, 0)), (negative, sign))
