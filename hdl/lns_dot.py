@@ -29,8 +29,9 @@ With ``accumulate="linear"`` stages 2 on are replaced: each lane converts its pr
 domain on its own (``T[r]`` from a ``gamma``-entry table, shifted left by ``q + acc_frac_bits``:
 LNS-Madam's quotient-shift and remainder-table conversion, done per product instead of per partial
 sum), the sign is applied, an adder tree sums the lanes (one level per stage) and one accumulator holds
-``S``; the same integer ``S`` as the partial sums give, at a latency of ``5 + ceil(log2(lanes))``. For a few lanes this is far smaller: ``lanes`` shifters instead of ``gamma``
-full-width partial sums, their per-remainder adders and ``gamma`` constant multipliers.
+``S``; the same integer ``S`` as the partial sums give, at a latency of ``5 + ceil(log2(lanes))``.
+For a few lanes this is far smaller: ``lanes`` shifters instead of ``gamma`` full-width partial sums,
+their per-remainder adders and ``gamma`` constant multipliers.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned

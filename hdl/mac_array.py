@@ -11,18 +11,19 @@ Structure. Operands enter skewed (row ``p`` delayed ``p`` cycles, column ``c`` d
 one processing element (PE) per cycle right (A) and down (B), so PE ``(p, c)`` sees step ``k`` at cycle
 ``t_k + p + c``. Step flags (valid, finish) ride a central delay line; row ``p`` taps it at ``p`` plus
 the product latency, and the flags then move right with the A operands, one register per PE (so no
-flag net drives more than one PE's accumulator). On a tile's last step a PE clears its accumulator with the
-flip-flop's synchronous reset and shows its sum in a drain register for exactly one cycle (the drain
+flag net drives more than one PE's accumulator). On a tile's last step a PE clears its accumulator
+with the flip-flop's synchronous reset and shows its sum in a drain register for exactly one cycle (the drain
 register is held at zero otherwise, again by the synchronous reset). The rows of a column finish in
 different cycles, so an OR of the column's drain registers reads them out in row order, and a triangle
 of registers deskews the columns into whole rows. Per PE this leaves the accumulator's adder as the
 only logic besides the multiplier, and tiles follow each other without bubbles.
 
 The array itself never stalls: rows go into an output queue (:class:`RowQueue`: a memory, two
-pointers and a head register, in block RAM for the FPGA-specific configs), and the input accepts a step
-only while the queue has room for one more tile beyond every row already promised (a credit counter). Two tiles'
-last steps must be at least ``rows`` cycles apart (a column emits one row per cycle); the input holds
-back a ``last`` step that comes earlier, so tiles with ``K < rows`` cost bubbles and nothing else.
+pointers and a head register, in block RAM for the FPGA-specific configs), and the input accepts a
+step only while the queue has room for one more tile beyond every row already promised (a credit
+counter). Two tiles' last steps must be at least ``rows`` cycles apart (a column emits one row per
+cycle); the input holds back a ``last`` step that comes earlier, so tiles with ``K < rows`` cost bubbles
+and nothing else.
 
 Throughput: ``rows * cols`` MACs per cycle for ``K >= rows``. Latency: :attr:`MacArray.latency`.
 """
@@ -30,7 +31,8 @@ Throughput: ``rows * cols`` MACs per cycle for ``K >= rows``. Latency: :attr:`Ma
 import operator
 from functools import reduce
 
-from amaranth.hdl import Cat, ClockSignal, Const, Elaboratable, Instance, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import (Cat, ClockSignal, Const, Elaboratable, Instance, Module, Mux, Signal, signed,
+                          unsigned)
 from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -234,7 +236,7 @@ class MacArray(BlockComponent):
         rows, cols = cfg.rows, cfg.cols
         mult_reg = cfg.product_latency
 
-        # Family-specific configs put the queue in block RAM (LUT RAM would cost more logic than the PEs).
+        # Family-specific configs ask for block RAM, so the queue's storage costs no logic cells.
         m.submodules.fifo = fifo = RowQueue(width=cols * cfg.acc_bits + 1, depth=self.fifo_depth,
                                             attrs={"ram_style": "block"} if cfg.family else None)
         if cfg.output_reg:
