@@ -35,13 +35,18 @@ import torch
 from .common.codes import OutputCodes, require_integers, width_for
 from .common.lns import POW2_METHODS, LnsFormat, decode, encode, fields, pow2_table
 
-__all__ = ["LnsDotConfig", "lns_dot", "lns_dot_float", "lns_dot_bound", "lns_dot_error", "table_error"]
+__all__ = ["ACCUMULATIONS", "LnsDotConfig", "lns_dot", "lns_dot_float", "lns_dot_bound", "lns_dot_error", "table_error"]
 
 #: The golden model's integers are int64: the sum (and its rounding constant) must stay below 2**62.
 MAX_SUM_WIDTH = 62
 
 #: ``lns_dot`` keeps one partial sum per exponent remainder: at most ``2**MAX_FRAC_BITS`` of them.
 MAX_FRAC_BITS = 5
+
+#: How the hardware forms ``S`` (the same integer either way): ``"remainders"``, LNS-Madam's ``gamma``
+#: partial sums scaled once per output; ``"linear"``, every product converted on its own (``T[r]``
+#: looked up by the remainder and shifted by ``q + F``) into one accumulator.
+ACCUMULATIONS = ("remainders", "linear")
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,9 @@ class LnsDotConfig(LnsFormat, OutputCodes):
         Fraction bits of the constants ``T[r]`` (1..24; at least ``frac_bits`` for Mitchell).
     method : str
         ``"table"`` (``T[r]`` rounded from ``2**(r / gamma)``) or ``"mitchell"`` (``1 + r / gamma``).
+    accumulate : str
+        ``"remainders"`` (``gamma`` partial sums, one constant multiply each per output) or ``"linear"``
+        (a ``gamma``-entry table and a shifter per lane, one accumulator): see :data:`ACCUMULATIONS`.
     out_width : int
         Output width, signed (2..64; :attr:`sum_width` with ``out_frac_bits = acc_frac_bits +
         table_frac_bits`` outputs the sum ``S`` exactly).
@@ -84,6 +92,7 @@ class LnsDotConfig(LnsFormat, OutputCodes):
     method: str = "table"
     out_width: int = 32
     out_frac_bits: int = 8
+    accumulate: str = "remainders"
 
     def __post_init__(self):
         super().__post_init__()
@@ -93,6 +102,10 @@ class LnsDotConfig(LnsFormat, OutputCodes):
             raise TypeError(f"method must be a string, not {self.method!r}")
         if self.method not in POW2_METHODS:
             raise ValueError(f"Method must be one of {', '.join(POW2_METHODS)}, not {self.method!r}")
+        if not isinstance(self.accumulate, str):
+            raise TypeError(f"accumulate must be a string, not {self.accumulate!r}")
+        if self.accumulate not in ACCUMULATIONS:
+            raise ValueError(f"Accumulation must be one of {', '.join(ACCUMULATIONS)}, not {self.accumulate!r}")
         if self.frac_bits > MAX_FRAC_BITS:
             raise ValueError(f"Fraction bits must be between 0 and {MAX_FRAC_BITS} for lns_dot (one partial "
                              f"sum per exponent remainder), not {self.frac_bits}")
@@ -164,6 +177,12 @@ class LnsDotConfig(LnsFormat, OutputCodes):
         ``term * T[r]``."""
         table = pow2_table(self, self.table_frac_bits, self.method).tolist()
         return self.max_k * max(self.term_bound(r) * table[r] for r in range(self.gamma))
+
+    @property
+    def term_product_bound(self):
+        """Largest ``|t * T[r]|`` of one product (``sum_bound / max_k``)."""
+        table = pow2_table(self, self.table_frac_bits, self.method).tolist()
+        return max(self.term_bound(r) * table[r] for r in range(self.gamma))
 
     @property
     def sum_width(self):

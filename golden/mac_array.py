@@ -14,7 +14,7 @@ from .common.codes import code_range, width_for
 
 __all__ = ["MacArrayConfig", "MULTIPLIERS", "mac_tiles", "check_array"]
 
-MULTIPLIERS = ("fabric", "ice40_dual", "ecp5_reg")
+MULTIPLIERS = ("fabric", "ice40_dual", "ecp5_reg", "ecp5_pipe")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ class MacArrayConfig:
         in their dual 8x8 mode, two processing elements per DSP block, product registers inside the
         DSP (needs operands of at most 8 bits and ``mult_reg``). ``"ecp5_reg"``: ECP5 MULT18X18D
         primitives with their own input and output registers (two cycles, needs ``mult_reg``), which
-        Yosys's inference leaves unused.
+        Yosys's inference leaves unused. ``"ecp5_pipe"``: as ``"ecp5_reg"`` plus the DSP's pipeline
+        register and a fabric register after it (four cycles), for the highest clock.
     """
     rows: int = 4
     cols: int = 4
@@ -83,12 +84,12 @@ class MacArrayConfig:
     @property
     def family(self):
         """The FPGA family the config is tied to, or ``None`` for portable configs."""
-        return {"ice40_dual": "ice40", "ecp5_reg": "ecp5"}.get(self.multiplier)
+        return {"ice40_dual": "ice40", "ecp5_reg": "ecp5", "ecp5_pipe": "ecp5"}.get(self.multiplier)
 
     @property
     def product_latency(self):
         """Cycles from a PE's operands to its product."""
-        return {"fabric": int(self.mult_reg), "ice40_dual": 1, "ecp5_reg": 2}[self.multiplier]
+        return {"fabric": int(self.mult_reg), "ice40_dual": 1, "ecp5_reg": 2, "ecp5_pipe": 4}[self.multiplier]
 
     @property
     def acc_signed(self):

@@ -24,9 +24,17 @@ Six stages, all registered, the whole pipeline stalling while ``o.ready`` is low
 
 Latency 6 cycles from a vector's last beat to its output; one beat (``lanes`` products) per cycle, for
 any vector length (a one-beat vector included).
+
+With ``accumulate="linear"`` stages 2 on are replaced: each lane converts its product to the linear
+domain on its own (``T[r]`` from a ``gamma``-entry table, shifted left by ``q + acc_frac_bits``:
+LNS-Madam's quotient-shift and remainder-table conversion, done per product instead of per partial
+sum), the sign is applied, an adder tree sums the lanes (one level per stage) and one accumulator holds
+``S``; the same integer ``S`` as the partial sums give, at a latency of ``5 + ceil(log2(lanes))``.
+For a few lanes this is far smaller: ``lanes`` shifters instead of ``gamma`` full-width partial sums,
+their per-remainder adders and ``gamma`` constant multipliers.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
@@ -81,7 +89,6 @@ class LnsDot(BlockComponent):
 
     config_class = LnsDotConfig
 
-    latency = 6
     sim_sources = []
 
     def __init__(self, cfg):
@@ -90,6 +97,14 @@ class LnsDot(BlockComponent):
             "i": In(stream.Signature(beat_layout(cfg))),
             "o": Out(stream.Signature(signed(cfg.out_width))),
         })
+
+    @property
+    def latency(self):
+        """Cycles from a vector's last beat to its output: 6, or with ``accumulate="linear"`` 5 plus
+        the adder tree's ``ceil(log2(lanes))`` levels."""
+        if self.cfg.accumulate == "linear":
+            return 5 + (self.cfg.lanes - 1).bit_length()
+        return 6
 
     @property
     def throughput(self):
@@ -140,6 +155,10 @@ class LnsDot(BlockComponent):
                   (amount, shift[:cfg.shift_width]), (remainder, e[:b]))
             lanes.append((keep, sign, amount, remainder))
 
+        if cfg.accumulate == "linear":
+            self._linear(m, stage, advance, lanes, valid1, last1)
+            return m
+
         # 2. increment: the terms of each remainder in this beat
         valid2, last2 = Signal(), Signal()
         stage((valid2, valid1), (last2, last1))
@@ -184,10 +203,76 @@ class LnsDot(BlockComponent):
         stage((valid5, valid4), (total, sum(products)))
 
         # 6. round half up, saturate
+        stage((self.o.valid, valid5), (self.o.payload, self._round(total)))
+        return m
+
+    def _round(self, total, half_added=False):
+        """The output code of a sum ``S`` (of ``S`` plus half an output step if ``half_added``):
+        rounded half up, saturated."""
+        cfg = self.cfg
         if cfg.out_shift > 0:
-            rounded = (total + (1 << (cfg.out_shift - 1))) >> cfg.out_shift
+            rounded = (total if half_added else total + (1 << (cfg.out_shift - 1))) >> cfg.out_shift
         else:
             rounded = total << -cfg.out_shift
-        saturated = Mux(rounded > cfg.out_max, cfg.out_max, Mux(rounded < cfg.out_min, cfg.out_min, rounded))
-        stage((self.o.valid, valid5), (self.o.payload, saturated))
-        return m
+        return Mux(rounded > cfg.out_max, cfg.out_max, Mux(rounded < cfg.out_min, cfg.out_min, rounded))
+
+    def _linear(self, m, stage, advance, lanes, valid, last):
+        """Stages 2 on of ``accumulate="linear"``: per lane ``+-(T[r] << (q + F))``, an adder tree over
+        the lanes (one level per stage), one accumulator of ``sum_width + 1`` bits (``S`` plus the
+        rounding half), round."""
+        cfg = self.cfg
+        magnitude_width = cfg.term_product_bound.bit_length()
+
+        # 2. convert: the remainder picks its constant, the shift places it.
+        valid2, last2 = Signal(), Signal()
+        stage((valid2, valid), (last2, last))
+        constant_width = max(cfg.table).bit_length()
+        table = Cat(Const(constant, constant_width) for constant in cfg.table)
+        converted = []
+        for lane, (keep, sign, amount, remainder) in enumerate(lanes):
+            constant = table.word_select(remainder, constant_width) if cfg.frac_bits else table
+            magnitude = Signal(unsigned(magnitude_width), name=f"converted{lane}")
+            negative = Signal(name=f"negative{lane}")
+            stage((magnitude, Mux(keep, constant << amount, 0)), (negative, sign))
+            converted.append((magnitude, negative))
+
+        # 3. sign
+        valid3, last3 = Signal(), Signal()
+        stage((valid3, valid2), (last3, last2))
+        values = []
+        for lane, (magnitude, negative) in enumerate(converted):
+            value = Signal(signed(magnitude_width + 1), name=f"term{lane}")
+            stage((value, Mux(negative, -magnitude, magnitude)))
+            values.append(value)
+
+        # 4. adder tree, pairs per stage
+        level = 0
+        while len(values) > 1:
+            level += 1
+            valid_next, last_next = Signal(name=f"valid_sum{level}"), Signal(name=f"last_sum{level}")
+            stage((valid_next, valid3), (last_next, last3))
+            valid3, last3 = valid_next, last_next
+            pairs = []
+            for n in range(0, len(values), 2):
+                pair = values[n:n + 2]
+                value = Signal(signed(len(pair[0]) + 1), name=f"sum{level}_{n // 2}")
+                stage((value, sum(pair)))
+                pairs.append(value)
+            values = pairs
+
+        # 5. accumulate; on a vector's last beat the sum goes to the drain register. The accumulator
+        # starts from half an output step, so the drain holds S + 1/2 and rounding is a plain shift
+        # (the rounding adder would otherwise sit in series with the saturation compares).
+        half = 1 << (cfg.out_shift - 1) if cfg.out_shift > 0 else 0
+        valid_drain = Signal()
+        stage((valid_drain, valid3 & last3))
+        partial = Signal(signed(cfg.sum_width + 1), name="partial", init=half)
+        drain = Signal(signed(cfg.sum_width + 1), name="drain")
+        total = partial + values[0]
+        with m.If(advance & valid3):
+            m.d.sync += partial.eq(Mux(last3, half, total))
+        with m.If(advance & valid3 & last3):
+            m.d.sync += drain.eq(total)
+
+        # 6. round half up (the shift), saturate
+        stage((self.o.valid, valid_drain), (self.o.payload, self._round(drain, half_added=True)))

@@ -9,18 +9,21 @@ accumulators per beat in row order, ``last`` on its final row.
 
 Structure. Operands enter skewed (row ``p`` delayed ``p`` cycles, column ``c`` delayed ``c``) and move
 one processing element (PE) per cycle right (A) and down (B), so PE ``(p, c)`` sees step ``k`` at cycle
-``t_k + p + c``. Step flags (valid, last) ride a central delay line that PE ``(p, c)`` taps at ``p + c``
-(plus one with the product register). On a tile's last step a PE clears its accumulator with the
-flip-flop's synchronous reset and shows its sum in a drain register for exactly one cycle (the drain
+``t_k + p + c``. Step flags (valid, finish) ride a central delay line; row ``p`` taps it at ``p`` plus
+the product latency, and the flags then move right with the A operands, one register per PE (so no
+flag net drives more than one PE's accumulator). On a tile's last step a PE clears its accumulator
+with the flip-flop's synchronous reset and shows its sum in a drain register for exactly one cycle (the drain
 register is held at zero otherwise, again by the synchronous reset). The rows of a column finish in
 different cycles, so an OR of the column's drain registers reads them out in row order, and a triangle
 of registers deskews the columns into whole rows. Per PE this leaves the accumulator's adder as the
 only logic besides the multiplier, and tiles follow each other without bubbles.
 
-The array itself never stalls: rows go into an output FIFO, and the input accepts a step only while
-the FIFO has room for one more tile beyond every row already promised (a credit counter). Two tiles'
-last steps must be at least ``rows`` cycles apart (a column emits one row per cycle); the input holds
-back a ``last`` step that comes earlier, so tiles with ``K < rows`` cost bubbles and nothing else.
+The array itself never stalls: rows go into an output queue (:class:`RowQueue`: a memory, two
+pointers and a head register, in block RAM for the FPGA-specific configs), and the input accepts a
+step only while the queue has room for one more tile beyond every row already promised (a credit
+counter). Two tiles' last steps must be at least ``rows`` cycles apart (a column emits one row per
+cycle); the input holds back a ``last`` step that comes earlier, so tiles with ``K < rows`` cost bubbles
+and nothing else.
 
 Throughput: ``rows * cols`` MACs per cycle for ``K >= rows``. Latency: :attr:`MacArray.latency`.
 """
@@ -28,19 +31,69 @@ Throughput: ``rows * cols`` MACs per cycle for ``K >= rows``. Latency: :attr:`Ma
 import operator
 from functools import reduce
 
-from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import (Cat, ClockSignal, Const, Elaboratable, Instance, Module, Mux, Signal, signed,
+                          unsigned)
 from amaranth.lib import data, stream
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.mac_array import MacArrayConfig
 from .common.component import BlockComponent
 
-__all__ = ["MacArray"]
+__all__ = ["MacArray", "RowQueue"]
 
 
 def _shape(width, is_signed):
     return signed(width) if is_signed else unsigned(width)
+
+
+class RowQueue(Elaboratable):
+    """The array's output queue: first word falls through, no full flag (the writer is credited).
+
+    Rows are written into a memory of ``2 ** n > depth`` entries and read into a head register (the
+    memory's synchronous read port), so ``r_valid`` and ``r_data`` come from flip-flops and the reader's
+    ``r_ready`` reaches only the head's load enable. Emptiness is ``wp != rp`` on two pointers (no level
+    counter), and the read never meets the write's address, so the read port needs no transparency.
+    A row written in cycle ``t`` is valid at ``r_data`` in cycle ``t + 2``.
+
+    Parameters
+    ----------
+    width : int
+    depth : int
+        Most rows ever held (memory and head together); the writer must not exceed it.
+    attrs : dict
+        Attributes of the memory (``{"ram_style": "block"}`` puts it in block RAM).
+    """
+
+    def __init__(self, *, width, depth, attrs=None):
+        self.width, self.depth = width, depth
+        self.attrs = attrs or {}
+        self.w_data = Signal(width)
+        self.w_en = Signal()
+        self.r_data = Signal(width)
+        self.r_valid = Signal()
+        self.r_ready = Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        address_bits = self.depth.bit_length()
+        m.submodules.storage = storage = Memory(shape=self.width, depth=1 << address_bits, init=[],
+                                                attrs=self.attrs)
+        write, read = storage.write_port(), storage.read_port(domain="sync")
+        wp, rp = Signal(address_bits), Signal(address_bits)
+        load = Signal()
+        m.d.comb += [
+            write.addr.eq(wp), write.data.eq(self.w_data), write.en.eq(self.w_en),
+            load.eq((wp != rp) & (~self.r_valid | self.r_ready)),
+            read.addr.eq(rp), read.en.eq(load), self.r_data.eq(read.data),
+        ]
+        with m.If(self.w_en):
+            m.d.sync += wp.eq(wp + 1)
+        with m.If(load):
+            m.d.sync += [rp.eq(rp + 1), self.r_valid.eq(1)]
+        with m.Elif(self.r_ready):
+            m.d.sync += self.r_valid.eq(0)
+        return m
 
 
 class MacArray(BlockComponent):
@@ -99,7 +152,8 @@ class MacArray(BlockComponent):
     @property
     def sim_sources(self):
         """Simulation models the emitted Verilog needs besides itself (Yosys's SB_MAC16 model)."""
-        return {"ice40_dual": ["ice40:SB_MAC16"], "ecp5_reg": ["qarith:MULT18X18D"]}.get(
+        return {"ice40_dual": ["ice40:SB_MAC16"], "ecp5_reg": ["qarith:MULT18X18D"],
+                "ecp5_pipe": ["qarith:MULT18X18D"]}.get(
             self.cfg.multiplier, [])
 
     @property
@@ -114,20 +168,27 @@ class MacArray(BlockComponent):
         this and :attr:`product_shape`)."""
         return a * b
 
-    def _ecp5_product(self, m, name, a, b, product):
+    def _ecp5_product(self, m, name, a, b, product, pipelined=False):
         """One MULT18X18D with its input and output registers (product two cycles after operands);
-        the cascade inputs stay unconnected, as nextpnr requires."""
+        the cascade inputs stay unconnected, as nextpnr requires. ``pipelined`` adds the DSP's
+        pipeline register and a fabric register after the DSP (product four cycles after operands):
+        the multiplier array and the route out of the DSP column then each have a cycle of their own."""
         cfg = self.cfg
         a18 = Signal(18, name=f"{name}_a")
         b18 = Signal(18, name=f"{name}_b")
         p36 = Signal(36, name=f"{name}_p")
-        m.d.comb += [a18.eq(a), b18.eq(b), product.eq(p36[:len(product)])]
+        m.d.comb += [a18.eq(a), b18.eq(b)]
+        if pipelined:
+            m.d.sync += product.eq(p36[:len(product)])
+        else:
+            m.d.comb += product.eq(p36[:len(product)])
+        registers = {"p_REG_PIPELINE_CLK": "CLK0"} if pipelined else {}
         ports = {f"i_A{n}": a18[n] for n in range(18)}
         ports.update({f"i_B{n}": b18[n] for n in range(18)})
         ports.update({f"o_P{n}": p36[n] for n in range(36)})
         m.submodules[name] = Instance(
             "MULT18X18D",
-            p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0", p_REG_OUTPUT_CLK="CLK0",
+            p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0", p_REG_OUTPUT_CLK="CLK0", **registers,
             p_GSR="DISABLED", p_RESETMODE="SYNC",
             i_SIGNEDA=int(cfg.a_signed), i_SIGNEDB=int(cfg.b_signed), i_SOURCEA=0, i_SOURCEB=0,
             i_CLK0=ClockSignal(), i_CLK1=0, i_CLK2=0, i_CLK3=0,
@@ -175,15 +236,17 @@ class MacArray(BlockComponent):
         rows, cols = cfg.rows, cfg.cols
         mult_reg = cfg.product_latency
 
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=cols * cfg.acc_bits + 1, depth=self.fifo_depth)
+        # Family-specific configs ask for block RAM, so the queue's storage costs no logic cells.
+        m.submodules.fifo = fifo = RowQueue(width=cols * cfg.acc_bits + 1, depth=self.fifo_depth,
+                                            attrs={"ram_style": "block"} if cfg.family else None)
         if cfg.output_reg:
             # Register slice with a skid register: the FIFO's read enable comes from a flip-flop, so
             # the consumer's ready reaches no further than these two registers.
             out_valid, skid_valid = Signal(), Signal()
             out_data, skid_data = Signal.like(fifo.r_data), Signal.like(fifo.r_data)
-            take = fifo.r_rdy & ~skid_valid
+            take = fifo.r_valid & ~skid_valid
             m.d.comb += [
-                fifo.r_en.eq(~skid_valid),
+                fifo.r_ready.eq(~skid_valid),
                 self.o.valid.eq(out_valid),
                 self.o.payload.eq(data.View(self.o.payload.shape(), out_data)),
             ]
@@ -196,9 +259,9 @@ class MacArray(BlockComponent):
                 m.d.sync += [skid_data.eq(fifo.r_data), skid_valid.eq(1)]
         else:
             m.d.comb += [
-                self.o.valid.eq(fifo.r_rdy),
+                self.o.valid.eq(fifo.r_valid),
                 self.o.payload.eq(data.View(self.o.payload.shape(), fifo.r_data)),
-                fifo.r_en.eq(self.o.ready),
+                fifo.r_ready.eq(self.o.ready),
             ]
 
         # Acceptance. Credits count FIFO entries not yet promised to a tile; a step is accepted only
@@ -226,8 +289,8 @@ class MacArray(BlockComponent):
         # The step entering the array: operands and flags, optionally registered.
         step_a = Signal.like(self.i.payload.a)
         step_b = Signal.like(self.i.payload.b)
-        step_flags = Signal(data.StructLayout({"valid": 1, "last": 1}))
-        flags_now = Cat(accept, self.i.payload.last)
+        step_flags = Signal(data.StructLayout({"valid": 1, "finish": 1}))   # finish: a tile's last step
+        flags_now = Cat(accept, tile_accepted)
         domain = m.d.sync if cfg.input_reg else m.d.comb
         domain += [
             step_a.eq(self.i.payload.a),
@@ -273,10 +336,12 @@ class MacArray(BlockComponent):
                     for p in range(rows)]
         if cfg.multiplier == "ice40_dual":
             self._ice40_dual_products(m, a_at, b_at, products)
-        elif cfg.multiplier == "ecp5_reg":
+        elif cfg.multiplier in ("ecp5_reg", "ecp5_pipe"):
+            pipelined = cfg.multiplier == "ecp5_pipe"
             for p in range(rows):
                 for c in range(cols):
-                    self._ecp5_product(m, f"mult_{p}_{c}", a_at[p][c], b_at[p][c], products[p][c])
+                    self._ecp5_product(m, f"mult_{p}_{c}", a_at[p][c], b_at[p][c], products[p][c],
+                                       pipelined)
         else:
             for p in range(rows):
                 for c in range(cols):
@@ -288,19 +353,25 @@ class MacArray(BlockComponent):
         # drain register is reset to zero. Both cost no logic, and a column's rows come out at
         # different cycles, so the column reads its drain registers through a plain OR.
         drains = [[None] * cols for _ in range(rows)]
+        # The flags a PE needs are the line's tap p + c + product latency; rather than one tap feeding
+        # every PE of an anti-diagonal (a net of hundreds of clock enables and resets), row p takes
+        # its tap once and the flags move right with the A operands, one register per PE.
         for p in range(rows):
+            flags = line[p + mult_reg]
             for c in range(cols):
+                if c:
+                    moved = Signal.like(flags, name=f"flags_{p}_{c}")
+                    m.d.sync += moved.eq(flags)
+                    flags = moved
                 acc = Signal(self.acc_shape, name=f"acc_{p}_{c}")
                 drain = Signal(self.acc_shape, name=f"drain_{p}_{c}")
                 total = Signal(self.acc_shape, name=f"total_{p}_{c}")
-                flags = line[p + c + mult_reg]
-                finished = flags.valid & flags.last
                 m.d.comb += total.eq(acc + products[p][c])
-                with m.If(finished):
+                with m.If(flags.finish):
                     m.d.sync += acc.eq(0)
                 with m.Elif(flags.valid):
                     m.d.sync += acc.eq(total)
-                m.d.sync += drain.eq(Mux(finished, total, 0))
+                m.d.sync += drain.eq(Mux(flags.finish, total, 0))
                 drains[p][c] = drain
 
         # Column c holds row p's sum in cycle t_last + 1 + p + c (+1 with the product register); it is
@@ -316,8 +387,8 @@ class MacArray(BlockComponent):
         row_valid = Signal()
         row_last = Signal()
         m.d.sync += [
-            row_valid.eq(Cat(f.valid & f.last for f in row_flags).any()),
-            row_last.eq(row_flags[-1].valid & row_flags[-1].last),
+            row_valid.eq(Cat(f.finish for f in row_flags).any()),
+            row_last.eq(row_flags[-1].finish),
         ]
         m.d.comb += [
             fifo.w_en.eq(row_valid),

@@ -153,6 +153,9 @@ BLOCKS = {block.name: block for block in [
             "int8_4x4_ice40": MacArrayConfig(rows=4, cols=4, multiplier="ice40_dual"),
             "int8_8x8_ecp5": MacArrayConfig(rows=8, cols=8, multiplier="ecp5_reg"),
             "int8_8x8_ecp5_oreg": MacArrayConfig(rows=8, cols=8, multiplier="ecp5_reg", output_reg=True),
+            "int8_8x8_ecp5_pipe": MacArrayConfig(rows=8, cols=8, multiplier="ecp5_pipe"),
+            # 144 of the ECP5-85F's 156 MULT18X18D.
+            "int8_12x12_ecp5_pipe": MacArrayConfig(rows=12, cols=12, multiplier="ecp5_pipe"),
             "int8_2x3_u8s8": MacArrayConfig(rows=2, cols=3, a_signed=False, max_k=64),
             "int4_4x2": MacArrayConfig(rows=4, cols=2, a_width=4, b_width=4, max_k=16, mult_reg=False),
             "int16_2x2": MacArrayConfig(rows=2, cols=2, a_width=16, b_width=16, max_k=1024,
@@ -296,6 +299,7 @@ BLOCKS = {block.name: block for block in [
         configs={
             "w8_b3_x4_table": LnsDotConfig(width=8, frac_bits=3, lanes=4),
             "w8_b3_x4_mitchell": LnsDotConfig(width=8, frac_bits=3, lanes=4, method="mitchell"),
+            "w8_b3_x4_linear": LnsDotConfig(width=8, frac_bits=3, lanes=4, accumulate="linear"),
             "w8_b2_x1_exact": LnsDotConfig(width=8, frac_bits=2, lanes=1, max_k=64, acc_frac_bits=4,
                                            out_width=51, out_frac_bits=12),
         }),

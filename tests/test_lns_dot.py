@@ -16,6 +16,7 @@ from tiers import fast_tier, played, slow_tier, slow_tier_params
 class TestConfig:
     @pytest.mark.parametrize("kwargs, message", [
         ({"method": "log"}, r"^Method must be one of table, mitchell, not 'log'$"),
+        ({"accumulate": "tree"}, r"^Accumulation must be one of remainders, linear, not 'tree'$"),
         ({"width": 10, "frac_bits": 6},
          r"^Fraction bits must be between 0 and 5 for lns_dot \(one partial sum per exponent remainder\), not 6$"),
         ({"lanes": 0}, r"^Lanes must be between 1 and 32, not 0$"),
@@ -43,6 +44,7 @@ class TestConfig:
         ({"lanes": 4.0}, r"^lanes must be an integer, not 4\.0$"),
         ({"max_k": True}, r"^max_k must be an integer, not True$"),
         ({"method": 1}, r"^method must be a string, not 1$"),
+        ({"accumulate": None}, r"^accumulate must be a string, not None$"),
         ({"width": "8"}, r"^width must be an integer, not '8'$"),
     ])
     def test_bad_types(self, kwargs, message):
@@ -63,6 +65,8 @@ class TestConfig:
         # |S| <= 256 * max(2**23 * T[6], 2**22 * T[7]) = 2**31 * 431 < 2**40: 41 bits.
         assert cfg.table[6:] == (431, 470)
         assert cfg.sum_bound == 2 ** 31 * 431 and cfg.sum_width == 41
+        # The linear accumulation's largest converted product: 2**23 * T[6] (above 2**22 * T[7] = 2**23 * 235).
+        assert cfg.term_product_bound == 2 ** 23 * 431
         # emin = -63: e >= -126, q >= -16, so 16 fraction bits keep every product.
         assert cfg.exact_acc_frac_bits == 16
         assert cfg.macs == 4 and cfg.table_bytes == 16
@@ -80,6 +84,9 @@ class TestConfig:
         cfg = block.configs["w8_b3_x4_table"]
         component = block.interface(cfg)
         assert (component.throughput, component.macs, component.sim_sources) == (4, 4, [])
+        assert component.latency == 6
+        # Linear: decode, convert, sign, two tree levels for four lanes, accumulate, round.
+        assert block.interface(block.configs["w8_b3_x4_linear"]).latency == 7
 
     @pytest.mark.parametrize("config_name, table_bytes", [
         # gamma = 8 constants of t = 8 fraction bits, the largest T[7] = floor(2**(7/8) * 256 + 1/2) =
@@ -248,6 +255,12 @@ def test_fast_tier(config_name):
     # 32 partial sums.
     {"width": 9, "frac_bits": 5, "lanes": 2, "max_k": 12, "acc_frac_bits": 3, "table_frac_bits": 10,
      "out_width": 20, "out_frac_bits": 6},
+    # The linear accumulation: gamma = 1 with the exact sum, and an odd lane count (a tree level with a
+    # lone operand) with Mitchell's constants and a negative output scale.
+    {"width": 5, "frac_bits": 0, "lanes": 3, "max_k": 10, "acc_frac_bits": 14, "table_frac_bits": 1,
+     "accumulate": "linear"},
+    {"width": 5, "frac_bits": 2, "lanes": 5, "max_k": 11, "acc_frac_bits": 1, "table_frac_bits": 3,
+     "method": "mitchell", "out_width": 6, "out_frac_bits": -1, "accumulate": "linear"},
 ])
 def test_fast_tier_other_shapes(kwargs):
     cfg = LnsDotConfig(**kwargs)

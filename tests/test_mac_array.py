@@ -5,7 +5,9 @@ from qarith.golden.mac_array import MacArrayConfig, mac_tiles
 from qarith.registry import BLOCKS
 from qarith.sim.mac_array import vectors
 
-from tiers import fast_tier, slow_tier, slow_tier_params
+from qarith.sim.common.runner import SIMULATORS, run_cocotb
+
+from tiers import FULL, fast_tier, slow_tier, slow_tier_params
 
 
 class TestConfig:
@@ -27,7 +29,7 @@ class TestConfig:
         ({"max_k": 0}, r"^Maximum reduction depth must be between 1 and 65536, not 0$"),
         ({"acc_width": 23}, r"^Accumulator width 23 could overflow for max_k=256: at least 24 bits are needed$"),
         ({"acc_width": 49}, r"^Accumulator width must be at most 48, not 49$"),
-        ({"multiplier": "lut"}, r"^Multiplier must be one of fabric, ice40_dual, ecp5_reg, not 'lut'$"),
+        ({"multiplier": "lut"}, r"^Multiplier must be one of fabric, ice40_dual, ecp5_reg, ecp5_pipe, not 'lut'$"),
         ({"multiplier": "ecp5_reg", "mult_reg": False},
          r"^The ecp5_reg multiplier registers its products: set mult_reg$"),
         ({"multiplier": "ice40_dual", "b_width": 9},
@@ -75,6 +77,19 @@ def test_ecp5_reg_uses_registered_mult18x18d():
     assert cfg.product_latency == 2 and cfg.family == "ecp5"
 
 
+def test_ecp5_pipe_uses_pipelined_mult18x18d_and_block_ram_queue():
+    from amaranth.back import rtlil
+
+    from qarith.hdl.mac_array import MacArray
+    cfg = MacArrayConfig(rows=2, cols=2, multiplier="ecp5_pipe")
+    text = rtlil.convert(MacArray(cfg))
+    assert text.count("cell \\MULT18X18D ") == 4
+    assert text.count('parameter \\REG_PIPELINE_CLK "CLK0"') == 4
+    assert cfg.product_latency == 4 and cfg.family == "ecp5"
+    assert 'attribute \\ram_style "block"' in text
+    assert 'ram_style' not in rtlil.convert(MacArray(MacArrayConfig(rows=2, cols=2)))
+
+
 class TestGolden:
     def test_matches_float_matmul(self):
         cfg = MacArrayConfig(rows=3, cols=5, max_k=40)
@@ -114,6 +129,20 @@ def test_fast_tier(config_name):
     assert gaps == [cfg.rows] * (len(case.beats) - 1)
 
 
-@pytest.mark.parametrize("config_name, simulator", slow_tier_params("mac_array"))
+# The ecp5_pipe configs are 64 and 144 instances of the DSP model: minutes on either simulator. make test
+# runs a 2x3 ecp5_pipe array instead (test_cocotb_ecp5_pipe_small); make test-full runs them whole.
+HEAVY = ("int8_8x8_ecp5_pipe", "int8_12x12_ecp5_pipe")
+
+
+@pytest.mark.parametrize("config_name, simulator",
+                         [p for p in slow_tier_params("mac_array") if FULL or p.values[0] not in HEAVY])
 def test_cocotb(config_name, simulator):
     slow_tier("mac_array", config_name, simulator)
+
+
+@pytest.mark.cocotb
+def test_cocotb_ecp5_pipe_small():
+    from qarith.hdl.mac_array import MacArray
+    from qarith.sim import mac_array as bench
+    cfg = MacArrayConfig(rows=2, cols=3, max_k=16, multiplier="ecp5_pipe")
+    run_cocotb(MacArray, bench, cfg, SIMULATORS[0], "mac_array__ecp5_pipe_2x3")
