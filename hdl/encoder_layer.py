@@ -162,10 +162,8 @@ class EncoderLayer(BlockComponent):
 
         token_bits = self.i.payload.token.as_value()
         loading = Signal()
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("load"):
-                m.d.comb += self.i.ready.eq(1)
-                m.d.comb += loading.eq(1)
                 with m.If(self.i.valid):
                     m.d.sync += seq_len.eq(seq_len + 1)
                     with m.If(wr_bank == 0):
@@ -197,6 +195,9 @@ class EncoderLayer(BlockComponent):
                 with m.If(self.o.valid & self.o.ready & self.o.payload.last):
                     m.d.sync += [seq_len.eq(0), row_tiles.eq(0), wr_bank.eq(0), wr_addr.eq(0)]
                     m.next = "load"
+        # An expression, not a conditional assignment inside the FSM: the emitted Verilog then drives it
+        # with a continuous assignment, which Icarus evaluates at time 0 (see the test's note).
+        m.d.comb += [loading.eq(fsm.ongoing("load")), self.i.ready.eq(loading)]
 
         # An accepted token is registered, then written: the memories see no input port directly.
         pend_valid, pend_bank = Signal(), Signal(range(rows))

@@ -1,7 +1,12 @@
 import os
+import shutil
+import subprocess
 
 import pytest
 import torch
+
+from amaranth.back import verilog
+from amaranth.hdl import Elaboratable, Module, Signal
 
 from qarith.golden.encoder_layer import (TAPS, EncoderLayerConfig, FloatEncoderLayer, config_params, digits_model,
                                          encoder_layer, float_error, integerize_encoder, layer_matmul, seeded_layer)
@@ -144,13 +149,54 @@ def test_fast_tier(config_name):
 
 
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params("encoder_layer", "verilator"))
-def test_cocotb(config_name, simulator, request):
+def test_cocotb(config_name, simulator):
     skip_digits_unless_full(config_name)
-    if simulator == "icarus" and not FULL:
-        pytest.skip("the Icarus run is a known failure (below); QARITH_FULL=1 runs it")
-    if simulator == "icarus":
-        # Open problem, not a tolerance: under Icarus the plain (no-stall) mode reads zero tokens from the
-        # token buffer (outputs are the bias alone), while amaranth.sim and Verilator are bit-exact in
-        # every mode. strict: the day it passes, this marker must go.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="Icarus reads zero tokens in plain mode"))
     slow_tier("encoder_layer", config_name, simulator)
+
+
+class Ready(Elaboratable):
+    """The smallest design with the encoder's former Icarus failure: ``ready`` high in an FSM's first
+    state, as a conditional assignment (``in_state``) or as the expression ``fsm.ongoing``."""
+
+    def __init__(self, in_state):
+        self.in_state = in_state
+        self.go, self.ready = Signal(name="go"), Signal(name="ready")
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.FSM() as fsm:
+            with m.State("idle"):
+                if self.in_state:
+                    m.d.comb += self.ready.eq(1)
+                with m.If(self.go):
+                    m.next = "busy"
+            with m.State("busy"):
+                m.next = "idle"
+        if not self.in_state:
+            m.d.comb += self.ready.eq(fsm.ongoing("idle"))
+        return m
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
+@pytest.mark.parametrize("in_state, seen", [(True, "x"), (False, "1")])
+def test_icarus_time_zero_reproducer(tmp_path, in_state, seen):
+    """Why Icarus once read zero tokens in plain mode. A conditional combinational assignment becomes an
+    ``always @*`` process in the emitted Verilog, kicked at time 0 by Yosys's ``dump_module`` register
+    initialiser; under ``-g2012`` (the cocotb runner's mode) Icarus sets declaration initialisers before
+    any process starts, as IEEE 1800 section 6.8 requires, so nothing wakes the process and its output
+    stays ``x`` while its inputs (the FSM state, unchanged by reset) do not move (``-g2005`` would run
+    the initialiser as an event and show 1). The encoder's
+    ``i.ready`` was such a signal: the first beat after reset wrote with an ``x`` enable (no write) and
+    the outputs were the bias alone. A continuous assignment is evaluated at time 0, so the RTL now uses
+    the expression."""
+    dut = Ready(in_state)
+    (tmp_path / "dut.v").write_text(verilog.convert(dut, name="dut", ports=[dut.go, dut.ready],
+                                                    emit_src=False))
+    (tmp_path / "tb.v").write_text(
+        "module tb; reg clk, rst, go; wire ready;\n"
+        "  dut dut(.clk(clk), .rst(rst), .go(go), .ready(ready));\n"
+        "  initial begin clk = 0; rst = 1; go = 0; #1 clk = 1; #1 rst = 0; #1 $display(\"%b\", ready); end\n"
+        "endmodule\n")
+    subprocess.run(["iverilog", "-g2012", "-o", "sim", "tb.v", "dut.v"], cwd=tmp_path, check=True)
+    assert subprocess.run(["vvp", "-n", "sim"], cwd=tmp_path, capture_output=True, text=True,
+                          check=True).stdout.split() == [seen]
