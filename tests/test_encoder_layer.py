@@ -32,6 +32,10 @@ class TestConfig:
         ({"max_seq": 0}, r"^max_seq must be between 1 and 256, not 0$"),
         ({"seed": -1}, r"^Seed must be between 0 and 2\*\*32 - 1, not -1$"),
         ({"source": "imagenet"}, r"^Source must be one of seeded, digits, not 'imagenet'$"),
+        ({"rtl_phases": "ffn"}, r"^RTL phases must be one of qkv, attention, not 'ffn'$"),
+        ({"rtl_phases": "attention", "heads": 4}, r"^Array cols must divide d_head=2 for the attention phases, not 4$"),
+        ({"rtl_phases": "attention", "max_seq": 6, "cols": 2},
+         r"^Array rows and cols must divide max_seq=6 for the attention phases, not 4 and 2$"),
     ])
     def test_rejects(self, fields, message):
         with pytest.raises(ValueError, match=message):
@@ -130,11 +134,27 @@ def test_shorter_sequences_cost_proportionally_fewer_cycles(cfg):
     assert component.cycles(cfg.max_seq) == component.column_tiles * -(-cfg.max_seq // cfg.rows) * cfg.d_model
 
 
-FIRST = next(iter(BLOCKS["encoder_layer"].configs))
+@pytest.mark.parametrize("cfg", [
+    BLOCKS["encoder_layer"].configs["d8_h2_f16_s4_attn"],
+    pytest.param(EncoderLayerConfig(d_model=16, heads=2, d_ff=16, max_seq=8, rows=2, cols=4, rtl_phases="attention"),
+                 marks=pytest.mark.skipif(not FULL, reason="QARITH_FULL=1 runs it"))], ids=["rows4", "rows2_s8"])
+def test_attention_phase_cycles(cfg):
+    """Every phase's last beat leaves exactly when :meth:`EncoderLayer.phase_cycles` says (cycles after
+    the last token, ``o`` always ready), so the cycle formula of the README's table is the hardware's."""
+    block = BLOCKS["encoder_layer"]
+    component = block.interface(cfg)
+    tokens = torch.randint(-128, 128, (cfg.max_seq, cfg.d_model), generator=torch.Generator().manual_seed(7))
+    case = sequence_vectors(cfg, "full", [tokens])
+    result = run_amaranth(block.elaborate(cfg), case)
+    timing = component.phase_cycles(cfg.max_seq)
+    for code, phase in enumerate(component.phases):
+        last = max(j for j, beat in enumerate(case.expected) if beat["phase"] == code)
+        assert result.out_cycles[last] - result.in_cycles[-1] == timing[phase][1], phase
+    assert list(timing) == ["qkv", "scores", "probs", "ctx", "attn_out"]
 
 
 def skip_digits_unless_full(config_name):
-    if config_name != FIRST and not FULL:
+    if BLOCKS["encoder_layer"].configs[config_name].source == "digits" and not FULL:
         pytest.skip("trains the digits transformer in each simulator process; QARITH_FULL=1 runs it")
 
 
