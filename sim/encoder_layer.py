@@ -85,10 +85,11 @@ def digits_tokens(cfg, count=4):
 
 
 def vectors(cfg, seed=1):
-    """Named cases: random lengths 1..max_seq, extreme codes, and (for a digits-trained config) real
-    activations."""
+    """Named cases: random lengths 1..max_seq (one full sequence for the attention phases), extreme codes,
+    and (for a digits-trained config) real activations."""
     generator = torch.Generator().manual_seed(seed)
-    lengths = range(1, cfg.max_seq + 1) if cfg.rtl_phases == "qkv" else [cfg.max_seq] * 2
+    # The attention phases take full sequences only; the extreme codes play three of them back to back.
+    lengths = range(1, cfg.max_seq + 1) if cfg.rtl_phases == "qkv" else [cfg.max_seq]
     random = [torch.randint(-128, 128, (n, cfg.d_model), generator=generator) for n in lengths]
     full = (cfg.max_seq, cfg.d_model)
     alternating = torch.where(torch.arange(cfg.d_model) % 2 == 0, 127, -128).expand(*full).clone()

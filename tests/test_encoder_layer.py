@@ -8,7 +8,7 @@ import torch
 from amaranth.back import verilog
 from amaranth.hdl import Elaboratable, Module, Signal
 
-from qarith.golden.encoder_layer import (TAPS, EncoderLayerConfig, FloatEncoderLayer, config_params, digits_model,
+from qarith.golden.encoder_layer import (RTL_PHASES, TAPS, EncoderLayerConfig, FloatEncoderLayer, config_params, digits_model,
                                          encoder_layer, float_error, integerize_encoder, layer_matmul, seeded_layer)
 from qarith.golden.linear_int8 import QuantizedLinear
 from qarith.golden.shiftmax import float_softmax
@@ -119,9 +119,10 @@ class TestGolden:
         assert error["cosine"] > 0.97 and error["mean_lsb"] < 4, error
 
 
-@pytest.mark.parametrize("cfg", [BLOCKS["encoder_layer"].configs["d8_h2_f16_s4"],
-                                 EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rows=2, cols=8)],
-                         ids=["rows4", "rows2"])
+@pytest.mark.parametrize("cfg", [
+    BLOCKS["encoder_layer"].configs["d8_h2_f16_s4"],
+    pytest.param(EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rows=2, cols=8),
+                 marks=pytest.mark.skipif(not FULL, reason="QARITH_FULL=1 runs it"))], ids=["rows4", "rows2"])
 def test_shorter_sequences_cost_proportionally_fewer_cycles(cfg):
     """Measured cycles from the last token to the last output equal :meth:`EncoderLayer.finish_cycles`
     at every length: only the row tiles the sequence fills are run (no padding to max_seq)."""
@@ -134,23 +135,28 @@ def test_shorter_sequences_cost_proportionally_fewer_cycles(cfg):
     assert component.cycles(cfg.max_seq) == component.column_tiles * -(-cfg.max_seq // cfg.rows) * cfg.d_model
 
 
-@pytest.mark.parametrize("cfg", [
-    BLOCKS["encoder_layer"].configs["d8_h2_f16_s4_attn"],
-    pytest.param(EncoderLayerConfig(d_model=16, heads=2, d_ff=16, max_seq=8, rows=2, cols=4, rtl_phases="attention"),
-                 marks=pytest.mark.skipif(not FULL, reason="QARITH_FULL=1 runs it"))], ids=["rows4", "rows2_s8"])
-def test_attention_phase_cycles(cfg):
-    """Every phase's last beat leaves exactly when :meth:`EncoderLayer.phase_cycles` says (cycles after
-    the last token, ``o`` always ready), so the cycle formula of the README's table is the hardware's."""
+def check_phase_cycles(component, case, result):
+    """Every phase of the case's first sequence ends (its last beat leaves) exactly when
+    :meth:`EncoderLayer.phase_cycles` says, counted from that sequence's last token (``o`` always ready)."""
+    cfg = component.cfg
+    first_last = next(n for n, beat in enumerate(case.beats) if beat["last"])
+    timing = component.phase_cycles(first_last + 1)
+    seq_end = next(j for j, beat in enumerate(case.expected) if beat["last"])
+    for code, phase in enumerate(component.phases):
+        last = max(j for j, beat in enumerate(case.expected[:seq_end + 1]) if beat["phase"] == code)
+        assert result.out_cycles[last] - result.in_cycles[first_last] == timing[phase][1], phase
+    assert list(timing) == list(RTL_PHASES[cfg.rtl_phases])
+
+
+@pytest.mark.skipif(not FULL, reason="QARITH_FULL=1 runs it; make test checks the registry config in test_fast_tier")
+def test_attention_phase_cycles_wider():
+    """The cycle formula on another shape: d_model 16, a 2x4 array, 8 tokens (scores of two column tiles,
+    P V over two row tiles of probabilities)."""
+    cfg = EncoderLayerConfig(d_model=16, heads=2, d_ff=16, max_seq=8, rows=2, cols=4, rtl_phases="attention")
     block = BLOCKS["encoder_layer"]
-    component = block.interface(cfg)
     tokens = torch.randint(-128, 128, (cfg.max_seq, cfg.d_model), generator=torch.Generator().manual_seed(7))
     case = sequence_vectors(cfg, "full", [tokens])
-    result = run_amaranth(block.elaborate(cfg), case)
-    timing = component.phase_cycles(cfg.max_seq)
-    for code, phase in enumerate(component.phases):
-        last = max(j for j, beat in enumerate(case.expected) if beat["phase"] == code)
-        assert result.out_cycles[last] - result.in_cycles[-1] == timing[phase][1], phase
-    assert list(timing) == ["qkv", "scores", "probs", "ctx", "attn_out"]
+    check_phase_cycles(block.interface(cfg), case, run_amaranth(block.elaborate(cfg), case))
 
 
 def skip_digits_unless_full(config_name):
@@ -166,6 +172,7 @@ def test_fast_tier(config_name):
     case, result = fast_tier("encoder_layer", config_name, vectors)["random_lengths"]
     first_last = next(n for n, beat in enumerate(case.beats) if beat["last"])
     assert result.out_cycles[0] - result.in_cycles[first_last] == component.latency
+    check_phase_cycles(component, case, result)
 
 
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params("encoder_layer", "verilator"))
