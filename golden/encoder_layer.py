@@ -62,7 +62,7 @@ GELUS = ("shiftgelu", "igelu")
 SOURCES = ("seeded", "digits")
 #: The phases the RTL computes for each ``rtl_phases`` choice, in the order its output stream carries
 #: their tensors (the hardware's tap stream; the last one is the block's result so far).
-RTL_PHASES = {"qkv": ("qkv",), "attention": ("qkv", "scores", "probs", "ctx", "attn_out")}
+RTL_PHASES = {"qkv": ("qkv",), "attention": ("qkv", "scores", "probs", "ctx", "attn_out", "res1")}
 #: Probability codes are 7-bit unsigned at this scale for every softmax choice.
 PROB_BITS = 7
 #: The residual sum of two int8 codes, the I-LayerNorm's input width.
@@ -103,7 +103,7 @@ class EncoderLayerConfig:
         Seed of the float layer and its calibration data.
     rtl_phases : str
         How far the RTL goes (:data:`RTL_PHASES`): ``"qkv"`` (the fused projections, any sequence
-        length 1..``max_seq``) or ``"attention"`` (on to the O projection; sequences of exactly
+        length 1..``max_seq``) or ``"attention"`` (on to the first residual sum; sequences of exactly
         ``max_seq`` tokens, since the softmax blocks take rows of a fixed length). The integer model
         always computes the whole layer.
     """

@@ -52,7 +52,7 @@ from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..golden.encoder_layer import RTL_PHASES, EncoderLayerConfig, config_params, qkv_projection
+from ..golden.encoder_layer import RESIDUAL_WIDTH, RTL_PHASES, EncoderLayerConfig, config_params, qkv_projection
 from ..golden.requant import RequantConfig
 from .common.component import BlockComponent
 from .mac_array import MacArray
@@ -64,7 +64,7 @@ __all__ = ["EncoderLayer", "TAP_PHASES"]
 
 #: Every phase the tap stream can carry, by its ``phase`` code.
 TAP_PHASES = RTL_PHASES["attention"]
-QKV, SCORES, PROBS, CTX, ATTN_OUT = range(len(TAP_PHASES))
+QKV, SCORES, PROBS, CTX, ATTN_OUT, RES1 = range(len(TAP_PHASES))
 
 
 def _pack(codes, width):
@@ -101,16 +101,22 @@ class EncoderLayer(BlockComponent):
         self.cfg = cfg
         self.mac = MacArray(cfg.mac)
         self.requant = Requant(RequantConfig(lanes=cfg.cols, acc_width=cfg.mac.acc_bits))
-        self.softmax = None
+        self.softmax = self.requant_x = None
         if self.attention:
+            self.requant_x = Requant(RequantConfig(lanes=cfg.cols, acc_width=cfg.mac.acc_bits))
             softmax_cfg = config_params(cfg).softmax_config(cfg.max_seq)
             self.softmax = SoftmaxLut(softmax_cfg) if cfg.softmax == "lut" else Shiftmax(softmax_cfg)
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "token": data.ArrayLayout(signed(8), cfg.d_model), "last": 1}))),
             "o": Out(stream.Signature(data.StructLayout({
-                "phase": unsigned(3), "data": data.ArrayLayout(signed(8), cfg.cols), "last": 1}))),
+                "phase": unsigned(3), "data": data.ArrayLayout(signed(self.data_width), cfg.cols), "last": 1}))),
         })
+
+    @property
+    def data_width(self):
+        """Bits of a tap lane: int8 codes, or the 9-bit residual sum when the RTL reaches ``res1``."""
+        return RESIDUAL_WIDTH if self.attention else 8
 
     @property
     def attention(self):
@@ -178,6 +184,8 @@ class EncoderLayer(BlockComponent):
             if phase == "probs":
                 n = cfg.max_seq
                 last = start + cfg.heads * n * n + self.softmax.latency + n - 1
+            elif phase == "res1":
+                last = start + cfg.d_model // cfg.cols * seq - 1 + self.requant_x.latency
             else:
                 tiles, steps = self.gemm_shape(phase, seq)
                 rows_last = (seq - 1) % cfg.rows + 1
@@ -222,16 +230,19 @@ class EncoderLayer(BlockComponent):
         depth_r = _ceil_div(cfg.max_seq, rows)
         final = len(self.phases) - 1
 
-        def banks(name, count, depth, width, granularity):
+        def banks(name, count, depth, width, granularity, domain="sync"):
             """``count`` memories of ``depth`` words of ``width`` codes (8 bits), written ``granularity``
             codes at a time, read one word per cycle."""
             ports = []
             for b in range(count):
                 memory = Memory(shape=unsigned(8 * width), depth=depth, init=[])
                 m.submodules[f"{name}{b}"] = memory
-                ports.append((memory.write_port(granularity=8 * granularity), memory.read_port(domain="sync")))
+                ports.append((memory.write_port(granularity=8 * granularity), memory.read_port(domain=domain)))
+                if attention and name == "tokens":
+                    x_residual.append(memory.read_port(domain="comb"))
             return ports
 
+        x_residual = []
         x_banks = banks("tokens", rows, depth_r, d_model, d_model)
         weights = Memory(shape=unsigned(8 * cols), depth=weight.shape[0] // cols * d_model,
                          init=[_pack(weight[ct * cols:(ct + 1) * cols, k].tolist(), 8)
@@ -251,6 +262,7 @@ class EncoderLayer(BlockComponent):
             (s_write, s_read), = banks("scores", 1, cfg.heads * cfg.max_seq, cfg.max_seq, cols)
             p_banks = banks("probs", rows, cfg.heads * depth_r, cfg.max_seq, 1)
             ctx_banks = banks("ctx", rows, depth_r, d_model, cols)
+            (attn_write, attn_read), = banks("attn_out", 1, cfg.max_seq, d_model, cols, domain="comb")
 
         phase = Signal(range(len(self.phases)))
 
@@ -316,7 +328,7 @@ class EncoderLayer(BlockComponent):
         beat = Signal()
         m.d.comb += beat.eq(self.o.valid & self.o.ready)
         gemm_beat = Signal()
-        m.d.comb += gemm_beat.eq(beat & (phase != PROBS) if attention else beat)
+        m.d.comb += gemm_beat.eq(beat & (phase != PROBS) & (phase != RES1) if attention else beat)
         row_end = (fr == rows - 1) | (f_token == seq_len - 1)
         fin_ends = [fg == bound_g - 1, frt == bound_r - 1, fc == bound_c - 1, row_end]
         # The beat on offer is its phase's last.
@@ -345,7 +357,7 @@ class EncoderLayer(BlockComponent):
 
         token_bits = self.i.payload.token.as_value()
         loading = Signal()
-        feeding = Signal()
+        feeding, res_feeding = Signal(), Signal()
         with m.FSM() as fsm:
             with m.State("load"):
                 with m.If(self.i.valid):
@@ -375,6 +387,8 @@ class EncoderLayer(BlockComponent):
                         if attention:
                             with m.If(phase + 1 == PROBS):
                                 m.d.sync += feeding.eq(1)
+                            with m.Elif(phase + 1 == RES1):
+                                m.d.sync += res_feeding.eq(1)
                             with m.Else():
                                 m.d.sync += issuing.eq(1)
         m.d.comb += [loading.eq(fsm.ongoing("load")), self.i.ready.eq(loading)]
@@ -443,8 +457,38 @@ class EncoderLayer(BlockComponent):
             ]
 
         # The tap stream.
-        in_probs = Signal()
+        in_probs, in_res = Signal(), Signal()
         if attention:
+            m.submodules.requant_x = requant_x = self.requant_x
+            # The first residual: requant_x(x) + attn_out per lane, one beat of cols channels per cycle,
+            # column tile outer, tokens inner (as attn_out). x comes from the token banks' second
+            # (combinational) read port, attn_out from its memory at the output side.
+            xt, xtok = Signal(range(d_tiles)), Signal(range(cfg.max_seq))
+            with m.If(res_feeding & requant_x.i.ready):
+                with m.If(loop([xt, xtok], [d_tiles, cfg.max_seq], 1)):
+                    m.d.sync += res_feeding.eq(0)
+            x_word = x_residual[0].data
+            for r, port in enumerate(x_residual):
+                m.d.comb += port.addr.eq(xtok // rows)
+                if r:
+                    x_word = Mux(xtok % rows == r, port.data, x_word)
+            x_lanes = x_word.word_select(xt, 8 * cols)
+            res_x = params.requant["res1_x"]
+            m.d.comb += [requant_x.i.valid.eq(res_feeding), requant_x.output_offset.eq(0),
+                         requant_x.act_min.eq(-128), requant_x.act_max.eq(127)]
+            for col in range(cols):
+                m.d.comb += [
+                    requant_x.i.payload[col].acc.eq(x_lanes.word_select(col, 8).as_signed()),
+                    requant_x.i.payload[col].bias.eq(int(res_x.bias[0])),
+                    requant_x.i.payload[col].multiplier.eq(int(res_x.multiplier[0])),
+                    requant_x.i.payload[col].shift.eq(int(res_x.shift[0])),
+                ]
+            rt_tile, rtok = Signal(range(d_tiles)), Signal(range(cfg.max_seq))
+            res_beat = Signal()
+            m.d.comb += [in_res.eq(phase == RES1), res_beat.eq(beat & in_res), attn_read.addr.eq(rtok)]
+            res_done = loop([rt_tile, rtok], [d_tiles, cfg.max_seq], res_beat)
+            attn_lanes = attn_read.data.word_select(rt_tile, 8 * cols)
+            m.d.comb += requant_x.o.ready.eq(self.o.ready & in_res)
             n = cfg.max_seq
             ph, pi, pj = Signal(range(cfg.heads)), Signal(range(n)), Signal(range(n))
             probs_beat = Signal()
@@ -452,16 +496,20 @@ class EncoderLayer(BlockComponent):
             probs_done = loop([ph, pi, pj], [cfg.heads, n, n], probs_beat)
             softmax_lanes = Cat(softmax.o.payload, Const(0, 8 * cols - len(softmax.o.payload)))
             m.d.comb += [
-                self.o.valid.eq(Mux(in_probs, softmax.o.valid, requant.o.valid)),
+                self.o.valid.eq(Mux(in_res, requant_x.o.valid, Mux(in_probs, softmax.o.valid, requant.o.valid))),
                 softmax.o.ready.eq(self.o.ready & in_probs),
-                self.o.payload.data.eq(Mux(in_probs, softmax_lanes, requant.o.payload.as_value())),
-                at_last.eq(Mux(in_probs, probs_done, gemm_at_last)),
+                at_last.eq(Mux(in_res, res_done, Mux(in_probs, probs_done, gemm_at_last))),
             ]
+            for col in range(cols):
+                residual = requant_x.o.payload[col] + attn_lanes.word_select(col, 8).as_signed()
+                prob = softmax.o.payload if col == 0 else Const(0, 8)
+                m.d.comb += self.o.payload.data[col].eq(
+                    Mux(in_res, residual, Mux(in_probs, prob, requant.o.payload[col])))
         else:
             m.d.comb += [self.o.valid.eq(requant.o.valid), self.o.payload.data.eq(requant.o.payload),
                          at_last.eq(gemm_at_last)]
         m.d.comb += [
-            requant.o.ready.eq(self.o.ready & ~in_probs),
+            requant.o.ready.eq(self.o.ready & ~in_probs & ~in_res),
             self.o.payload.phase.eq(phase),
             self.o.payload.last.eq(at_last & (phase == final)),
         ]
@@ -495,6 +543,9 @@ class EncoderLayer(BlockComponent):
             m.d.comb += [write.addr.eq(frt), write.data.eq(lanes_bits.replicate(d_tiles)),
                          write.en.eq(enable(gemm_beat & (phase == CTX) & (fr == r), d_tiles,
                                             fg * (d_head // cols) + fc))]
+
+        m.d.comb += [attn_write.addr.eq(f_token), attn_write.data.eq(lanes_bits.replicate(d_tiles)),
+                     attn_write.en.eq(enable(gemm_beat & (phase == ATTN_OUT), d_tiles, fg))]
 
         # The softmax phase: score rows in, probability rows out (into the P banks and the tap stream).
         sh, si, sj = Signal(range(cfg.heads)), Signal(range(n)), Signal(range(n))

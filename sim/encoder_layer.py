@@ -55,6 +55,7 @@ def tap_order(cfg, taps):
         "probs": lambda: [[int(p)] + [0] * (cfg.cols - 1) for p in taps["probs"].reshape(-1).tolist()],
         "ctx": lambda: _head_tiles(cfg, [taps["ctx"][:, h * dh:(h + 1) * dh] for h in range(cfg.heads)]),
         "attn_out": lambda: _column_tiles(cfg, taps["attn_out"]),
+        "res1": lambda: _column_tiles(cfg, taps["res1"]),
     }
     return [(code, lanes) for code, phase in enumerate(RTL_PHASES[cfg.rtl_phases]) for lanes in order[phase]()]
 
