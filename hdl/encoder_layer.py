@@ -1,17 +1,19 @@
 """The integer encoder layer in hardware: :func:`qarith.golden.encoder_layer.encoder_layer` from the
-Q, K, V projections (``rtl_phases="qkv"``) on to the attention block's O projection
-(``rtl_phases="attention"``), ITA-style on one time-multiplexed MAC array.
+Q, K, V projections (``rtl_phases="qkv"``) on to the attention block's O projection and the first
+residual sum (``rtl_phases="attention"``), ITA-style on one time-multiplexed MAC array.
 
 Structure (one :class:`~qarith.hdl.mac_array.MacArray`, one :class:`~qarith.hdl.requant.Requant` and,
 for the attention phases, the config's softmax block, :class:`~qarith.hdl.shiftmax.Shiftmax` or
-:class:`~qarith.hdl.softmax_lut.SoftmaxLut`, all instantiated as submodules)::
+:class:`~qarith.hdl.softmax_lut.SoftmaxLut`, and a second requantizer for the residual, all instantiated
+as submodules)::
 
     tokens -> X banks ---------+                         +-> Q banks, K banks, V memory    (qkv)
               Q banks, K banks |--> mac_array -> requant -+-> score memory                 (scores)
               P banks, V mem   |       ^                  +-> ctx banks                     (ctx)
-              ctx banks -------+       |                  +-> (output only)                 (attn_out)
+              ctx banks -------+       |                  +-> attn_out memory               (attn_out)
               weights Wq|Wk|Wv|Wo -----+    quant ROM --^
     score memory -> softmax -> P banks                                                    (probs)
+    X banks -> requant_x --(+ attn_out memory)--> o                                       (res1)
 
 Every phase's tensor also leaves on ``o`` as it is written (the tap stream: ``phase`` names it, the
 order is :data:`~qarith.golden.encoder_layer.RTL_PHASES`), so a bench checks each phase bit for bit; a
@@ -38,8 +40,11 @@ Phases of one sequence, each started once the previous one's last beat has left:
     Per head, ``P_h V_h`` in ``(max_seq / rows) x (d_head / cols)`` tiles of ``max_seq`` steps,
     requantized to the context codes. Beats as ``scores`` (a head's channels, tile by tile).
 ``attn_out``
-    ``ctx Wo^T`` with the O projection's requantizer (to the first residual's scale): the block's
-    result so far, beats as ``qkv``; ``last`` marks the sequence's final beat.
+    ``ctx Wo^T`` with the O projection's requantizer (to the first residual's scale), beats as ``qkv``.
+``res1``
+    ``requant_x(x) + attn_out`` (the 9-bit residual sum, the first LayerNorm's input), one beat of
+    ``cols`` channels per cycle in the ``attn_out`` order: the block's result so far; ``last`` marks the
+    sequence's final beat.
 
 The weights and the requantization parameters are the config's integerized layer
 (:func:`qarith.golden.encoder_layer.config_params`), baked into the memories' initial contents.
@@ -89,8 +94,8 @@ class EncoderLayer(BlockComponent):
     Members
     -------
     i : In(stream.Signature(StructLayout({"token": ArrayLayout(signed(8), d_model), "last": 1})))
-    o : Out(stream.Signature(StructLayout({"phase": 3, "data": ArrayLayout(signed(8), cols), "last": 1})))
-        The tap stream (module docstring).
+    o : Out(stream.Signature(StructLayout({"phase": 3, "data": ArrayLayout(signed(data_width), cols), "last": 1})))
+        The tap stream (module docstring); lanes are int8 codes, 9 bits wide once the RTL reaches ``res1``.
     """
 
     config_class = EncoderLayerConfig
