@@ -167,8 +167,9 @@ class EncoderLayerConfig:
         """Multiply-accumulates of the projections and the FFN per token (the sequence-linear part)."""
         return 4 * self.d_model * self.d_model + 2 * self.d_model * self.d_ff
 
-    def macs(self, seq):
-        """Every multiply-accumulate of one layer on ``seq`` tokens: projections, FFN, ``Q K^T``, ``P V``."""
+    def layer_macs(self, seq):
+        """Every multiply-accumulate of one layer on ``seq`` tokens: projections, FFN, ``Q K^T``, ``P V``.
+        (Not named ``macs``: ``qarith report`` records a config's ``macs`` attribute as a number.)"""
         return seq * self.macs_per_token + 2 * seq * seq * self.d_model
 
 
