@@ -55,11 +55,14 @@ from .softmax_lut import SoftmaxLutConfig, softmax_lut
 
 __all__ = ["EncoderLayerConfig", "SOFTMAXES", "GELUS", "FloatEncoderLayer", "EncoderParams", "Requantizer",
            "integerize_encoder", "encoder_layer", "layer_matmul", "float_error", "TAPS", "SOURCES",
-           "config_params", "seeded_layer", "digits_model", "qkv_projection"]
+           "config_params", "seeded_layer", "digits_model", "qkv_projection", "RTL_PHASES"]
 
 SOFTMAXES = ("shiftmax", "ibert", "lut")
 GELUS = ("shiftgelu", "igelu")
 SOURCES = ("seeded", "digits")
+#: The phases the RTL computes for each ``rtl_phases`` choice, in the order its output stream carries
+#: their tensors (the hardware's tap stream; the last one is the block's result so far).
+RTL_PHASES = {"qkv": ("qkv",), "attention": ("qkv", "scores", "probs", "ctx", "attn_out", "res1")}
 #: Probability codes are 7-bit unsigned at this scale for every softmax choice.
 PROB_BITS = 7
 #: The residual sum of two int8 codes, the I-LayerNorm's input width.
@@ -98,6 +101,11 @@ class EncoderLayerConfig:
         tiny transformer trained on scikit-learn's digits, :func:`digits_model`).
     seed : int
         Seed of the float layer and its calibration data.
+    rtl_phases : str
+        How far the RTL goes (:data:`RTL_PHASES`): ``"qkv"`` (the fused projections, any sequence
+        length 1..``max_seq``) or ``"attention"`` (on to the first residual sum; sequences of exactly
+        ``max_seq`` tokens, since the softmax blocks take rows of a fixed length). The integer model
+        always computes the whole layer.
     """
     d_model: int = 8
     heads: int = 2
@@ -110,6 +118,7 @@ class EncoderLayerConfig:
     sig_width: int = 8
     source: str = "seeded"
     seed: int = 0
+    rtl_phases: str = "qkv"
 
     def __post_init__(self):
         require_integers(self, ("d_model", "heads", "d_ff", "max_seq", "rows", "cols", "sig_width", "seed"))
@@ -134,6 +143,15 @@ class EncoderLayerConfig:
         self.mac                      # the array's own checks word the rows/cols errors
         if self.d_model % self.cols:
             raise ValueError(f"Array cols must divide d_model={self.d_model}, not {self.cols}")
+        if self.rtl_phases not in RTL_PHASES:
+            raise ValueError(f"RTL phases must be one of {', '.join(RTL_PHASES)}, not {self.rtl_phases!r}")
+        if self.rtl_phases != "qkv":
+            if self.d_head % self.cols:
+                raise ValueError(f"Array cols must divide d_head={self.d_head} for the attention phases, "
+                                 f"not {self.cols}")
+            if self.max_seq % self.rows or self.max_seq % self.cols:
+                raise ValueError(f"Array rows and cols must divide max_seq={self.max_seq} for the attention "
+                                 f"phases, not {self.rows} and {self.cols}")
 
     @property
     def d_head(self):
@@ -149,8 +167,9 @@ class EncoderLayerConfig:
         """Multiply-accumulates of the projections and the FFN per token (the sequence-linear part)."""
         return 4 * self.d_model * self.d_model + 2 * self.d_model * self.d_ff
 
-    def macs(self, seq):
-        """Every multiply-accumulate of one layer on ``seq`` tokens: projections, FFN, ``Q K^T``, ``P V``."""
+    def layer_macs(self, seq):
+        """Every multiply-accumulate of one layer on ``seq`` tokens: projections, FFN, ``Q K^T``, ``P V``.
+        (Not named ``macs``: ``qarith report`` records a config's ``macs`` attribute as a number.)"""
         return seq * self.macs_per_token + 2 * seq * seq * self.d_model
 
 

@@ -1,8 +1,10 @@
-"""Test bench of the ``encoder_layer`` block: sequences of int8 tokens through phase 1 (Q, K, V
-projections), compared with the integer layer model's ``q``, ``k`` and ``v`` taps.
+"""Test bench of the ``encoder_layer`` block: sequences of int8 tokens through the RTL's phases
+(``rtl_phases``), its tap stream compared beat for beat with the integer layer model's taps (``q``,
+``k``, ``v``; then ``scores``, ``probs``, ``ctx``, ``attn_out``).
 
 Cases: random tokens at every sequence length from 1 to ``max_seq`` (so the partial row tiles and the
-proportional cycle counts are exercised), the extreme codes (all -128, all 127, alternating), and real
+proportional cycle counts are exercised; ``max_seq`` only for the attention phases, whose softmax rows
+have a fixed length), the extreme codes (all -128, all 127, alternating), and real
 activations: the input tokens of the tiny digits transformer (:func:`qarith.golden.encoder_layer.digits_model`),
 quantized at the layer's input scale and cut to the config's dimensions.
 """
@@ -10,20 +12,52 @@ quantized at the layer's input scale and cut to the config's dimensions.
 import cocotb
 import torch
 
-from ..golden.encoder_layer import config_params, digits_model, encoder_layer
+from ..golden.encoder_layer import RTL_PHASES, config_params, digits_model, encoder_layer
 from ..hdl.encoder_layer import EncoderLayer
 from .common.bench import Vectors, slow_modes
 from .common.cocotb_bench import run_stream_test
 
-__all__ = ["vectors", "sequence_vectors", "qkv_order", "digits_tokens"]
+__all__ = ["vectors", "sequence_vectors", "qkv_order", "tap_order", "digits_tokens"]
+
+
+def _column_tiles(cfg, tensor):
+    """Beats of a ``(seq, channels)`` tensor: column tiles of ``cols`` channels, each tile's tokens in order."""
+    return [tensor[token, ct * cfg.cols:(ct + 1) * cfg.cols].tolist()
+            for ct in range(tensor.shape[1] // cfg.cols) for token in range(tensor.shape[0])]
+
+
+def _head_tiles(cfg, per_head):
+    """Beats of per-head ``(seq, width)`` tensors in the array's tile order: head, row tile, column tile,
+    row."""
+    beats = []
+    for tensor in per_head:
+        seq, width = tensor.shape
+        for rt in range(-(-seq // cfg.rows)):
+            for ct in range(width // cfg.cols):
+                for i in range(rt * cfg.rows, min(seq, (rt + 1) * cfg.rows)):
+                    beats.append(tensor[i, ct * cfg.cols:(ct + 1) * cfg.cols].tolist())
+    return beats
 
 
 def qkv_order(cfg, taps):
-    """The hardware's output beats of one sequence from the golden taps: the fused ``Q|K|V`` channels in
+    """The hardware's ``qkv`` beats of one sequence from the golden taps: the fused ``Q|K|V`` channels in
     column tiles of ``cols``, each tile's tokens in order."""
-    fused = torch.cat([taps["q"], taps["k"], taps["v"]], dim=1)
-    return [fused[token, ct * cfg.cols:(ct + 1) * cfg.cols].tolist()
-            for ct in range(3 * cfg.d_model // cfg.cols) for token in range(fused.shape[0])]
+    return _column_tiles(cfg, torch.cat([taps["q"], taps["k"], taps["v"]], dim=1))
+
+
+def tap_order(cfg, taps):
+    """The hardware's tap stream of one sequence from the golden taps: ``(phase code, lanes)`` per beat,
+    the phases of ``cfg.rtl_phases`` in order (``hdl.encoder_layer`` module docstring)."""
+    dh = cfg.d_head
+    order = {
+        "qkv": lambda: qkv_order(cfg, taps),
+        "scores": lambda: _head_tiles(cfg, taps["scores"]),
+        "probs": lambda: [[int(p)] + [0] * (cfg.cols - 1) for p in taps["probs"].reshape(-1).tolist()],
+        "ctx": lambda: _head_tiles(cfg, [taps["ctx"][:, h * dh:(h + 1) * dh] for h in range(cfg.heads)]),
+        "attn_out": lambda: _column_tiles(cfg, taps["attn_out"]),
+        "res1": lambda: _column_tiles(cfg, taps["res1"]),
+    }
+    return [(code, lanes) for code, phase in enumerate(RTL_PHASES[cfg.rtl_phases]) for lanes in order[phase]()]
 
 
 def sequence_vectors(cfg, name, sequences):
@@ -34,9 +68,9 @@ def sequence_vectors(cfg, name, sequences):
         first = len(beats)
         for t, token in enumerate(tokens.tolist()):
             beats.append({"token": token, "last": int(t == len(tokens) - 1)})
-        rows = qkv_order(cfg, encoder_layer(params, tokens))
-        for j, row in enumerate(rows):
-            expected.append({"data": row, "last": int(j == len(rows) - 1)})
+        rows = tap_order(cfg, encoder_layer(params, tokens))
+        for j, (phase, row) in enumerate(rows):
+            expected.append({"phase": phase, "data": row, "last": int(j == len(rows) - 1)})
             origin.append(list(range(first, len(beats))))
     return Vectors(name, beats, expected, {}, origin)
 
@@ -52,14 +86,17 @@ def digits_tokens(cfg, count=4):
 
 
 def vectors(cfg, seed=1):
-    """Named cases: random lengths 1..max_seq, extreme codes, and (for a digits-trained config) real
-    activations."""
+    """Named cases: random lengths 1..max_seq (one full sequence for the attention phases), extreme codes,
+    and (for a digits-trained config) real activations."""
     generator = torch.Generator().manual_seed(seed)
-    random = [torch.randint(-128, 128, (n, cfg.d_model), generator=generator)
-              for n in range(1, cfg.max_seq + 1)]
+    # The attention phases take full sequences only; the extreme codes play three of them back to back.
+    lengths = range(1, cfg.max_seq + 1) if cfg.rtl_phases == "qkv" else [cfg.max_seq]
+    random = [torch.randint(-128, 128, (n, cfg.d_model), generator=generator) for n in lengths]
     full = (cfg.max_seq, cfg.d_model)
     alternating = torch.where(torch.arange(cfg.d_model) % 2 == 0, 127, -128).expand(*full).clone()
-    extreme = [torch.full(full, -128), torch.full(full, 127), alternating, torch.full((1, cfg.d_model), -128)]
+    extreme = [torch.full(full, -128), torch.full(full, 127), alternating]
+    if cfg.rtl_phases == "qkv":
+        extreme.append(torch.full((1, cfg.d_model), -128))
     cases = [sequence_vectors(cfg, "random_lengths", random), sequence_vectors(cfg, "extreme_codes", extreme)]
     if cfg.source == "digits":
         cases.append(sequence_vectors(cfg, "digits_activations", digits_tokens(cfg)))

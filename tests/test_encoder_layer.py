@@ -1,9 +1,14 @@
 import os
+import shutil
+import subprocess
 
 import pytest
 import torch
 
-from qarith.golden.encoder_layer import (TAPS, EncoderLayerConfig, FloatEncoderLayer, config_params, digits_model,
+from amaranth.back import verilog
+from amaranth.hdl import Elaboratable, Module, Signal
+
+from qarith.golden.encoder_layer import (RTL_PHASES, TAPS, EncoderLayerConfig, FloatEncoderLayer, config_params, digits_model,
                                          encoder_layer, float_error, integerize_encoder, layer_matmul, seeded_layer)
 from qarith.golden.linear_int8 import QuantizedLinear
 from qarith.golden.shiftmax import float_softmax
@@ -27,6 +32,10 @@ class TestConfig:
         ({"max_seq": 0}, r"^max_seq must be between 1 and 256, not 0$"),
         ({"seed": -1}, r"^Seed must be between 0 and 2\*\*32 - 1, not -1$"),
         ({"source": "imagenet"}, r"^Source must be one of seeded, digits, not 'imagenet'$"),
+        ({"rtl_phases": "ffn"}, r"^RTL phases must be one of qkv, attention, not 'ffn'$"),
+        ({"rtl_phases": "attention", "heads": 4}, r"^Array cols must divide d_head=2 for the attention phases, not 4$"),
+        ({"rtl_phases": "attention", "max_seq": 6, "cols": 2},
+         r"^Array rows and cols must divide max_seq=6 for the attention phases, not 4 and 2$"),
     ])
     def test_rejects(self, fields, message):
         with pytest.raises(ValueError, match=message):
@@ -110,9 +119,10 @@ class TestGolden:
         assert error["cosine"] > 0.97 and error["mean_lsb"] < 4, error
 
 
-@pytest.mark.parametrize("cfg", [BLOCKS["encoder_layer"].configs["d8_h2_f16_s4"],
-                                 EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rows=2, cols=8)],
-                         ids=["rows4", "rows2"])
+@pytest.mark.parametrize("cfg", [
+    BLOCKS["encoder_layer"].configs["d8_h2_f16_s4"],
+    pytest.param(EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rows=2, cols=8),
+                 marks=pytest.mark.skipif(not FULL, reason="QARITH_FULL=1 runs it"))], ids=["rows4", "rows2"])
 def test_shorter_sequences_cost_proportionally_fewer_cycles(cfg):
     """Measured cycles from the last token to the last output equal :meth:`EncoderLayer.finish_cycles`
     at every length: only the row tiles the sequence fills are run (no padding to max_seq)."""
@@ -125,11 +135,32 @@ def test_shorter_sequences_cost_proportionally_fewer_cycles(cfg):
     assert component.cycles(cfg.max_seq) == component.column_tiles * -(-cfg.max_seq // cfg.rows) * cfg.d_model
 
 
-FIRST = next(iter(BLOCKS["encoder_layer"].configs))
+def check_phase_cycles(component, case, result):
+    """Every phase of the case's first sequence ends (its last beat leaves) exactly when
+    :meth:`EncoderLayer.phase_cycles` says, counted from that sequence's last token (``o`` always ready)."""
+    cfg = component.cfg
+    first_last = next(n for n, beat in enumerate(case.beats) if beat["last"])
+    timing = component.phase_cycles(first_last + 1)
+    seq_end = next(j for j, beat in enumerate(case.expected) if beat["last"])
+    for code, phase in enumerate(component.phases):
+        last = max(j for j, beat in enumerate(case.expected[:seq_end + 1]) if beat["phase"] == code)
+        assert result.out_cycles[last] - result.in_cycles[first_last] == timing[phase][1], phase
+    assert list(timing) == list(RTL_PHASES[cfg.rtl_phases])
+
+
+@pytest.mark.skipif(not FULL, reason="QARITH_FULL=1 runs it; make test checks the registry config in test_fast_tier")
+def test_attention_phase_cycles_wider():
+    """The cycle formula on another shape: d_model 16, a 2x4 array, 8 tokens (scores of two column tiles,
+    P V over two row tiles of probabilities)."""
+    cfg = EncoderLayerConfig(d_model=16, heads=2, d_ff=16, max_seq=8, rows=2, cols=4, rtl_phases="attention")
+    block = BLOCKS["encoder_layer"]
+    tokens = torch.randint(-128, 128, (cfg.max_seq, cfg.d_model), generator=torch.Generator().manual_seed(7))
+    case = sequence_vectors(cfg, "full", [tokens])
+    check_phase_cycles(block.interface(cfg), case, run_amaranth(block.elaborate(cfg), case))
 
 
 def skip_digits_unless_full(config_name):
-    if config_name != FIRST and not FULL:
+    if BLOCKS["encoder_layer"].configs[config_name].source == "digits" and not FULL:
         pytest.skip("trains the digits transformer in each simulator process; QARITH_FULL=1 runs it")
 
 
@@ -141,16 +172,58 @@ def test_fast_tier(config_name):
     case, result = fast_tier("encoder_layer", config_name, vectors)["random_lengths"]
     first_last = next(n for n, beat in enumerate(case.beats) if beat["last"])
     assert result.out_cycles[0] - result.in_cycles[first_last] == component.latency
+    check_phase_cycles(component, case, result)
 
 
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params("encoder_layer", "verilator"))
-def test_cocotb(config_name, simulator, request):
+def test_cocotb(config_name, simulator):
     skip_digits_unless_full(config_name)
-    if simulator == "icarus" and not FULL:
-        pytest.skip("the Icarus run is a known failure (below); QARITH_FULL=1 runs it")
-    if simulator == "icarus":
-        # Open problem, not a tolerance: under Icarus the plain (no-stall) mode reads zero tokens from the
-        # token buffer (outputs are the bias alone), while amaranth.sim and Verilator are bit-exact in
-        # every mode. strict: the day it passes, this marker must go.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="Icarus reads zero tokens in plain mode"))
     slow_tier("encoder_layer", config_name, simulator)
+
+
+class Ready(Elaboratable):
+    """The smallest design with the encoder's former Icarus failure: ``ready`` high in an FSM's first
+    state, as a conditional assignment (``in_state``) or as the expression ``fsm.ongoing``."""
+
+    def __init__(self, in_state):
+        self.in_state = in_state
+        self.go, self.ready = Signal(name="go"), Signal(name="ready")
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.FSM() as fsm:
+            with m.State("idle"):
+                if self.in_state:
+                    m.d.comb += self.ready.eq(1)
+                with m.If(self.go):
+                    m.next = "busy"
+            with m.State("busy"):
+                m.next = "idle"
+        if not self.in_state:
+            m.d.comb += self.ready.eq(fsm.ongoing("idle"))
+        return m
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
+@pytest.mark.parametrize("in_state, seen", [(True, "x"), (False, "1")])
+def test_icarus_time_zero_reproducer(tmp_path, in_state, seen):
+    """Why Icarus once read zero tokens in plain mode. A conditional combinational assignment becomes an
+    ``always @*`` process in the emitted Verilog, kicked at time 0 by Yosys's ``dump_module`` register
+    initialiser; under ``-g2012`` (the cocotb runner's mode) Icarus sets declaration initialisers before
+    any process starts, as IEEE 1800 section 6.8 requires, so nothing wakes the process and its output
+    stays ``x`` while its inputs (the FSM state, unchanged by reset) do not move (``-g2005`` would run
+    the initialiser as an event and show 1). The encoder's
+    ``i.ready`` was such a signal: the first beat after reset wrote with an ``x`` enable (no write) and
+    the outputs were the bias alone. A continuous assignment is evaluated at time 0, so the RTL now uses
+    the expression."""
+    dut = Ready(in_state)
+    (tmp_path / "dut.v").write_text(verilog.convert(dut, name="dut", ports=[dut.go, dut.ready],
+                                                    emit_src=False))
+    (tmp_path / "tb.v").write_text(
+        "module tb; reg clk, rst, go; wire ready;\n"
+        "  dut dut(.clk(clk), .rst(rst), .go(go), .ready(ready));\n"
+        "  initial begin clk = 0; rst = 1; go = 0; #1 clk = 1; #1 rst = 0; #1 $display(\"%b\", ready); end\n"
+        "endmodule\n")
+    subprocess.run(["iverilog", "-g2012", "-o", "sim", "tb.v", "dut.v"], cwd=tmp_path, check=True)
+    assert subprocess.run(["vvp", "-n", "sim"], cwd=tmp_path, capture_output=True, text=True,
+                          check=True).stdout.split() == [seen]
