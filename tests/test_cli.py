@@ -158,7 +158,7 @@ def test_errors(capsys, tmp_path, monkeypatch, argv, message):
     ("rows = \n", "Not a TOML table of MacArrayConfig fields: Invalid value (at line 1, column 8)"),
     ("rows = 2.0\n", "rows must be an integer, not 2.0"),
     ("rows = 0\n", "Array rows must be between 1 and 32, not 0"),
-    ('multiplier = "dsp"\n', "Multiplier must be one of fabric, ice40_dual, ecp5_reg, not 'dsp'"),
+    ('multiplier = "dsp"\n', "Multiplier must be one of fabric, ice40_dual, ecp5_reg, ecp5_pipe, not 'dsp'"),
 ])
 def test_bad_config_files(capsys, tmp_path, text, message):
     (tmp_path / "bad.toml").write_text(text)
