@@ -58,6 +58,7 @@ class ILayerNorm(BlockComponent):
     -------
     i : In(stream.Signature(signed(in_width)))
     o : Out(stream.Signature(signed(out_width)))
+        With ``variable_length``, both payloads are ``{"data", "last"}`` (rows of ``1 .. C`` channels).
     """
 
     config_class = ILayerNormConfig

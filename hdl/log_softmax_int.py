@@ -40,6 +40,9 @@ class LogSoftmaxInt(BlockComponent):
     -------
     i : In(stream.Signature(signed(in_width)))
     o : Out(stream.Signature(code_layout(bits)))
+        With ``variable_length``, both payloads are ``{"data", "last"}``: rows of ``1 .. n`` elements
+        ended by ``last`` in, ``last`` on each row's final output
+        (:class:`qarith.hdl.common.rows.RowEngine`).
     """
 
     config_class = LogSoftmaxIntConfig

@@ -47,6 +47,9 @@ class Shiftmax(BlockComponent):
         Score codes, row after row.
     o : Out(stream.Signature(unsigned(out_bits)))
         Probability codes at scale ``2**-out_bits`` (``out_width - 1`` bits, or ``out_width`` for I-BERT).
+        With ``variable_length``, both payloads are ``{"data", "last"}``: rows of ``1 .. n`` elements
+        ended by ``last`` in, ``last`` on each row's final output
+        (:class:`qarith.hdl.common.rows.RowEngine`).
     """
 
     config_class = ShiftmaxConfig

@@ -99,6 +99,9 @@ class RowEngine:
         The row maximum of the element at ``s2``.
     publish : Signal
         Driven by the block: high for one cycle when a row's parameters are stored (rows in order).
+    row_top : Array
+        With ``variable_length`` only: each bank's row's last index (its length minus one), set when
+        the row is written and steady until its output pass has read it.
     """
 
     def __init__(self, m, n, x_shape, banks, i, variable_length=False):
