@@ -150,8 +150,8 @@ class ILayerNorm(BlockComponent):
             # A bank's last index stays put until its row's output pass is done, so every row stage
             # reads its row's length through its bank.
             def count(bank):
-                return rows.row_top[bank] + 1
-            quotient, stages = floor_divide_length(m, sum1, rows.row_top[row_bank], C, cfg.x_max, sync, name="mean")
+                return rows.top_of(bank) + 1
+            quotient, stages = floor_divide_length(m, sum1, rows.top_of(row_bank), C, cfg.x_max, sync, name="mean")
         else:
             def count(bank):
                 return C
@@ -200,7 +200,7 @@ class ILayerNorm(BlockComponent):
             rescale_table = Array(Const(v, rescale_shape) for v in rescale)
             row_rescale = rows.params(rescale_shape, "row_rescale")
             with m.If(row_valid):
-                m.d.sync += row_rescale[row_bank].eq(rescale_table[rows.row_top[row_bank]])
+                m.d.sync += row_rescale[row_bank].eq(rescale_table[rows.top_of(row_bank)])
             params.append(row_rescale)
         m.d.comb += rows.publish.eq(row_valid)
 

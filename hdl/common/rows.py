@@ -99,9 +99,6 @@ class RowEngine:
         The row maximum of the element at ``s2``.
     publish : Signal
         Driven by the block: high for one cycle when a row's parameters are stored (rows in order).
-    row_top : Array
-        With ``variable_length`` only: each bank's row's last index (its length minus one), set when
-        the row is written and steady until its output pass has read it.
     """
 
     def __init__(self, m, n, x_shape, banks, i, variable_length=False):
@@ -140,8 +137,13 @@ class RowEngine:
             write.en.eq(i.valid & i.ready),
         ]
         if variable_length:
-            # Each bank's row: its last index (the row's length minus one).
-            self.row_top = Array(Signal(range(n), name=f"row_top_{b}") for b in range(banks))
+            # Each bank's row: its last index (the row's length minus one), read through asynchronous
+            # ports (top_of). A memory rather than an Array of registers: Icarus evaluates a
+            # combinational mux of registers only when one of them changes, and a bank's index written
+            # with the value it already holds (0 after reset) left the mux unknown there.
+            m.submodules.row_tops = self._row_tops = Memory(shape=range(n), depth=banks, init=[])
+            top_write = self._row_tops.write_port()
+            m.d.comb += [top_write.addr.eq(rows_in[:bank_bits]), top_write.data.eq(in_index)]
             in_end = Signal()
             m.d.comb += in_end.eq(i.payload.last | (in_index == n - 1))
         else:
@@ -151,7 +153,7 @@ class RowEngine:
             with m.If(in_end):
                 m.d.sync += [in_index.eq(0), rows_in.eq(rows_in + 1), row_max[rows_in[:bank_bits]].eq(new_max)]
                 if variable_length:
-                    m.d.sync += self.row_top[rows_in[:bank_bits]].eq(in_index)
+                    m.d.comb += top_write.en.eq(1)
             with m.Else():
                 m.d.sync += in_index.eq(in_index + 1)
 
@@ -162,7 +164,7 @@ class RowEngine:
             issue.eq(rows_reduced != rows_in),
             reduce_read.addr.eq(Cat(reduce_index, rows_reduced[:bank_bits])),
         ]
-        reduce_top = self.row_top[rows_reduced[:bank_bits]] if variable_length else n - 1
+        reduce_top = self.top_of(rows_reduced[:bank_bits]) if variable_length else n - 1
         with m.If(issue):
             with m.If(reduce_index == reduce_top):
                 m.d.sync += [reduce_index.eq(0), rows_reduced.eq(rows_reduced + 1)]
@@ -178,6 +180,14 @@ class RowEngine:
         m.d.sync += [self.valid.eq(s1[0]), self.first.eq(s1[1]), self.last.eq(s1[2]), self.bank.eq(s1[3]),
                      self.index.eq(s1[4]), self.x.eq(reduce_read.data)]
         self.max = row_max[self.bank]
+
+    def top_of(self, bank):
+        """With ``variable_length``: the last index (length minus one) of the row in ``bank``, through a
+        new asynchronous read port; set when the row is written, steady until its output pass has read
+        it."""
+        port = self._row_tops.read_port(domain="comb")
+        self.m.d.comb += port.addr.eq(bank)
+        return port.data
 
     def tags(self, delay):
         """``(valid, first, last, bank)`` of the reduce pass ``delay`` registers after stage ``s2``, to go
@@ -208,7 +218,7 @@ class RowEngine:
             self._out_read.addr.eq(Cat(out_index, bank)),
             self._out_read.en.eq(advance),
         ]
-        out_top = self.row_top[bank] if self.variable_length else self.n - 1
+        out_top = self.top_of(bank) if self.variable_length else self.n - 1
         with m.If(issue):
             with m.If(out_index == out_top):
                 m.d.sync += [out_index.eq(0), self._rows_out.eq(self._rows_out + 1)]
