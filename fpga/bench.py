@@ -33,6 +33,7 @@ from .accuracy.lut_gemv import gemv_cycles_table, lut_gemv_accuracy, lut_gemv_ma
 from .accuracy.octav import octav_accuracy, octav_markdown
 from .accuracy.pwl import pwl_accuracy, pwl_markdown, pwl_plot
 from .accuracy.rows import shift_accuracy, shift_markdown, softmax_accuracy, softmax_markdown
+from .accuracy.varlen import varlen_cycles, varlen_markdown
 from .accuracy.winograd import winograd_accuracy, winograd_markdown
 from .report import write_markdown
 
@@ -139,6 +140,8 @@ def run_benchmark(output, blocks):
     result["ant_accuracy"] = ant_accuracy()
     console.log("accuracy: LLM.int8() with and without outlier decomposition (planted, digits, MiniLM)")
     result["llm_int8_accuracy"] = llm_int8_accuracy()
+    console.log("cycles: row blocks' variable-length rows against row length")
+    result["varlen_cycles"] = varlen_cycles(blocks)
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)
@@ -183,6 +186,8 @@ def bench_markdown(result):
         text += "\n" + elbert_markdown(result["elbert_accuracy"])
     if "dfp_accuracy" in result:
         text += "\n" + dfp_markdown(result["dfp_accuracy"])
+    if "varlen_cycles" in result:
+        text += "\n" + varlen_markdown(result["varlen_cycles"])
     if "ant_accuracy" in result:
         text += "\n" + ant_markdown(result["ant_accuracy"])
     if "llm_int8_accuracy" in result:

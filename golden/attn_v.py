@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from .common.codes import code_range, require_integers
+from .common.ragged import by_length, check_variable_length
 
 __all__ = ["AttnVConfig", "attn_v", "ROUNDINGS"]
 
@@ -35,13 +36,18 @@ class AttnVConfig:
         Width of the log2 attention codes (1..5).
     rounding : str
         ``"floor"`` (``V >> code``) or ``"exact"`` (``V << (2**bits - 1 - code)``).
+    variable_length : bool
+        Rows of any length ``1..n``, each ended by the input beat's ``last`` field
+        (:mod:`qarith.golden.common.ragged`); ``False``: every row has ``n`` terms.
     """
     n: int = 64
     v_width: int = 8
     bits: int = 4
     rounding: str = "exact"
+    variable_length: bool = False
 
     def __post_init__(self):
+        check_variable_length(self)
         require_integers(self, ("n", "v_width", "bits"))
         if not 1 <= self.n <= 4096:
             raise ValueError(f"Row length must be between 1 and 4096, not {self.n}")
@@ -64,8 +70,15 @@ class AttnVConfig:
         return max((abs(low) * self.n << shift).bit_length(), (high * self.n << shift).bit_length()) + 1
 
 
-def attn_v(cfg, code, zero, v):
-    """Row sums (``(...,)``) of ``V 2**-code`` over the non-zero terms of rows ``(..., n)``."""
+def attn_v(cfg, code, zero, v, lengths=None):
+    """Row sums (``(...,)``) of ``V 2**-code`` over the non-zero terms of rows ``(..., n)``; with
+    ``lengths``, over each row's first ``L`` terms alone (:func:`qarith.golden.common.ragged.by_length`)."""
+    if lengths is not None:
+        return by_length(lambda *rows: _attn_v_rows(cfg, *rows), cfg.n, lengths, code, zero, v)
+    return _attn_v_rows(cfg, code, zero, v)
+
+
+def _attn_v_rows(cfg, code, zero, v):
     code, zero, v = (torch.as_tensor(t, dtype=torch.int64) for t in (code, zero, v))
     if cfg.rounding == "floor":
         terms = v >> code

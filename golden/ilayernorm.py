@@ -24,6 +24,17 @@ The affine part folds into the requantization, per channel: the real output is
 out_scale`` (as ``M0_c, shift_c`` by TFLite's ``QuantizeMultiplier``) and
 ``bias_c = round(beta_c / (gamma_c sqrt(C) / 2**30))`` (the reference's ``bias_int``, rounded instead of
 floored); ``gamma_c`` must be positive (fold a sign into the next layer).
+
+Variable-length rows (``variable_length``, :func:`ilayernorm` with ``lengths``): a row of ``L <= C``
+elements is channels ``0 .. L - 1`` (their PTF factors and affine weights). Its mean is
+``round(s1 / L)`` (half to even, exact for every ``L``, a power of two or not) and its variance the sum
+over its ``L`` elements; ``isqrt`` and the division ``(2**31 - 1) / std`` are exact for every variance,
+so nothing there depends on ``L`` being special. What does depend on ``L`` is I-ViT's output scale
+``sqrt(C) / 2**30``, folded into the per-channel multipliers above: a row of ``L`` has ``sqrt(L) /
+2**30``. Rather than ``C`` multipliers per channel (one per length), qarith rescales ``z`` to the
+``C``-channel scale, ``z' = (z * R_L + 2**(K - 1)) >> K`` with ``R_L = round(sqrt(L / C) * 2**K)``,
+``K = 24`` (:func:`length_rescale`; ``R_C = 2**K``, so a full row is unchanged), then requantizes with
+the per-channel constants as before. This rescale is qarith's, not the paper's (I-ViT fixes ``C``).
 """
 
 import math
@@ -32,12 +43,15 @@ from dataclasses import dataclass
 import torch
 
 from .common.codes import code_range, require_integers
+from .common.ragged import by_length, check_variable_length
 from .requant import RequantConfig, quantize_multiplier, requantize
 
 __all__ = ["ILayerNormConfig", "activation_rows", "isqrt", "reference_sqrt", "mean_round", "layernorm_params", "ilayernorm",
-           "float_layernorm", "INT31_MAX"]
+           "float_layernorm", "length_rescale", "INT31_MAX", "RESCALE_BITS"]
 
 INT31_MAX = (1 << 31) - 1
+#: ``K``, the fraction bits of a variable-length row's rescale factor ``R_L`` (:func:`length_rescale`).
+RESCALE_BITS = 24
 
 
 def _check_tuple(value, name, kind):
@@ -68,6 +82,9 @@ class ILayerNormConfig:
         Real value of one output step.
     out_width : int
         Width of the signed output codes (2..16).
+    variable_length : bool
+        Rows of any length ``1..C``, each ended by the input's ``last`` (payloads ``{"data", "last"}``
+        in and out; see the module docstring); ``False``: every row has ``C`` elements.
     """
     channels: int = 64
     in_width: int = 8
@@ -76,9 +93,11 @@ class ILayerNormConfig:
     beta: tuple | None = None
     out_scale: float = 1 / 32
     out_width: int = 8
+    variable_length: bool = False
 
     def __post_init__(self):
         require_integers(self, ("channels", "in_width", "out_width"))
+        check_variable_length(self)
         if not isinstance(self.out_scale, (int, float)) or isinstance(self.out_scale, bool):
             raise TypeError(f"out_scale must be a number, not {self.out_scale!r}")
         _check_tuple(self.ptf, "ptf", int)
@@ -216,18 +235,35 @@ def mean_round(s1, channels):
     return q + up.to(torch.int64)
 
 
-def ilayernorm(cfg, x):
-    """The block's function on rows of input codes (``(..., C)`` int64); returns output codes."""
+def length_rescale(cfg):
+    """``R_L = round(sqrt(L / C) * 2**K)`` for ``L = 1 .. C`` (a list; ``K`` is :data:`RESCALE_BITS`)."""
+    return [round(math.sqrt(length / cfg.channels) * (1 << RESCALE_BITS)) for length in range(1, cfg.channels + 1)]
+
+
+def ilayernorm(cfg, x, lengths=None):
+    """The block's function on rows of input codes (``(..., C)`` int64); returns output codes. With
+    ``lengths``, row ``r`` is its first ``L`` channels alone (outputs beyond them 0; see the module
+    docstring)."""
+    if lengths is not None:
+        return by_length(lambda rows: _layernorm_rows(cfg, rows), cfg.channels, lengths, x)
     x = torch.as_tensor(x, dtype=torch.int64)
     if x.shape[-1] != cfg.channels:
         raise ValueError(f"Rows must have {cfg.channels} elements, not {x.shape[-1]}")
-    xp = x << torch.tensor(cfg.alphas, dtype=torch.int64)
-    mu = mean_round(xp.sum(dim=-1, keepdim=True), cfg.channels)
+    return _layernorm_rows(cfg, x)
+
+
+def _layernorm_rows(cfg, x):
+    """Rows of ``L <= C`` channels (``L = C``: the fixed-length function)."""
+    length = x.shape[-1]
+    xp = x << torch.tensor(cfg.alphas[:length], dtype=torch.int64)
+    mu = mean_round(xp.sum(dim=-1, keepdim=True), length)
     var = ((xp - mu) ** 2).sum(dim=-1, keepdim=True)          # the reference's definition
     std = isqrt(var).clamp(min=1)
     f = torch.div(INT31_MAX, std, rounding_mode="floor")
     z = ((xp - mu) * f) >> 1
-    bias, multiplier, shift = (torch.tensor(v, dtype=torch.int64) for v in layernorm_params(cfg))
+    if length < cfg.channels:
+        z = (z * length_rescale(cfg)[length - 1] + (1 << (RESCALE_BITS - 1))) >> RESCALE_BITS
+    bias, multiplier, shift = (torch.tensor(v[:length], dtype=torch.int64) for v in layernorm_params(cfg))
     rq = RequantConfig(lanes=1, acc_width=32, out_width=cfg.out_width, out_signed=True)
     return requantize(rq, z, bias, multiplier, shift, 0, cfg.out_min, cfg.out_max)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from .common.codes import require_integers
+from .common.ragged import by_length, check_variable_length
 from .common.shift_exp import ibert_constants, ibert_exp
 
 __all__ = ["LogSoftmaxIntConfig", "log_round", "log_softmax_int"]
@@ -42,13 +43,18 @@ class LogSoftmaxIntConfig:
         Real value of one input step (positive).
     bits : int
         Width of the log2 code (1..4; 4 in FQ-ViT; 5 would need comparisons beyond 62 bits).
+    variable_length : bool
+        Rows of any length ``1..n``, each ended by the input's ``last`` (payloads ``{"data", "last"}``
+        in and out; :mod:`qarith.golden.common.ragged`); ``False``: every row has ``n`` elements.
     """
     n: int = 64
     in_width: int = 8
     scale: float = 0.0625
     bits: int = 4
+    variable_length: bool = False
 
     def __post_init__(self):
+        check_variable_length(self)
         require_integers(self, ("n", "in_width", "bits"))
         if not isinstance(self.scale, (int, float)) or isinstance(self.scale, bool):
             raise TypeError(f"scale must be a number, not {self.scale!r}")
@@ -103,11 +109,19 @@ def log_round(v):
     return f + (extra & (f > 0)).to(torch.int64)
 
 
-def log_softmax_int(cfg, x):
-    """``(code, zero)`` int64 tensors for rows of input codes ``x`` (``(..., n)``)."""
+def log_softmax_int(cfg, x, lengths=None):
+    """``(code, zero)`` int64 tensors for rows of input codes ``x`` (``(..., n)``). With ``lengths``, each
+    row is its first ``L`` elements alone (``(0, 0)`` beyond them;
+    :func:`qarith.golden.common.ragged.by_length`)."""
+    if lengths is not None:
+        return by_length(lambda rows: _log_softmax_rows(cfg, rows), cfg.n, lengths, x)
     x = torch.as_tensor(x, dtype=torch.int64)
     if x.shape[-1] != cfg.n:
         raise ValueError(f"Rows must have {cfg.n} elements, not {x.shape[-1]}")
+    return _log_softmax_rows(cfg, x)
+
+
+def _log_softmax_rows(cfg, x):
     e = ibert_exp(x - x.amax(dim=-1, keepdim=True), cfg.scale)
     s = e.sum(dim=-1, keepdim=True)
     q = torch.div(s, e, rounding_mode="floor")

@@ -35,6 +35,7 @@ import torch
 
 from .common.codes import require_integers
 from .common.shift_exp import IBERT_X0, VARIANTS, exp_max, ibert_constants, ibert_exp, shift_exp, x0_of
+from .common.ragged import by_length, check_variable_length
 
 __all__ = ["ShiftmaxConfig", "SOFTMAX_VARIANTS", "row_exponentials", "shiftmax", "float_softmax", "INT31_MAX"]
 
@@ -73,6 +74,9 @@ class ShiftmaxConfig:
     exp_shift : int or None
         The reference's ``n`` (the exponential's fixed-point bits, 1..30); ``None`` picks the
         variant's value (15 for pytorch, 16 for tvm, 30 for ibert).
+    variable_length : bool
+        Rows of any length ``1..n``, each ended by the input's ``last`` (payloads ``{"data", "last"}``
+        in and out; :mod:`qarith.golden.common.ragged`); ``False``: every row has ``n`` elements.
     """
     n: int = 64
     variant: str = "pytorch"
@@ -80,8 +84,10 @@ class ShiftmaxConfig:
     scale: float = 0.0625
     out_width: int = 8
     exp_shift: int | None = None
+    variable_length: bool = False
 
     def __post_init__(self):
+        check_variable_length(self)
         require_integers(self, ("n", "in_width", "out_width"))
         if self.exp_shift is not None and (not isinstance(self.exp_shift, int) or isinstance(self.exp_shift, bool)):
             raise TypeError(f"exp_shift must be an integer or None, not {self.exp_shift!r}")
@@ -176,11 +182,19 @@ def row_exponentials(cfg, x):
     return shift_exp(d, cfg.x0, cfg.shift, cfg.variant)
 
 
-def shiftmax(cfg, x):
-    """The block's function on rows of input codes (``(..., n)`` int64); returns output codes."""
+def shiftmax(cfg, x, lengths=None):
+    """The block's function on rows of input codes (``(..., n)`` int64); returns output codes. With
+    ``lengths``, each row is its first ``L`` elements alone (outputs beyond them 0;
+    :func:`qarith.golden.common.ragged.by_length`)."""
+    if lengths is not None:
+        return by_length(lambda rows: _shiftmax_rows(cfg, rows), cfg.n, lengths, x)
     x = torch.as_tensor(x, dtype=torch.int64)
     if x.shape[-1] != cfg.n:
         raise ValueError(f"Rows must have {cfg.n} elements, not {x.shape[-1]}")
+    return _shiftmax_rows(cfg, x)
+
+
+def _shiftmax_rows(cfg, x):
     e = row_exponentials(cfg, x)
     f = torch.div(cfg.numerator, e.sum(dim=-1, keepdim=True), rounding_mode="floor")
     return ((e * f) >> (32 - cfg.out_width)).clamp(max=cfg.out_max)

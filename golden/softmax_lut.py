@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import torch
 
 from .common.codes import require_integers
+from .common.ragged import by_length, check_variable_length
 
 __all__ = ["SoftmaxLutConfig", "METHODS", "exp_table", "recip_table", "log_tables", "out_table",
            "normalise", "softmax_lut", "error_bound", "float_softmax", "SoftmaxLut", "hls4ml_softmax", "HLS4ML_TABLE_BYTES",
@@ -97,6 +98,9 @@ class SoftmaxLutConfig:
     mask_min : bool
         The minimum input code stands for ``-inf`` (a masked score): it contributes nothing to the sum
         and its output is 0. A row of nothing but masked scores gives all zeros.
+    variable_length : bool
+        Rows of any length ``1..n``, each ended by the input's ``last`` (payloads ``{"data", "last"}``
+        in and out; :mod:`qarith.golden.common.ragged`); ``False``: every row has ``n`` elements.
     """
     n: int = 64
     method: str = "recip"
@@ -108,11 +112,13 @@ class SoftmaxLutConfig:
     recip_width: int = 10
     log_frac_bits: int = 2
     mask_min: bool = True
+    variable_length: bool = False
 
     def __post_init__(self):
         require_integers(self, ("n", "in_width", "out_width", "exp_width", "norm_bits", "recip_width", "log_frac_bits"))
         if not isinstance(self.mask_min, bool):
             raise TypeError(f"mask_min must be a bool, not {self.mask_min!r}")
+        check_variable_length(self)
         if not isinstance(self.scale, (int, float)) or isinstance(self.scale, bool):
             raise TypeError(f"scale must be a number, not {self.scale!r}")
         if self.method not in METHODS:
@@ -270,12 +276,20 @@ def normalise(cfg, s):
     return p, m - (1 << r)
 
 
-def softmax_lut(cfg, x):
+def softmax_lut(cfg, x, lengths=None):
     """The block's function on rows of input codes: ``x`` has shape ``(..., n)``; returns output codes
-    of the same shape (int64)."""
+    of the same shape (int64). With ``lengths`` (the rows' leading shape), row ``r`` is ``x[r, :L]``
+    for its length ``L`` and the softmax runs over those ``L`` elements alone; outputs beyond ``L`` are
+    0 (:func:`qarith.golden.common.ragged.by_length`)."""
+    if lengths is not None:
+        return by_length(lambda rows: _softmax_rows(cfg, rows), cfg.n, lengths, x)
     x = torch.as_tensor(x, dtype=torch.int64)
     if x.shape[-1] != cfg.n:
         raise ValueError(f"Rows must have {cfg.n} elements, not {x.shape[-1]}")
+    return _softmax_rows(cfg, x)
+
+
+def _softmax_rows(cfg, x):
     d = x.amax(dim=-1, keepdim=True) - x
     exp = exp_table(cfg)
     e = exp[d.clamp(max=len(exp) - 1)]

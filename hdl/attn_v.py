@@ -4,7 +4,8 @@
 Each input beat is one term: a log2 attention code (``code``, ``zero``, as ``log_softmax_int`` emits
 them) and a value ``v``. The term is ``v >> code`` (``rounding="floor"``) or
 ``v << (2**bits - 1 - code)`` (``"exact"``), or 0 when ``zero``: a barrel shifter, no multiplier. Every
-``n`` terms give one output beat, their sum. Two stages (the term, the sum); latency 2 cycles from a
+``n`` terms give one output beat, their sum (with ``variable_length``, every row of ``1 .. n`` terms
+ended by ``last``; a longer row is cut after each ``n``-th term). Two stages (the term, the sum); latency 2 cycles from a
 row's last term to its sum; one term per cycle; the pipeline stalls as a whole while ``o.ready`` is low.
 """
 
@@ -19,8 +20,12 @@ __all__ = ["AttnV", "term_layout"]
 
 
 def term_layout(cfg):
-    """One input beat: the attention code and its ``V``."""
-    return data.StructLayout({"code": unsigned(cfg.bits), "zero": 1, "v": signed(cfg.v_width)})
+    """One input beat: the attention code and its ``V`` (and, with ``variable_length``, ``last`` on a
+    row's final term)."""
+    fields = {"code": unsigned(cfg.bits), "zero": 1, "v": signed(cfg.v_width)}
+    if cfg.variable_length:
+        fields["last"] = 1
+    return data.StructLayout(fields)
 
 
 class AttnV(BlockComponent):
@@ -39,6 +44,10 @@ class AttnV(BlockComponent):
     config_class = AttnVConfig
 
     latency = 2
+
+    def row_latency(self, length):
+        """Cycles from a row's last term to its sum: 2 for every length."""
+        return self.latency
     throughput = 1  # terms per cycle
     sim_sources = []
     table_bytes = 0
@@ -57,8 +66,14 @@ class AttnV(BlockComponent):
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
         beat = self.i.payload
         index = Signal(range(cfg.n))
+        if cfg.variable_length:
+            # A row ends at its term with last, or at its n-th term (a longer row is cut there).
+            row_end = Signal()
+            m.d.comb += row_end.eq(beat.last | (index == cfg.n - 1))
+        else:
+            row_end = index == cfg.n - 1
         with m.If(self.i.valid & advance):
-            m.d.sync += index.eq(Mux(index == cfg.n - 1, 0, index + 1))
+            m.d.sync += index.eq(Mux(row_end, 0, index + 1))
         if cfg.rounding == "floor":
             shifted = beat.v >> beat.code
         else:
@@ -73,7 +88,7 @@ class AttnV(BlockComponent):
                 term.eq(Mux(beat.zero, 0, shifted)),
                 valid1.eq(self.i.valid),
                 first1.eq(index == 0),
-                last1.eq(index == cfg.n - 1),
+                last1.eq(row_end),
             ]
             total = Mux(first1, 0, accumulator) + term
             with m.If(valid1):

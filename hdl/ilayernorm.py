@@ -16,18 +16,25 @@ Built on :class:`qarith.hdl.rows.RowEngine` (banked row buffer) and the foundati
 
 Latency: ``C + root_width + 61`` cycles from a row's last element to its first output (``root_width`` is
 half the variance's width); one element per cycle in steady state.
+
+``variable_length``: rows of ``L = 1 .. C`` channels ended by ``last``
+(:class:`qarith.hdl.common.rows.RowEngine`); the mean divides by the row's ``L``
+(:func:`qarith.hdl.common.arith.floor_divide_length`, one stage more), the variance takes ``L mu**2``,
+and the output pass rescales ``z`` by the row's ``R_L`` (:func:`qarith.golden.ilayernorm.length_rescale`,
+one multiplier and one stage more) before ``Requant``; ``last`` travels beside ``Requant``'s pipeline.
+Latency ``L + root_width + 63`` for a row of ``L``.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..golden.ilayernorm import INT31_MAX, ILayerNormConfig, layernorm_params
+from ..golden.ilayernorm import INT31_MAX, RESCALE_BITS, ILayerNormConfig, layernorm_params, length_rescale
 from ..golden.requant import RequantConfig
-from .common.arith import delay, divide_stages, floor_divide_constant, isqrt_stages
+from .common.arith import delay, divide_stages, floor_divide_constant, floor_divide_length, isqrt_stages
 from .common.component import BlockComponent
-from .common.rows import RowEngine, banks_for
+from .common.rows import RowEngine, banks_for, row_layout
 from .requant import Requant
 
 __all__ = ["ILayerNorm"]
@@ -51,6 +58,7 @@ class ILayerNorm(BlockComponent):
     -------
     i : In(stream.Signature(signed(in_width)))
     o : Out(stream.Signature(signed(out_width)))
+        With ``variable_length``, both payloads are ``{"data", "last"}`` (rows of ``1 .. C`` channels).
     """
 
     config_class = ILayerNormConfig
@@ -61,15 +69,20 @@ class ILayerNorm(BlockComponent):
     def __init__(self, cfg):
         self.cfg = cfg
         self._requant = Requant(RequantConfig(lanes=1, acc_width=32, out_width=cfg.out_width, out_signed=True))
+        i_shape, o_shape = signed(cfg.in_width), signed(cfg.out_width)
+        if cfg.variable_length:
+            i_shape, o_shape = row_layout(i_shape), row_layout(o_shape)
         super().__init__({
-            "i": In(stream.Signature(signed(cfg.in_width))),
-            "o": Out(stream.Signature(signed(cfg.out_width))),
+            "i": In(stream.Signature(i_shape)),
+            "o": Out(stream.Signature(o_shape)),
         })
 
     @property
     def reduce_tail(self):
         """Cycles from the reduce pass's last read to the row's parameters being visible."""
-        return _SUM_STAGES + _MEAN_VAR_STAGES + self.cfg.root_width + 1 + self.cfg.quotient_width + 1
+        # Variable-length rows: the division by L takes one stage more than the one by C.
+        return (_SUM_STAGES + _MEAN_VAR_STAGES + self.cfg.variable_length + self.cfg.root_width + 1
+                + self.cfg.quotient_width + 1)
 
     @property
     def banks(self):
@@ -77,7 +90,12 @@ class ILayerNorm(BlockComponent):
 
     @property
     def latency(self):
-        return self.cfg.channels + self.reduce_tail + _OUT_STAGES + self._requant.latency
+        return self.row_latency(self.cfg.channels)
+
+    def row_latency(self, length):
+        """Cycles from a row's last element to its first output, for a row of ``length`` elements
+        with nothing else in flight (variable-length rows: one output stage more, the rescale)."""
+        return length + self.reduce_tail + _OUT_STAGES + self.cfg.variable_length + self._requant.latency
 
     @property
     def table_bytes(self):
@@ -88,7 +106,7 @@ class ILayerNorm(BlockComponent):
         m = Module()
         cfg = self.cfg
         C = cfg.channels
-        rows = RowEngine(m, C, signed(cfg.in_width), self.banks, self.i)
+        rows = RowEngine(m, C, signed(cfg.in_width), self.banks, self.i, cfg.variable_length)
         xp_shape = signed(cfg.in_width + 3)
 
         def sync(target, value):
@@ -127,18 +145,27 @@ class ILayerNorm(BlockComponent):
         row_valid, row_bank = Signal(), Signal(rows.bank_bits)
         m.d.sync += [row_valid.eq(valid & last), row_bank.eq(bank)]
 
-        # mean: floor division by C, then round half to even
-        low, high = -C * cfg.x_max, C * cfg.x_max
-        quotient, stages = floor_divide_constant(m, sum1, C, low, high, sync, name="mean")
+        # mean: floor division by C (or the row's length L), then round half to even
+        if cfg.variable_length:
+            # A bank's last index stays put until its row's output pass is done, so every row stage
+            # reads its row's length through its bank.
+            def count(bank):
+                return rows.top_of(bank) + 1
+            quotient, stages = floor_divide_length(m, sum1, rows.top_of(row_bank), C, cfg.x_max, sync, name="mean")
+        else:
+            def count(bank):
+                return C
+            low, high = -C * cfg.x_max, C * cfg.x_max
+            quotient, stages = floor_divide_constant(m, sum1, C, low, high, sync, name="mean")
         s1_q, s2_q = delayed(sum1, stages, "s1_mean"), delayed(sum2, stages, "s2_mean")
         row_valid, row_bank = delayed(row_valid, stages, "v_mean"), delayed(row_bank, stages, "b_mean")
         remainder = Signal(signed(C.bit_length() + 2))
-        sync(remainder, s1_q - quotient * C)
+        sync(remainder, s1_q - quotient * count(row_bank))
         q_r = delayed(quotient, 1, "q_round")
         s1_r, s2_r = delayed(s1_q, 1, "s1_round"), delayed(s2_q, 1, "s2_round")
         row_valid, row_bank = delayed(row_valid, 1, "v_round"), delayed(row_bank, 1, "b_round")
         mean = Signal(signed(cfg.s1_width))
-        up = (2 * remainder > C) | ((2 * remainder == C) & q_r[0])
+        up = (2 * remainder > count(row_bank)) | ((2 * remainder == count(row_bank)) & q_r[0])
         sync(mean, q_r + up)
         s1_m, s2_m = delayed(s1_r, 1, "s1_mu"), delayed(s2_r, 1, "s2_mu")
         row_valid, row_bank = delayed(row_valid, 1, "v_mu"), delayed(row_bank, 1, "b_mu")
@@ -149,7 +176,7 @@ class ILayerNorm(BlockComponent):
         s2_v, mean_v = delayed(s2_m, 1, "s2_var"), delayed(mean, 1, "mu_var")
         row_valid, row_bank = delayed(row_valid, 1, "v_prod"), delayed(row_bank, 1, "b_prod")
         variance = Signal(unsigned(cfg.var_width))
-        sync(variance, s2_v - 2 * mu_s1 + C * mu_sq)
+        sync(variance, s2_v - 2 * mu_s1 + count(row_bank) * mu_sq)
         mean_s = delayed(mean_v, 1, "mu_sqrt_in")
         row_valid, row_bank = delayed(row_valid, 1, "v_var"), delayed(row_bank, 1, "b_var")
         root, stages = isqrt_stages(m, variance, sync, name="sqrt")
@@ -166,14 +193,24 @@ class ILayerNorm(BlockComponent):
         row_factor = rows.params(unsigned(cfg.quotient_width), "row_factor")
         with m.If(row_valid):
             m.d.sync += [row_mean[row_bank].eq(mean_d), row_factor[row_bank].eq(factor)]
+        params = [row_mean, row_factor]
+        if cfg.variable_length:
+            rescale = length_rescale(cfg)
+            rescale_shape = unsigned(max(rescale).bit_length())
+            rescale_table = Array(Const(v, rescale_shape) for v in rescale)
+            row_rescale = rows.params(rescale_shape, "row_rescale")
+            with m.If(row_valid):
+                m.d.sync += row_rescale[row_bank].eq(rescale_table[rows.top_of(row_bank)])
+            params.append(row_rescale)
         m.d.comb += rows.publish.eq(row_valid)
 
         # -- output pass ------------------------------------------------------------------------------
         requant = self._requant
         m.submodules.requant = requant
         m.d.comb += [requant.output_offset.eq(0), requant.act_min.eq(cfg.out_min), requant.act_max.eq(cfg.out_max)]
-        wiring.connect(m, requant.o, wiring.flipped(self.o))
-        out = rows.output_pass(requant.i, [row_mean, row_factor], depth=5)
+        if not cfg.variable_length:
+            wiring.connect(m, requant.o, wiring.flipped(self.o))
+        out = rows.output_pass(requant.i, params, depth=5 + cfg.variable_length)
         ptf_out, param_out = ptf_rom.read_port(transparent_for=()), param_rom.read_port(transparent_for=())
         m.d.comb += [ptf_out.addr.eq(out.values[1][-1]), ptf_out.en.eq(out.advance),
                      param_out.addr.eq(out.values[1][-1]), param_out.en.eq(out.advance)]
@@ -187,6 +224,21 @@ class ILayerNorm(BlockComponent):
         out.stalled((product, y * out.values[4][2]))
         params5 = delayed(params4, 1, "params_z", lambda a, b: out.stalled((a, b)))
         lane = requant.i.payload[0]
-        out.stalled((requant.i.valid, out.valid[5]), (lane.acc, product >> 1),
-                    (lane.bias, params5[0:32]), (lane.multiplier, params5[32:64]), (lane.shift, params5[64:70]))
+        if not cfg.variable_length:
+            out.stalled((requant.i.valid, out.valid[5]), (lane.acc, product >> 1),
+                        (lane.bias, params5[0:32]), (lane.multiplier, params5[32:64]), (lane.shift, params5[64:70]))
+            return m
+        # z to the C-channel scale: (z R_L + 2**(K-1)) >> K (R_C = 2**K leaves a full row unchanged).
+        rescaled = Signal(signed(32))
+        out.stalled((rescaled, ((product >> 1) * out.values[5][3] + (1 << (RESCALE_BITS - 1))) >> RESCALE_BITS))
+        params6 = delayed(params5, 1, "params_r", lambda a, b: out.stalled((a, b)))
+        row_end = Signal()
+        out.stalled((requant.i.valid, out.valid[6]), (lane.acc, rescaled), (row_end, out.last[6]),
+                    (lane.bias, params6[0:32]), (lane.multiplier, params6[32:64]), (lane.shift, params6[64:70]))
+        # last moves beside Requant's stages, which all advance together while its output can move.
+        ends = Signal(requant.latency)
+        with m.If(~requant.o.valid | requant.o.ready):
+            m.d.sync += ends.eq(Cat(row_end, ends[:-1]))
+        m.d.comb += [self.o.valid.eq(requant.o.valid), requant.o.ready.eq(self.o.ready),
+                     self.o.payload.data.eq(requant.o.payload[0]), self.o.payload.last.eq(ends[-1])]
         return m

@@ -18,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.log_softmax_int import LogSoftmaxIntConfig
 from .common.component import BlockComponent
-from .common.rows import RowEngine, banks_for
+from .common.rows import RowEngine, banks_for, row_layout
 from .common.shift_exp import IBERT_EXP_STAGES, ibert_exp_stages
 
 __all__ = ["LogSoftmaxInt", "code_layout"]
@@ -40,6 +40,9 @@ class LogSoftmaxInt(BlockComponent):
     -------
     i : In(stream.Signature(signed(in_width)))
     o : Out(stream.Signature(code_layout(bits)))
+        With ``variable_length``, both payloads are ``{"data", "last"}``: rows of ``1 .. n`` elements
+        ended by ``last`` in, ``last`` on each row's final output
+        (:class:`qarith.hdl.common.rows.RowEngine`).
     """
 
     config_class = LogSoftmaxIntConfig
@@ -50,9 +53,12 @@ class LogSoftmaxInt(BlockComponent):
 
     def __init__(self, cfg):
         self.cfg = cfg
+        i_shape, o_shape = signed(cfg.in_width), code_layout(cfg.bits)
+        if cfg.variable_length:
+            i_shape, o_shape = row_layout(i_shape), row_layout(o_shape)
         super().__init__({
-            "i": In(stream.Signature(signed(cfg.in_width))),
-            "o": Out(stream.Signature(code_layout(cfg.bits))),
+            "i": In(stream.Signature(i_shape)),
+            "o": Out(stream.Signature(o_shape)),
         })
 
     @property
@@ -66,14 +72,19 @@ class LogSoftmaxInt(BlockComponent):
 
     @property
     def latency(self):
+        return self.row_latency(self.cfg.n)
+
+    def row_latency(self, length):
+        """Cycles from a row's last element to its first code, for a row of ``length`` elements with
+        nothing else in flight."""
         # The output pass: buffer word, its register, d, the exp stages, u and 3e, the comparisons,
         # the count into the output register.
-        return self.cfg.n + self.reduce_tail + 2 + 1 + IBERT_EXP_STAGES + 1 + 1 + 1
+        return length + self.reduce_tail + 2 + 1 + IBERT_EXP_STAGES + 1 + 1 + 1
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        rows = RowEngine(m, cfg.n, signed(cfg.in_width), self.banks, self.i)
+        rows = RowEngine(m, cfg.n, signed(cfg.in_width), self.banks, self.i, cfg.variable_length)
         d_shape = signed(cfg.in_width + 1)
 
         def sync(target, value):
@@ -117,7 +128,8 @@ class LogSoftmaxInt(BlockComponent):
         out.stalled((above, Cat(*checks)))
         count = Signal(range(cfg.levels + 1))
         m.d.comb += count.eq(sum(above[k] for k in range(cfg.levels)))
+        result = out.data(self.o)
         out.stalled((self.o.valid, out.valid[depth]),
-                    (self.o.payload.code, Mux(count >= cfg.levels, cfg.levels - 1, count)),
-                    (self.o.payload.zero, count >= cfg.levels))
+                    (result.code, Mux(count >= cfg.levels, cfg.levels - 1, count)),
+                    (result.zero, count >= cfg.levels), *out.ends(self.o, depth))
         return m

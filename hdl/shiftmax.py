@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden.shiftmax import ShiftmaxConfig
 from .common.arith import divide_stages
 from .common.component import BlockComponent
-from .common.rows import RowEngine, banks_for
+from .common.rows import RowEngine, banks_for, row_layout
 from .common.shift_exp import IBERT_EXP_STAGES, SHIFT_EXP_STAGES, ibert_exp_stages, shift_exp_stages
 
 __all__ = ["Shiftmax"]
@@ -47,6 +47,9 @@ class Shiftmax(BlockComponent):
         Score codes, row after row.
     o : Out(stream.Signature(unsigned(out_bits)))
         Probability codes at scale ``2**-out_bits`` (``out_width - 1`` bits, or ``out_width`` for I-BERT).
+        With ``variable_length``, both payloads are ``{"data", "last"}``: rows of ``1 .. n`` elements
+        ended by ``last`` in, ``last`` on each row's final output
+        (:class:`qarith.hdl.common.rows.RowEngine`).
     """
 
     config_class = ShiftmaxConfig
@@ -57,9 +60,12 @@ class Shiftmax(BlockComponent):
 
     def __init__(self, cfg):
         self.cfg = cfg
+        i_shape, o_shape = signed(cfg.in_width), unsigned(cfg.out_bits)
+        if cfg.variable_length:
+            i_shape, o_shape = row_layout(i_shape), row_layout(o_shape)
         super().__init__({
-            "i": In(stream.Signature(signed(cfg.in_width))),
-            "o": Out(stream.Signature(unsigned(cfg.out_bits))),
+            "i": In(stream.Signature(i_shape)),
+            "o": Out(stream.Signature(o_shape)),
         })
 
     @property
@@ -78,15 +84,20 @@ class Shiftmax(BlockComponent):
 
     @property
     def latency(self):
-        # n reads (the first in the cycle after the last element), the reduce tail, then the output
-        # pass (it reads in the cycle the parameters are visible): buffer word, its register, d, the
-        # exp stages, the product, the output register.
-        return self.cfg.n + self.reduce_tail + 2 + 1 + self.exp_stages + 1 + 1
+        return self.row_latency(self.cfg.n)
+
+    def row_latency(self, length):
+        """Cycles from a row's last element to its first output, for a row of ``length`` elements
+        with nothing else in flight."""
+        # length reads (the first in the cycle after the last element), the reduce tail, then the
+        # output pass (it reads in the cycle the parameters are visible): buffer word, its register,
+        # d, the exp stages, the product, the output register.
+        return length + self.reduce_tail + 2 + 1 + self.exp_stages + 1 + 1
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        rows = RowEngine(m, cfg.n, signed(cfg.in_width), self.banks, self.i)
+        rows = RowEngine(m, cfg.n, signed(cfg.in_width), self.banks, self.i, cfg.variable_length)
         d_shape = signed(cfg.in_width + 1)
 
         def sync(target, value):
@@ -131,5 +142,5 @@ class Shiftmax(BlockComponent):
         out.stalled((product, out_e * out.values[depth - 1][1]))
         shifted = product >> (32 - cfg.out_width)
         out.stalled((self.o.valid, out.valid[depth]),
-                    (self.o.payload, Mux(shifted > cfg.out_max, cfg.out_max, shifted)))
+                    (out.data(self.o), Mux(shifted > cfg.out_max, cfg.out_max, shifted)), *out.ends(self.o, depth))
         return m

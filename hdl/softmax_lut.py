@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.softmax_lut import SoftmaxLutConfig, exp_table, log_tables, out_table, recip_table
 from .common.component import BlockComponent
-from .common.rows import RowEngine, banks_for
+from .common.rows import RowEngine, banks_for, row_layout
 
 __all__ = ["SoftmaxLut"]
 
@@ -54,9 +54,12 @@ class SoftmaxLut(BlockComponent):
     Members
     -------
     i : In(stream.Signature(signed(in_width)))
-        Score codes, row after row, ``n`` beats per row.
+        Score codes, row after row, ``n`` beats per row (``variable_length``: payload
+        ``{"data", "last"}``, rows of ``1 .. n`` beats ended by ``last``,
+        :class:`qarith.hdl.common.rows.RowEngine`).
     o : Out(stream.Signature(unsigned(out_width)))
-        Probability codes (step ``2**-out_width``), in input order.
+        Probability codes (step ``2**-out_width``), in input order (``variable_length``:
+        ``{"data", "last"}``, ``last`` on each row's final code).
     """
 
     config_class = SoftmaxLutConfig
@@ -66,10 +69,19 @@ class SoftmaxLut(BlockComponent):
 
     def __init__(self, cfg):
         self.cfg = cfg
+        i_shape, o_shape = signed(cfg.in_width), unsigned(cfg.out_width)
+        if cfg.variable_length:
+            i_shape, o_shape = row_layout(i_shape), row_layout(o_shape)
         super().__init__({
-            "i": In(stream.Signature(signed(cfg.in_width))),
-            "o": Out(stream.Signature(unsigned(cfg.out_width))),
+            "i": In(stream.Signature(i_shape)),
+            "o": Out(stream.Signature(o_shape)),
         })
+
+    @property
+    def reduce_tail(self):
+        """The row's tail for :func:`~qarith.hdl.common.rows.banks_for`: the sum tail and the cycle
+        after it."""
+        return SUM_TAIL + 1
 
     @property
     def banks(self):
@@ -78,10 +90,15 @@ class SoftmaxLut(BlockComponent):
 
     @property
     def latency(self):
-        # n reads (the first in the cycle after the last element), the sum tail (the parameters are
-        # visible to the output stage in the cycle after it), then the output pipeline: buffer word,
-        # its register, ROM index, ROM word, [its register, product, shift,] output register.
-        return self.cfg.n + SUM_TAIL + (8 if self.cfg.method == "recip" else 5)
+        return self.row_latency(self.cfg.n)
+
+    def row_latency(self, length):
+        """Cycles from a row's last element to its first output, for a row of ``length`` elements
+        with nothing else in flight."""
+        # length reads (the first in the cycle after the last element), the sum tail (the parameters
+        # are visible to the output stage in the cycle after it), then the output pipeline: buffer
+        # word, its register, ROM index, ROM word, [its register, product, shift,] output register.
+        return length + SUM_TAIL + (8 if self.cfg.method == "recip" else 5)
 
     @property
     def table_bytes(self):
@@ -93,7 +110,7 @@ class SoftmaxLut(BlockComponent):
         x_shape = signed(cfg.in_width)
         min_code = -(1 << (cfg.in_width - 1))
         d_shape = unsigned(cfg.in_width)
-        rows = RowEngine(m, cfg.n, x_shape, self.banks, self.i)
+        rows = RowEngine(m, cfg.n, x_shape, self.banks, self.i, cfg.variable_length)
 
         exp = exp_table(cfg)
         exp_shape = unsigned(int(exp.max()).bit_length())
@@ -210,7 +227,7 @@ class SoftmaxLut(BlockComponent):
             rounded = Signal(len(product))
             m.d.comb += rounded.eq((halved + 1) >> 1)
             stalled((self.o.valid, out.valid[7]),
-                    (self.o.payload, Mux(rounded > cfg.out_max, cfg.out_max, rounded)))
+                    (out.data(self.o), Mux(rounded > cfg.out_max, cfg.out_max, rounded)), *out.ends(self.o, 7))
         else:
             table = out_table(cfg)
             m.submodules.out_rom = out_rom = _rom(table, unsigned(cfg.out_width))
@@ -220,5 +237,6 @@ class SoftmaxLut(BlockComponent):
             c3_index = Signal(range(len(table)))
             stalled((c3_index, Mux(k >= len(table) - 1, len(table) - 1, k)))
             m.d.comb += [out_rom_read.addr.eq(c3_index), out_rom_read.en.eq(out.advance)]
-            stalled((self.o.valid, out.valid[4]), (self.o.payload, Mux(c4_masked, 0, out_rom_read.data)))
+            stalled((self.o.valid, out.valid[4]), (out.data(self.o), Mux(c4_masked, 0, out_rom_read.data)),
+                    *out.ends(self.o, 4))
         return m

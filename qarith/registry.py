@@ -217,6 +217,7 @@ BLOCKS = {block.name: block for block in [
             "n64_recip_o12": SoftmaxLutConfig(n=64, out_width=12, exp_width=12, recip_width=14),
             "n16_log": SoftmaxLutConfig(n=16, method="log"),
             "n256_recip_s10": SoftmaxLutConfig(n=256, in_width=10, scale=1 / 64),
+            "n16_recip_varlen": SoftmaxLutConfig(n=16, variable_length=True),
         }),
     Block(
         name="shiftmax",
@@ -228,6 +229,7 @@ BLOCKS = {block.name: block for block in [
             "n197_pytorch": ShiftmaxConfig(n=197, scale=0.05),
             "n8_tvm_o16": ShiftmaxConfig(n=8, variant="tvm", out_width=16, in_width=10, scale=1 / 64),
             "n64_ibert": ShiftmaxConfig(n=64, variant="ibert"),
+            "n16_pytorch_varlen": ShiftmaxConfig(n=16, variable_length=True),
         }),
     Block(
         name="shiftgelu",
@@ -252,6 +254,7 @@ BLOCKS = {block.name: block for block in [
                 beta=tuple(0.25 * (c % 3 - 1) for c in range(64))),
             "c192_deit_tiny": ILayerNormConfig(channels=192),
             "c3_i6": ILayerNormConfig(channels=3, in_width=6, out_scale=1 / 16),
+            "c16_varlen": ILayerNormConfig(channels=16, variable_length=True),
         }),
     Block(
         name="log_softmax_int",
@@ -262,6 +265,7 @@ BLOCKS = {block.name: block for block in [
             "n64_b4": LogSoftmaxIntConfig(n=64),
             "n197_b4": LogSoftmaxIntConfig(n=197, scale=0.05),
             "n16_b3_s10": LogSoftmaxIntConfig(n=16, bits=3, in_width=10, scale=1 / 64),
+            "n16_b4_varlen": LogSoftmaxIntConfig(n=16, variable_length=True),
         }),
     Block(
         name="attn_v",
@@ -271,6 +275,7 @@ BLOCKS = {block.name: block for block in [
             "n64_exact": AttnVConfig(n=64),
             "n64_floor": AttnVConfig(n=64, rounding="floor"),
             "n197_v16": AttnVConfig(n=197, v_width=16),
+            "n16_exact_varlen": AttnVConfig(n=16, variable_length=True),
         }),
     Block(
         name="lns_mul",

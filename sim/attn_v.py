@@ -4,13 +4,14 @@ import cocotb
 import torch
 
 from ..golden.attn_v import attn_v
+from ..golden.common.ragged import cut_rows, pad_rows
 from ..golden.common.scores import score_rows
 from ..golden.log_softmax_int import LogSoftmaxIntConfig, log_softmax_int
 from ..hdl.attn_v import AttnV
 from .common.bench import Vectors, slow_modes
 from .common.cocotb_bench import run_stream_test
 
-__all__ = ["vectors"]
+__all__ = ["vectors", "ragged_vectors"]
 
 
 def _attn_case(cfg, name, code, zero, v):
@@ -19,10 +20,61 @@ def _attn_case(cfg, name, code, zero, v):
     return Vectors(name, beats, attn_v(cfg, code, zero, v).tolist(), origin=origin)
 
 
+def _ragged_case(cfg, name, terms):
+    """A variable-length case: ``terms`` lists rows of ``(code, zero, v)`` triples, each row ended by
+    ``last``; the block cuts a row longer than ``n`` after every ``n``-th term
+    (:func:`qarith.golden.common.ragged.cut_rows`), one sum per row it sees."""
+    beats = [{"code": c, "zero": z, "v": x, "last": int(j == len(row) - 1)}
+             for row in terms for j, (c, z, x) in enumerate(row)]
+    cut = cut_rows(terms, cfg.n)
+    columns = [pad_rows([[term[k] for term in row] for row in cut], cfg.n) for k in range(3)]
+    lengths = columns[0][1]
+    expected = attn_v(cfg, *(column for column, _ in columns), lengths=lengths).tolist()
+    ends = torch.cumsum(lengths, 0).tolist()
+    origin = [list(range(end - length, end)) for end, length in zip(ends, lengths.tolist())]
+    return Vectors(name, beats, expected, origin=origin)
+
+
+def ragged_vectors(cfg, seed=1):
+    """Variable-length rows: causal attention (query ``t`` of ``n`` sees keys ``0 .. t``: Log-Int-Softmax
+    codes of the row's own ``t + 1`` Gaussian scores, random ``V``), a sliding band of
+    ``max(1, n // 4)`` keys, random lengths 1..n with random codes, and rows of ``n + 1`` and
+    ``2 n + 3`` terms (cut by the block)."""
+    gen = torch.Generator().manual_seed(seed)
+    n = cfg.n
+    low, high = -(1 << (cfg.v_width - 1)), (1 << (cfg.v_width - 1)) - 1
+    lis = LogSoftmaxIntConfig(n=n, bits=min(cfg.bits, 4))
+    scores = score_rows(lis, "gauss2", n, n, seed=seed)[0]
+    v = torch.randint(low, high + 1, (n,), generator=gen)
+
+    def attention(lengths):
+        keys = [slice(t + 1 - length, t + 1) for t, length in enumerate(lengths)]
+        padded, lens = pad_rows([scores[t, span].tolist() for t, span in enumerate(keys)], n)
+        code, zero = log_softmax_int(lis, padded, lens)
+        return [list(zip(code[t, :length].tolist(), zero[t, :length].tolist(), v[span].tolist()))
+                for t, (length, span) in enumerate(zip(lengths, keys))]
+
+    def random_terms(length):
+        return list(zip(torch.randint(0, cfg.levels, (length,), generator=gen).tolist(),
+                        (torch.rand(length, generator=gen) < 0.2).to(torch.int64).tolist(),
+                        torch.randint(low, high + 1, (length,), generator=gen).tolist()))
+
+    window = max(1, n // 4)
+    lengths = torch.randint(1, n + 1, (max(16, 512 // (n // 2 + 1)),), generator=gen).tolist()
+    return [
+        _ragged_case(cfg, "causal", attention([t + 1 for t in range(n)])),
+        _ragged_case(cfg, "banded", attention([min(t + 1, window) for t in range(n)])),
+        _ragged_case(cfg, "random_lengths", [random_terms(length) for length in lengths]),
+        _ragged_case(cfg, "overlong", [random_terms(length) for length in (n + 1, 2 * n + 3, 1)]),
+    ]
+
+
 def vectors(cfg, seed=1):
-    """Named cases for ``attn_v``: codes from Log-Int-Softmax of Gaussian scores with random ``V``; random
+    """Named cases for ``attn_v`` (variable-length configs: :func:`ragged_vectors`): codes from Log-Int-Softmax of Gaussian scores with random ``V``; random
     codes with a fifth zero; the extremes (every ``V`` at the minimum or maximum with code 0, every code
     the largest, every term zero)."""
+    if cfg.variable_length:
+        return ragged_vectors(cfg, seed)
     gen = torch.Generator().manual_seed(seed)
     low, high = -(1 << (cfg.v_width - 1)), (1 << (cfg.v_width - 1)) - 1
     rows = max(8, 256 // cfg.n)

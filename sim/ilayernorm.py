@@ -7,7 +7,7 @@ from ..golden.ilayernorm import activation_rows, ilayernorm
 from ..hdl.ilayernorm import ILayerNorm
 from .common.bench import slow_modes
 from .common.cocotb_bench import run_stream_test
-from .common.rows import edge_rows, row_vectors
+from .common.rows import edge_rows, ragged_cases, row_vectors
 
 __all__ = ["vectors"]
 
@@ -15,7 +15,11 @@ __all__ = ["vectors"]
 def vectors(cfg, seed=1):
     """Named cases: transformer-like rows (Gaussian channels with outlier channels), the row blocks'
     edge rows (all equal: zero variance; one extreme among minimum codes; alternating extremes; a ramp),
-    and a long back-to-back run of uniformly random rows that cycles every buffer bank."""
+    and a long back-to-back run of uniformly random rows that cycles every buffer bank. Variable-length
+    configs: :func:`~qarith.sim.common.rows.ragged_cases`, the realistic rows from transformer-like
+    channels."""
+    if cfg.variable_length:
+        return ragged_cases(cfg, ilayernorm, seed, source=activation_rows(cfg, cfg.channels, seed=seed))
     gen = torch.Generator().manual_seed(seed)
     low, high = -(1 << (cfg.in_width - 1)), (1 << (cfg.in_width - 1)) - 1
     realistic = activation_rows(cfg, max(4, 256 // cfg.channels), seed=seed)

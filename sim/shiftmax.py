@@ -6,13 +6,16 @@ from ..golden.shiftmax import shiftmax
 from ..hdl.shiftmax import Shiftmax
 from .common.bench import slow_modes
 from .common.cocotb_bench import run_stream_test
-from .common.rows import row_cases
+from .common.rows import ragged_cases, row_cases
 
 __all__ = ["vectors"]
 
 
 def vectors(cfg, seed=1):
-    """The row blocks' cases (:func:`qarith.sim.common.rows.row_cases`) through :func:`shiftmax`."""
+    """The row blocks' cases (:func:`qarith.sim.common.rows.row_cases`; variable-length rows:
+    :func:`~qarith.sim.common.rows.ragged_cases`) through :func:`shiftmax`."""
+    if cfg.variable_length:
+        return ragged_cases(cfg, shiftmax, seed)
     return row_cases(cfg, shiftmax, seed)
 
 

@@ -6,13 +6,16 @@ from ..golden.softmax_lut import softmax_lut
 from ..hdl.softmax_lut import SoftmaxLut
 from .common.bench import slow_modes
 from .common.cocotb_bench import run_stream_test
-from .common.rows import row_cases
+from .common.rows import ragged_cases, row_cases
 
 __all__ = ["vectors"]
 
 
 def vectors(cfg, seed=1):
-    """The row blocks' cases (:func:`qarith.sim.common.rows.row_cases`) through :func:`softmax_lut`."""
+    """The row blocks' cases (:func:`qarith.sim.common.rows.row_cases`; variable-length rows:
+    :func:`~qarith.sim.common.rows.ragged_cases`) through :func:`softmax_lut`."""
+    if cfg.variable_length:
+        return ragged_cases(cfg, softmax_lut, seed)
     return row_cases(cfg, softmax_lut, seed)
 
 

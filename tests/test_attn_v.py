@@ -5,7 +5,7 @@ from qarith.golden.attn_v import AttnVConfig, attn_v
 from qarith.registry import BLOCKS
 from qarith.sim.attn_v import vectors
 
-from tiers import fast_tier, slow_tier, slow_tier_params
+from tiers import fast_tier, fixed_configs, slow_tier, slow_tier_params, variable_configs, variable_fast_tier
 
 
 class TestConfig:
@@ -44,7 +44,7 @@ def test_bench_takes_five_bit_codes():
     assert max(beat["code"] for beat in cases["extremes"].beats) == 31
 
 
-@pytest.mark.parametrize("config_name", list(BLOCKS["attn_v"].configs))
+@pytest.mark.parametrize("config_name", fixed_configs("attn_v"))
 def test_fast_tier(config_name):
     block = BLOCKS["attn_v"]
     cfg = block.configs[config_name]
@@ -53,6 +53,13 @@ def test_fast_tier(config_name):
     assert result.out_cycles[0] - result.in_cycles[cfg.n - 1] == block.interface(cfg).latency
     # One term per cycle: the last sum leaves latency cycles after the last term, rows * n terms after the first.
     assert result.out_cycles[-1] - result.in_cycles[0] == len(case.beats) - 1 + block.interface(cfg).latency
+
+
+@pytest.mark.parametrize("config_name", variable_configs("attn_v"))
+def test_fast_tier_variable_length(config_name):
+    """Variable-length rows (causal, banded, random lengths, edge rows cut short, over-long rows),
+    bit-exact with per-row lengths checked through ``last``."""
+    variable_fast_tier("attn_v", config_name, vectors)
 
 
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params("attn_v"))

@@ -9,7 +9,7 @@ from qarith.golden.log_softmax_int import LogSoftmaxIntConfig, log_round, log_so
 from qarith.registry import BLOCKS
 from qarith.sim.log_softmax_int import vectors
 
-from tiers import fast_tier, slow_tier, slow_tier_params
+from tiers import fast_tier, fixed_configs, slow_tier, slow_tier_params, variable_configs, variable_fast_tier
 
 
 class TestConfig:
@@ -80,7 +80,7 @@ class TestGolden:
 
 
 
-@pytest.mark.parametrize("config_name", list(BLOCKS["log_softmax_int"].configs))
+@pytest.mark.parametrize("config_name", fixed_configs("log_softmax_int"))
 def test_fast_tier(config_name):
     block = BLOCKS["log_softmax_int"]
     cfg = block.configs[config_name]
@@ -89,6 +89,13 @@ def test_fast_tier(config_name):
     assert result.out_cycles[0] - result.in_cycles[cfg.n - 1] == latency
     rows = len(case.beats) // cfg.n
     assert result.out_cycles[-1] - result.in_cycles[0] == (cfg.n - 1) + latency + rows * cfg.n - 1
+
+
+@pytest.mark.parametrize("config_name", variable_configs("log_softmax_int"))
+def test_fast_tier_variable_length(config_name):
+    """Variable-length rows (causal, banded, random lengths, edge rows cut short, over-long rows),
+    bit-exact with per-row lengths checked through ``last``."""
+    variable_fast_tier("log_softmax_int", config_name, vectors)
 
 
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params("log_softmax_int"))

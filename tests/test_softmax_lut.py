@@ -22,7 +22,7 @@ from qarith.sim.common.bench import run_amaranth
 from qarith.sim.common.rows import row_vectors
 from qarith.sim.softmax_lut import vectors
 
-from tiers import fast_tier, slow_tier, slow_tier_params
+from tiers import fast_tier, fixed_configs, slow_tier, slow_tier_params, variable_configs, variable_fast_tier
 
 
 class TestConfig:
@@ -173,7 +173,7 @@ class TestPeer:
         assert result["kl"] == pytest.approx(kl / 2)
 
 
-@pytest.mark.parametrize("config_name", list(BLOCKS["softmax_lut"].configs))
+@pytest.mark.parametrize("config_name", fixed_configs("softmax_lut"))
 def test_fast_tier(config_name):
     block = BLOCKS["softmax_lut"]
     cfg = block.configs[config_name]
@@ -206,6 +206,13 @@ def test_short_rows(kwargs):
     result = run_amaranth(dut, case)
     assert result.out_cycles[-1] - result.in_cycles[0] == (cfg.n - 1) + dut.latency + 40 * cfg.n - 1
     run_amaranth(BLOCKS["softmax_lut"].elaborate(cfg), case, idle=0.3, backpressure=0.5, seed=2)
+
+
+@pytest.mark.parametrize("config_name", variable_configs("softmax_lut"))
+def test_fast_tier_variable_length(config_name):
+    """Variable-length rows (causal, banded, random lengths, edge rows cut short, over-long rows),
+    bit-exact with per-row lengths checked through ``last``."""
+    variable_fast_tier("softmax_lut", config_name, vectors)
 
 
 @pytest.mark.parametrize("config_name, simulator", slow_tier_params("softmax_lut"))

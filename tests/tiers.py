@@ -55,3 +55,27 @@ def slow_tier_params(block_name, simulator=None):
 def slow_tier(block_name, config_name, simulator):
     block = BLOCKS[block_name]
     run_cocotb(block.generator, block.bench, block.configs[config_name], simulator, f"{block_name}__{config_name}")
+
+
+def fixed_configs(block_name):
+    """The block's registered configs with fixed-length rows (all of them for a block without the
+    ``variable_length`` option)."""
+    return [name for name, cfg in BLOCKS[block_name].configs.items() if not getattr(cfg, "variable_length", False)]
+
+
+def variable_configs(block_name):
+    """The block's registered configs with ``variable_length=True``."""
+    return [name for name in BLOCKS[block_name].configs if name not in fixed_configs(block_name)]
+
+
+def variable_fast_tier(block_name, config_name, make_vectors):
+    """:func:`fast_tier` for a variable-length config, then its ``causal`` case (rows of lengths 1..n
+    back to back, first; under ``make test`` the other families follow in the same case) checked for
+    time: the first row's output ``row_latency(1)`` after its one element."""
+    block = BLOCKS[block_name]
+    cfg = block.configs[config_name]
+    results = fast_tier(block_name, config_name, make_vectors)
+    case, result = results["causal"]
+    assert len(case.origin[0]) == 1
+    assert result.out_cycles[0] - result.in_cycles[0] == block.interface(cfg).row_latency(1)
+    return results

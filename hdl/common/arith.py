@@ -6,13 +6,15 @@ module through a ``register(target, value)`` function, so the same stages serve 
   compare-and-subtract stage per quotient bit (a new division can start every cycle);
 * :func:`floor_divide_constant`: ``floor(value / divisor)`` for a constant divisor, as a multiply by
   ``ceil(2**k / divisor)`` and a shift (exact over the stated range);
+* :func:`floor_divide_length`: the same for a divisor ``L`` that changes from row to row (a row's
+  length, ``1 .. count``), the multiplier from a table of ``count`` constants;
 * :func:`isqrt_stages`: ``floor(sqrt(value))``, digit by digit, one stage per root bit;
 * :func:`delay`: a value carried through registers alongside such stages.
 """
 
-from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Mux, Signal, unsigned
 
-__all__ = ["delay", "divide_stages", "floor_divide_constant", "isqrt_stages"]
+__all__ = ["delay", "divide_stages", "floor_divide_constant", "floor_divide_length", "isqrt_stages"]
 
 
 def delay(value, stages, register, name):
@@ -59,6 +61,29 @@ def floor_divide_constant(m, value, divisor, low, high, register, name="cdiv"):
     quotient = Signal(range(low // divisor, high // divisor + 1), name=f"{name}_quotient")
     register(quotient, (product >> k) - offset)
     return quotient, 2
+
+
+def floor_divide_length(m, value, top, count, bound, register, name="ldiv"):
+    """``floor(value / L)`` for ``L = top + 1`` in ``1 .. count`` and a signed ``value`` with
+    ``|value| <= L bound``, after three registers: ``v = value + B L >= 0`` with ``B = bound + 1``, then
+    ``q = (v M_L) >> k - B`` with ``M_L = ceil(2**k / L)`` from a table and ``2**k > (V + 1) count``
+    for every ``v <= V = count (2 bound + 1)``: the product's error ``v (M_L L - 2**k) / (L 2**k)`` is
+    below ``V / 2**k < 1 / L``, so the floor is exact for every ``L`` (the argument of
+    :func:`floor_divide_constant`)."""
+    offset = bound + 1
+    top_value = count * (2 * bound + 1)
+    k = (top_value + 1).bit_length() + count.bit_length()
+    multipliers = [-(-(1 << k) // length) for length in range(1, count + 1)]
+    table = Array(Const(v, unsigned(max(multipliers).bit_length())) for v in multipliers)
+    shifted = Signal(unsigned(top_value.bit_length()), name=f"{name}_shifted")
+    multiplier = Signal(unsigned(max(multipliers).bit_length()), name=f"{name}_multiplier")
+    register(shifted, value + offset * (top + 1))
+    register(multiplier, table[top])
+    product = Signal(unsigned(len(shifted) + len(multiplier)), name=f"{name}_product")
+    register(product, shifted * multiplier)
+    quotient = Signal(range(-bound, bound + 1), name=f"{name}_quotient")
+    register(quotient, (product >> k) - offset)
+    return quotient, 3
 
 
 def isqrt_stages(m, value, register, name="sqrt"):

@@ -17,12 +17,24 @@ A row of ``n`` elements passes three stages, each holding one row at a time:
 
 With ``banks`` chosen by :func:`banks_for` from the reduce pass's tail, the next rows stream in while
 earlier ones are reduced and drained: one element per cycle in, one out, in steady state.
+
+With ``variable_length``, the input payload is ``{"data", "last"}`` and a row ends at the element
+carrying ``last``, or at its ``n``-th element (a longer row is cut there: the elements after it start
+the next row). Each bank keeps its row's last index, and both passes read the row's own ``L`` elements
+only, so a row of ``L`` elements costs ``L`` cycles in each stage; the output pass marks the row's last
+element (:attr:`OutputPass.last`).
 """
 
 from amaranth.hdl import Array, Cat, Mux, Signal, Value, unsigned
+from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
-__all__ = ["RowEngine", "OutputPass", "banks_for"]
+__all__ = ["RowEngine", "OutputPass", "banks_for", "row_layout"]
+
+
+def row_layout(shape):
+    """The payload of a variable-length row's element: ``data`` and ``last`` (the row's final element)."""
+    return data.StructLayout({"data": shape, "last": 1})
 
 
 def banks_for(n, tail):
@@ -38,10 +50,21 @@ class OutputPass:
     """What :meth:`RowEngine.output_pass` built: ``advance`` (the pipeline moves this cycle),
     ``valid[k]`` and ``values[k]`` (the row's maximum, its parameters, and last the element's position
     in the row) of stage ``c_k`` (k = 1 .. depth), and ``x``, the buffer word registered at stage
-    ``c2``."""
+    ``c2``. With variable-length rows, ``last[k]`` marks the row's last element at stage ``c_k`` (it is
+    also ``values[k][-2]``); ``last`` is ``None`` for fixed-length rows."""
 
-    def __init__(self, m, advance, valid, values, x):
+    def __init__(self, m, advance, valid, values, x, last=None):
         self.m, self.advance, self.valid, self.values, self.x = m, advance, valid, values, x
+        self.last = last
+
+    def data(self, o):
+        """The part of ``o.payload`` that carries the block's result (all of it for fixed-length rows)."""
+        return o.payload if self.last is None else o.payload.data
+
+    def ends(self, o, stage):
+        """``(o.payload.last, last[stage])`` as a pair list for :meth:`stalled` (none for fixed-length
+        rows)."""
+        return [] if self.last is None else [(o.payload.last, self.last[stage])]
 
     def stalled(self, *pairs):
         """Registers that move with the output pipeline: ``(target, value)`` pairs."""
@@ -62,7 +85,10 @@ class RowEngine:
     banks : int
         Buffer banks (a power of two, at least 4): :func:`banks_for`.
     i : stream interface
-        The block's input stream (``n`` beats per row).
+        The block's input stream (``n`` beats per row; with ``variable_length``, payloads
+        :func:`row_layout` and rows of ``1 .. n`` beats ended by ``last``).
+    variable_length : bool
+        Rows of ``1 .. n`` elements ended by ``last`` (see the module docstring).
 
     Attributes
     ----------
@@ -75,8 +101,9 @@ class RowEngine:
         Driven by the block: high for one cycle when a row's parameters are stored (rows in order).
     """
 
-    def __init__(self, m, n, x_shape, banks, i):
+    def __init__(self, m, n, x_shape, banks, i, variable_length=False):
         self.m, self.n, self.x_shape, self.banks = m, n, x_shape, banks
+        self.variable_length = variable_length
         bank_bits = self.bank_bits = banks.bit_length() - 1
         index_bits = (n - 1).bit_length()
         count_shape = unsigned(bank_bits + 1)           # row counters, modulo 2 * banks
@@ -100,18 +127,33 @@ class RowEngine:
         running_max = Signal(x_shape)
         new_max = Signal(x_shape)
         full = Signal()
+        element = i.payload.data if variable_length else i.payload
         m.d.comb += [
             full.eq((rows_in - self._rows_out)[:bank_bits + 1] == banks),
             i.ready.eq(~full),
-            new_max.eq(Mux((in_index == 0) | (i.payload > running_max), i.payload, running_max)),
+            new_max.eq(Mux((in_index == 0) | (element > running_max), element, running_max)),
             write.addr.eq(Cat(in_index, rows_in[:bank_bits])),
-            write.data.eq(i.payload),
+            write.data.eq(element),
             write.en.eq(i.valid & i.ready),
         ]
+        if variable_length:
+            # Each bank's row: its last index (the row's length minus one), read through asynchronous
+            # ports (top_of). A memory rather than an Array of registers: Icarus evaluates a
+            # combinational mux of registers only when one of them changes, and a bank's index written
+            # with the value it already holds (0 after reset) left the mux unknown there.
+            m.submodules.row_tops = self._row_tops = Memory(shape=range(n), depth=banks, init=[])
+            top_write = self._row_tops.write_port()
+            m.d.comb += [top_write.addr.eq(rows_in[:bank_bits]), top_write.data.eq(in_index)]
+            in_end = Signal()
+            m.d.comb += in_end.eq(i.payload.last | (in_index == n - 1))
+        else:
+            in_end = in_index == n - 1
         with m.If(i.valid & i.ready):
             m.d.sync += running_max.eq(new_max)
-            with m.If(in_index == n - 1):
+            with m.If(in_end):
                 m.d.sync += [in_index.eq(0), rows_in.eq(rows_in + 1), row_max[rows_in[:bank_bits]].eq(new_max)]
+                if variable_length:
+                    m.d.comb += top_write.en.eq(1)
             with m.Else():
                 m.d.sync += in_index.eq(in_index + 1)
 
@@ -122,14 +164,15 @@ class RowEngine:
             issue.eq(rows_reduced != rows_in),
             reduce_read.addr.eq(Cat(reduce_index, rows_reduced[:bank_bits])),
         ]
+        reduce_top = self.top_of(rows_reduced[:bank_bits]) if variable_length else n - 1
         with m.If(issue):
-            with m.If(reduce_index == n - 1):
+            with m.If(reduce_index == reduce_top):
                 m.d.sync += [reduce_index.eq(0), rows_reduced.eq(rows_reduced + 1)]
             with m.Else():
                 m.d.sync += reduce_index.eq(reduce_index + 1)
         s1 = [Signal(name="s1_valid"), Signal(name="s1_first"), Signal(name="s1_last"), Signal(bank_bits, name="s1_bank"),
               Signal(range(n), name="s1_index")]
-        m.d.sync += [s1[0].eq(issue), s1[1].eq(reduce_index == 0), s1[2].eq(reduce_index == n - 1),
+        m.d.sync += [s1[0].eq(issue), s1[1].eq(reduce_index == 0), s1[2].eq(reduce_index == reduce_top),
                      s1[3].eq(rows_reduced[:bank_bits]), s1[4].eq(reduce_index)]
         self.valid, self.first, self.last = Signal(name="s2_valid"), Signal(name="s2_first"), Signal(name="s2_last")
         self.bank, self.x = Signal(bank_bits, name="s2_bank"), Signal(x_shape, name="s2_x")
@@ -137,6 +180,14 @@ class RowEngine:
         m.d.sync += [self.valid.eq(s1[0]), self.first.eq(s1[1]), self.last.eq(s1[2]), self.bank.eq(s1[3]),
                      self.index.eq(s1[4]), self.x.eq(reduce_read.data)]
         self.max = row_max[self.bank]
+
+    def top_of(self, bank):
+        """With ``variable_length``: the last index (length minus one) of the row in ``bank``, through a
+        new asynchronous read port; set when the row is written, steady until its output pass has read
+        it."""
+        port = self._row_tops.read_port(domain="comb")
+        self.m.d.comb += port.addr.eq(bank)
+        return port.data
 
     def tags(self, delay):
         """``(valid, first, last, bank)`` of the reduce pass ``delay`` registers after stage ``s2``, to go
@@ -167,12 +218,14 @@ class RowEngine:
             self._out_read.addr.eq(Cat(out_index, bank)),
             self._out_read.en.eq(advance),
         ]
+        out_top = self.top_of(bank) if self.variable_length else self.n - 1
         with m.If(issue):
-            with m.If(out_index == self.n - 1):
+            with m.If(out_index == out_top):
                 m.d.sync += [out_index.eq(0), self._rows_out.eq(self._rows_out + 1)]
             with m.Else():
                 m.d.sync += out_index.eq(out_index + 1)
-        carried = [self.row_max[bank]] + [array[bank] for array in arrays] + [out_index]
+        row_end = [out_index == out_top] if self.variable_length else []
+        carried = [self.row_max[bank]] + [array[bank] for array in arrays] + row_end + [out_index]
         valid, values = [None], [None]
         previous_valid, previous_values = issue, carried
         for k in range(1, depth + 1):
@@ -188,4 +241,5 @@ class RowEngine:
         x = Signal(self.x_shape, name="c2_x")
         with m.If(advance):
             m.d.sync += x.eq(self._out_read.data)
-        return OutputPass(m, advance, valid, values, x)
+        last = [None] + [stage[-2] for stage in values[1:]] if self.variable_length else None
+        return OutputPass(m, advance, valid, values, x, last)
