@@ -326,11 +326,17 @@ def encoder_layer(cfg):
     tally.read(8 * cfg.cols, weight_bytes, per_step)
     quant_bytes = _bytes(column_tiles * cfg.cols * 70)
     tally.read(cfg.cols * 70, quant_bytes, 1 / (cfg.d_model * cfg.cols))
+    note = (f"requantization amortised over d_model = {cfg.d_model} MACs; token reads a row tile's word "
+            "per bank, shared by its MACs")
+    if cfg.rtl_phases == "attention":
+        # The attention block's memories: Wo beside Wq|Wk|Wv, and the second requantizer's parameters (the
+        # residual's, per column); its phases' operations are not counted yet.
+        weight_bytes = 4 * cfg.d_model * cfg.d_model
+        quant_bytes = _bytes((4 * cfg.d_model + 2 * cfg.cols) * 70)
+        note += "; counts the Q/K/V projections' operations only (the attention phases are not counted)"
     # hdl/encoder_layer.py's requantizer: RequantConfig's default (double) rounding.
     ops = mac_array(cfg.mac) + _requant_element("double").done("MAC").scaled(1 / cfg.d_model)
-    return ops + tally.done("MAC", table_bytes=weight_bytes + quant_bytes, buffer_bytes=token_bytes,
-                            note=f"requantization amortised over d_model = {cfg.d_model} MACs; "
-                                 "token reads a row tile's word per bank, shared by its MACs")
+    return ops + tally.done("MAC", table_bytes=weight_bytes + quant_bytes, buffer_bytes=token_bytes, note=note)
 
 
 @_counts("xnor_popcount")
