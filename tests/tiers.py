@@ -33,21 +33,25 @@ def fast_tier(block_name, config_name, make_vectors, modes=("plain", "both")):
 def slow_tier_params(block_name, simulator=None):
     """The block's named configs on the simulators, marked as the slow tier. ``make test`` (to stay inside
     its budget) runs the first config on one simulator, Verilator and Icarus alternating from block to
-    block in registry order (``simulator`` pins it), and a config that ``amaranth.sim`` cannot run (FPGA
-    primitives) on one too; the others run in ``make test``'s fast tier only. ``make test-full``
+    block in registry order (``simulator`` pins it), and the first config of each set of FPGA-primitive
+    models (``sim_sources``: configs that ``amaranth.sim`` cannot run) on one too; the others run in
+    ``make test``'s fast tier only. ``make test-full``
     (``QARITH_FULL=1``) runs every config on both simulators."""
     block = BLOCKS[block_name]
     first = simulator or SIMULATORS[list(BLOCKS).index(block_name) % 2]
     params = []
+    models = set()
     for index, name in enumerate(block.configs):
+        sources = tuple(block.interface(block.configs[name]).sim_sources)
         if FULL:
             simulators = SIMULATORS
         elif index == 0:
             simulators = (first,)
-        elif block.interface(block.configs[name]).sim_sources:
+        elif sources and sources not in models:
             simulators = (SIMULATORS[(SIMULATORS.index(first) + index) % 2],)
         else:
             simulators = ()
+        models.add(sources)
         params += [pytest.param(name, sim, marks=pytest.mark.cocotb, id=f"{name}-{sim}") for sim in simulators]
     return params
 

@@ -158,7 +158,7 @@ def vectors_prefix(vectors, max_beats):
 #: Input beats of a case that ``make test`` plays under stalls (``STRESS_BEATS``) and without
 #: (``PLAIN_BEATS``), in both tiers; ``make test-full`` (``QARITH_FULL=1``) plays every case whole.
 STRESS_BEATS = 512
-PLAIN_BEATS = 4096
+PLAIN_BEATS = 2048
 
 
 def full_run():
