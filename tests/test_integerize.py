@@ -2,6 +2,7 @@
 claims, the fast float64 paths equal the int64 ones, and converted models (a Sequential CNN, a small
 Hugging Face BERT) run on those chains."""
 
+import dataclasses
 import math
 import os
 
@@ -15,11 +16,13 @@ from qarith.golden.common.modules import (
     IntGelu,
     IntLayerNorm,
     IntLinear,
+    IntLinearOutlier,
     IntSoftmax,
     quantize_symmetric,
     requantize_fast,
 )
 from qarith.golden.ilayernorm import ILayerNormConfig, ilayernorm
+from qarith.golden.int8_outlier_linear import int8_outlier_linear, llm_int8_matmul
 from qarith.golden.linear_int8 import linear_int8_hw
 from qarith.golden.log_softmax_int import LogSoftmaxIntConfig, log_softmax_int
 from qarith.golden.lut_unary import lut_unary
@@ -360,6 +363,42 @@ def test_integerized_vit(recipe):
         expected, got = model(vit_images(seed=19)).logits, converted(vit_images(seed=19)).logits
     cosine = nn.functional.cosine_similarity(expected, got, dim=-1)
     assert float(cosine.min()) > 0.98, float(cosine.min())
+
+
+def test_llm_int8_linear_is_the_block_tile_by_tile():
+    gen = torch.Generator().manual_seed(20)
+    linear = seeded(nn.Linear(24, 5))
+    x = torch.randn(3, 7, 24, generator=gen)
+    x[..., 3] *= 12                                            # an outlier column in most tiles
+    x[1, 2, 17] = -9.0                                         # and one planted element
+    module = IntLinearOutlier.from_float(linear, x, in_width=16, threshold=6.0, rows=4)
+    assert module.cfg.frac_bits == 15 - math.ceil(math.log2(float(x.abs().max())))
+    codes = module.quantize(x)
+    flat = codes.reshape(-1, 24)
+    tiles = torch.cat([flat, flat.new_zeros(3, 24)]).reshape(-1, 4, 24)           # 21 rows -> 6 tiles
+    cfg = dataclasses.replace(module.cfg, cols=5, max_k=24)
+    expected = int8_outlier_linear(cfg, tiles, module.weight_q).reshape(-1, 5)[:21].reshape(3, 7, 5)
+    assert torch.equal(module.accumulate(codes), expected)
+    # One tile of values the codes hold exactly: the float LLM.int8() product, plus the bias.
+    exact = codes[0, :4].to(torch.float64) / (1 << module.cfg.frac_bits)
+    reference = llm_int8_matmul(exact, linear.weight.detach(), threshold=6.0) + linear.bias.detach().double()
+    assert float((module(exact) - reference).abs().max()) < 1e-9
+    # The decomposition is what keeps the outlier column's error small.
+    plain = IntLinearOutlier.from_float(linear, x, in_width=16, threshold=0.0, rows=4)
+    with torch.no_grad():
+        errors = [float((m(x) - linear(x)).abs().max()) for m in (module, plain)]
+    assert errors[0] < errors[1] / 2, errors
+
+
+def test_integerize_linear_llm_int8():
+    model = tiny_bert()
+    inputs = bert_inputs()
+    recipe = recipe_with("lut", only=("linear",), linear={"method": "llm_int8", "in_width": 16})
+    converted = integerize(model, inputs, recipe)
+    assert converted.integer_report["replaced"] == {"IntLinearOutlier": 13}
+    with torch.no_grad():
+        expected, got = model(**bert_inputs(14)).last_hidden_state, converted(**bert_inputs(14)).last_hidden_state
+    assert float(nn.functional.cosine_similarity(expected, got, dim=-1).min()) > 0.99
 
 
 def test_percentile_calibration_clips_an_outlier():

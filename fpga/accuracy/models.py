@@ -118,6 +118,10 @@ def train_digits_vit(x, y, epochs=60, seed=0):
 #: block takes and a masked code out of its exponential's range.
 LOG_SOFTMAX = {"method": "log", "in_width": 8, "out_width": 4}
 
+#: LLM.int8() linears: 16-bit fixed-point activations, outlier columns (|x| >= 6) on the side path, tiles
+#: of 4 rows (the ``int8_outlier_linear`` block's integer path).
+LLM_INT8 = {"method": "llm_int8", "in_width": 16, "threshold": 6.0, "rows": 4}
+
 #: Per-operator replacements in the ViT (everything else fp32), then every recipe all together.
 VIT_CASES = [
     ("softmax: shiftmax (12/12)", recipe_with("ivit", only=("softmax",))),
@@ -305,8 +309,10 @@ MINILM_CASES = [
     ("Linear: linear_int8 (8-bit in and out)", recipe_with("lut", only=("linear",),
                                                             linear={"in_width": 8, "out_width": 8})),
     ("Linear: mac_array + requant (12-bit in, 16-bit out)", recipe_with("lut", only=("linear",))),
+    ("Linear: LLM.int8() (int8 + outlier side path)", recipe_with("lut", only=("linear",), linear=LLM_INT8)),
     *((f"all together: {name} recipe", name) for name in RECIPES),
     ("all together: ivit recipe with log_softmax_int", recipe_with("ivit", softmax=LOG_SOFTMAX)),
+    ("all together: lut recipe with LLM.int8() linears", recipe_with("lut", linear=LLM_INT8)),
 ]
 
 

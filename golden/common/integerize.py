@@ -28,7 +28,7 @@ from collections import Counter
 import torch
 from torch import nn
 
-from .modules import IntConv2d, IntGelu, IntLayerNorm, IntLinear, IntSoftmax
+from .modules import IntConv2d, IntGelu, IntLayerNorm, IntLinear, IntLinearOutlier, IntSoftmax
 
 __all__ = ["RECIPES", "CODE_PRESERVING", "IntSelfAttention", "IntProjectionAttention", "integerize", "recipe_with"]
 
@@ -103,6 +103,8 @@ def _kind(module):
 def _convert(kind, module, inputs, options, calibration, input_quant=None):
     options = dict(options)
     if kind == "linear":
+        if options.pop("method", "requant") == "llm_int8":
+            return IntLinearOutlier.from_float(module, inputs, calibration=calibration, **options)
         return IntLinear.from_float(module, inputs, calibration=calibration, input_quant=input_quant, **options)
     if kind == "conv":
         return IntConv2d.from_float(module, inputs, calibration=calibration, input_quant=input_quant, **options)

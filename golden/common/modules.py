@@ -28,6 +28,8 @@ import torch
 from torch import nn
 
 from ..ilayernorm import ILayerNormConfig, ilayernorm
+from ..int8_outlier_linear import Int8OutlierLinearConfig, quantize_rows, quantize_weights
+from ..int8_outlier_linear import dequantize as outlier_dequantize
 from ..linear_int8 import LinearInt8Config, QuantizedLinear
 from ..log_softmax_int import IBERT_X0_LIMIT, LogSoftmaxIntConfig, log_softmax_int
 from ..lut_unary import LutUnaryConfig, lut_unary
@@ -38,7 +40,8 @@ from ..shiftmax import DEFAULT_SHIFT, ShiftmaxConfig, shiftmax
 from ..softmax_lut import SoftmaxLutConfig, softmax_lut
 from ..wino_conv import WinoConvConfig, wino_conv
 
-__all__ = ["CALIBRATIONS", "clip_value", "symmetric_scale", "quantize_symmetric", "IntLinear", "IntConv2d",
+__all__ = ["CALIBRATIONS", "clip_value", "symmetric_scale", "quantize_symmetric", "IntLinear", "IntLinearOutlier",
+           "IntConv2d",
            "IntSoftmax", "IntGelu", "IntLayerNorm", "SOFTMAX_METHODS", "GELU_METHODS", "CONV_METHODS",
            "MAX_LINEAR_K", "requantize_fast"]
 
@@ -216,6 +219,74 @@ class IntLinear(nn.Module):
         """The ``linear_int8`` config that runs this layer in one pass (one MAC array column per output,
         so at most 32 outputs; wider layers run as several column tiles)."""
         return LinearInt8Config(rows=rows, cols=self.out_features, max_k=max(2, self.in_features))
+
+
+class IntLinearOutlier(nn.Module):
+    """``nn.Linear`` as LLM.int8() (Dettmers et al., NeurIPS 2022, sections 3.1-3.2): the
+    ``int8_outlier_linear`` block's integer path on every tile of ``rows`` activation rows. Activations
+    become signed ``in_width``-bit fixed-point codes with ``frac_bits`` fraction bits (the most that hold
+    the calibrated range); per tile the outlier columns (``|x| >= threshold`` in any of its rows) go to the
+    side path at full input precision, the rest through vector-wise int8 (a scale per row, outliers
+    excluded); weights are row-wise absmax int8 codes, the bias is added in float after the block's
+    dequantization (as bitsandbytes adds it after ``int8_mm_dequant``).
+
+    Exact and fast: ``C32 = X8 W8^T`` and ``S = x[:, O] W8[:, O]^T`` are float64 matrix products of
+    integers below ``2**53`` (``127 * 127 * K`` and ``2**15 * 127 * K`` for ``K <= 65536``), combined in
+    int64 as the block does (``acc = c C32 + 127 S``); a test checks ``acc`` against the block's golden
+    model tile by tile. Rows are padded to whole tiles with zero rows, which have no outliers and quantize
+    to 0. Any leading batch shape. The output is float (a dequantized block output): a float rescale."""
+
+    def __init__(self, weight_q, weight_scale, bias, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.in_features, self.out_features = weight_q.shape[1], weight_q.shape[0]
+        self.register_buffer("weight_q", weight_q)
+        self.register_buffer("weight_scale", weight_scale)
+        self.register_buffer("bias", bias)
+        self.register_buffer("weight_f64", weight_q.to(torch.float64).T.contiguous())
+
+    @classmethod
+    def from_float(cls, linear, calibration_inputs, in_width=16, threshold=6.0, rows=4, calibration="max",
+                   percentile=99.99, input_quant=None):
+        """``calibration_inputs`` (any shape ``(..., in_features)``) set ``frac_bits``: the most fraction
+        bits whose codes still hold the clip range. ``input_quant`` is not used (the block takes
+        fixed-point activations, not a chained predecessor's codes)."""
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"Expected a torch.nn.Linear, not {linear!r}")
+        if linear.in_features > MAX_LINEAR_K:
+            raise ValueError(f"Input features must be at most {MAX_LINEAR_K}, not {linear.in_features}")
+        with torch.no_grad():
+            clip = max(clip_value(calibration_inputs.detach().reshape(-1, linear.in_features), calibration,
+                                  percentile), 2.0 ** -24)
+            frac_bits = max(0, min(24, math.floor(math.log2(((1 << (in_width - 1)) - 1) / clip))))
+            weight_q, weight_scale = quantize_weights(linear.weight.detach())
+            bias = linear.bias.detach().to(torch.float64) if linear.bias is not None \
+                else torch.zeros(linear.out_features, dtype=torch.float64)
+        cfg = Int8OutlierLinearConfig(rows=rows, cols=1, max_k=linear.in_features, in_width=in_width,
+                                      frac_bits=frac_bits, threshold=threshold)
+        return cls(weight_q, weight_scale, bias, cfg)
+
+    def quantize(self, x):
+        """Fixed-point activation codes ``clamp(round(x 2**frac_bits))``."""
+        high = (1 << (self.cfg.in_width - 1)) - 1
+        return torch.round(x.to(torch.float64) * (1 << self.cfg.frac_bits)).clamp(-high - 1, high).to(torch.int64)
+
+    def accumulate(self, x_q):
+        """The block's exact ``acc = c C32 + 127 S``, int64 ``(..., out)``, over tiles of ``rows`` rows."""
+        shape = x_q.shape[:-1]
+        flat = x_q.reshape(-1, self.in_features)
+        pad = (-flat.shape[0]) % self.cfg.rows
+        tiles = torch.cat([flat, flat.new_zeros(pad, self.in_features)]).reshape(-1, self.cfg.rows, self.in_features)
+        x8, scale, columns = quantize_rows(tiles, self.cfg.threshold_code)
+        c32 = torch.matmul(x8.to(torch.float64), self.weight_f64).to(torch.int64)
+        side = torch.matmul(torch.where(columns.unsqueeze(1), tiles, 0).to(torch.float64),
+                            self.weight_f64).to(torch.int64)
+        acc = scale.unsqueeze(2) * c32 + 127 * side
+        return acc.reshape(-1, self.out_features)[:flat.shape[0]].reshape(*shape, self.out_features)
+
+    def forward(self, x):
+        y = outlier_dequantize(self.cfg, self.accumulate(self.quantize(x)), self.weight_scale) + self.bias
+        return y.to(x.dtype)
 
 
 # -- convolutions -------------------------------------------------------------------------------------
