@@ -25,7 +25,8 @@ def pair_vectors(cfg, name, a, b, model):
     b = torch.cat([b, zero]).reshape(-1, cfg.lanes)
     out = model(cfg, a, b)
     beats = [{"a": x, "b": y} for x, y in zip(a.tolist(), b.tolist())]
-    return Vectors(name, beats, out.tolist(), origin=[[n] for n in range(len(beats))])
+    return Vectors(name, beats, out.tolist(), origin=[[n] for n in range(len(beats))],
+                   exhaustive=name == "exhaustive")
 
 
 def edge_words(cfg):

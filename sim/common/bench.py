@@ -132,7 +132,8 @@ class Vectors:
 
     ``origin[j]`` lists the input beat indices that produced expected beat ``j`` (for error reports).
     ``timeout``, if set, replaces the default cycle limit of both tiers (for blocks whose beats take many
-    cycles each, such as ``lut_gemv``'s table builds).
+    cycles each, such as ``lut_gemv``'s table builds). ``exhaustive`` marks a case that plays every input
+    of the block (``make test`` cuts it later than other cases: :data:`EXHAUSTIVE_PLAIN_BEATS`).
     """
     name: str
     beats: list
@@ -140,6 +141,7 @@ class Vectors:
     static: dict = field(default_factory=dict)
     origin: list | None = None
     timeout: int | None = None
+    exhaustive: bool = False
 
 
 def vectors_prefix(vectors, max_beats):
@@ -159,6 +161,9 @@ def vectors_prefix(vectors, max_beats):
 #: (``PLAIN_BEATS``), in both tiers; ``make test-full`` (``QARITH_FULL=1``) plays every case whole.
 STRESS_BEATS = 512
 PLAIN_BEATS = 2048
+#: Plain-mode beats of an exhaustive case in ``make test``: every input of a 12-bit unary block or of an
+#: 8-bit pair block at 16 lanes is played whole.
+EXHAUSTIVE_PLAIN_BEATS = 4096
 
 
 def full_run():
@@ -168,9 +173,10 @@ def full_run():
 
 def played(case, mode):
     """``case`` as ``make test`` plays it in ``mode``: its first :data:`STRESS_BEATS` (stall modes) or
-    :data:`PLAIN_BEATS` (``plain``) input beats when it is longer and can be cut (its expected beats name
+    :data:`PLAIN_BEATS` (``plain``; :data:`EXHAUSTIVE_PLAIN_BEATS` for an exhaustive case) input beats when
+    it is longer and can be cut (its expected beats name
     their inputs), else whole; always whole under ``make test-full``."""
-    limit = PLAIN_BEATS if mode == "plain" else STRESS_BEATS
+    limit = STRESS_BEATS if mode != "plain" else EXHAUSTIVE_PLAIN_BEATS if case.exhaustive else PLAIN_BEATS
     if full_run() or case.origin is None or len(case.beats) <= limit:
         return case
     return vectors_prefix(case, limit)

@@ -9,7 +9,8 @@ __all__ = ["unary_case", "unary_cases"]
 
 def unary_case(cfg, name, codes, model):
     """One case: ``codes`` in, ``model(cfg, codes)`` expected, each output from its own input."""
-    return Vectors(name, codes.tolist(), model(cfg, codes).tolist(), origin=[[n] for n in range(len(codes))])
+    return Vectors(name, codes.tolist(), model(cfg, codes).tolist(), origin=[[n] for n in range(len(codes))],
+                   exhaustive=name == "exhaustive")
 
 
 def unary_cases(cfg, codes, model, seed=1):
