@@ -123,6 +123,20 @@ def _run(model, calibration_inputs):
     return model(calibration_inputs)
 
 
+def _attend(attention, scores, v, attention_mask, rows):
+    """The rest of eager attention after the scaled scores: the mask (boolean or additive), the scores
+    recorded for calibration while ``attention.recorded`` is a list, the (integer or float) softmax and
+    ``P V`` with the heads joined again: ``(context (*rows, heads * head_dim), probabilities)``."""
+    if attention_mask is not None and attention_mask.dtype == torch.bool:
+        scores = scores.masked_fill(~attention_mask, -math.inf)
+    elif attention_mask is not None:
+        scores = scores + attention_mask
+    if attention.recorded is not None:
+        attention.recorded.append(scores.detach().flatten())
+    probs = torch.softmax(scores, dim=-1) if attention.softmax is None else attention.softmax(scores)
+    return torch.matmul(probs, v).transpose(1, 2).reshape(*rows, -1), probs
+
+
 class IntSelfAttention(nn.Module):
     """Eager scaled dot-product attention of a Hugging Face BERT self-attention with its (converted)
     ``query``/``key``/``value`` linears and an integer softmax (``None``: float). ``forward`` takes and
@@ -140,15 +154,7 @@ class IntSelfAttention(nn.Module):
         shape = (*hidden_states.shape[:-1], self.num_attention_heads, self.attention_head_size)
         q, k, v = (layer(hidden_states).view(shape).transpose(1, 2) for layer in (self.query, self.key, self.value))
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.attention_head_size)
-        if attention_mask is not None and attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, -math.inf)
-        elif attention_mask is not None:
-            scores = scores + attention_mask
-        if self.recorded is not None:
-            self.recorded.append(scores.detach().flatten())
-        probs = torch.softmax(scores, dim=-1) if self.softmax is None else self.softmax(scores)
-        context = torch.matmul(probs, v).transpose(1, 2).reshape(*hidden_states.shape[:-1], -1)
-        return context, probs
+        return _attend(self, scores, v, attention_mask, hidden_states.shape[:-1])
 
 
 class IntProjectionAttention(nn.Module):
@@ -169,14 +175,7 @@ class IntProjectionAttention(nn.Module):
         shape = (*hidden_states.shape[:-1], -1, self.head_dim)
         q, k, v = (layer(hidden_states).view(shape).transpose(1, 2) for layer in (self.q_proj, self.k_proj, self.v_proj))
         scores = torch.matmul(q, k.transpose(-1, -2)) * self.scaling
-        if attention_mask is not None and attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, -math.inf)
-        elif attention_mask is not None:
-            scores = scores + attention_mask
-        if self.recorded is not None:
-            self.recorded.append(scores.detach().flatten())
-        probs = torch.softmax(scores, dim=-1) if self.softmax is None else self.softmax(scores)
-        context = torch.matmul(probs, v).transpose(1, 2).reshape(*hidden_states.shape[:-1], -1)
+        context, probs = _attend(self, scores, v, attention_mask, hidden_states.shape[:-1])
         return self.o_proj(context), probs
 
 
