@@ -1,6 +1,5 @@
 """Shared pytest helpers: the two tiers every block runs."""
 
-import os
 
 import pytest
 
