@@ -122,20 +122,32 @@ LOG_SOFTMAX = {"method": "log", "in_width": 8, "out_width": 4}
 #: of 4 rows (the ``int8_outlier_linear`` block's integer path).
 LLM_INT8 = {"method": "llm_int8", "in_width": 16, "threshold": 6.0, "rows": 4}
 
-#: Per-operator replacements in the ViT (everything else fp32), then every recipe all together.
-VIT_CASES = [
+#: Rows both transformers measure: each softmax and the two I-ViT / I-BERT GELUs alone, and every recipe
+#: all together (with FQ-ViT's softmax as a variant of ``ivit``).
+SOFTMAX_CASES = [
     ("softmax: shiftmax (12/12)", recipe_with("ivit", only=("softmax",))),
     ("softmax: I-BERT (12/12)", recipe_with("ibert", only=("softmax",))),
     ("softmax: softmax_lut (8-bit in, 12-bit out)", recipe_with("lut", only=("softmax",))),
     ("softmax: log_softmax_int (FQ-ViT, 8-bit in, widened)", recipe_with("ivit", only=("softmax",), softmax=LOG_SOFTMAX)),
+]
+SHIFT_GELU_CASES = [
     ("GELU: shiftgelu (12-bit in)", recipe_with("ivit", only=("gelu",))),
     ("GELU: i-GELU (12-bit in)", recipe_with("ibert", only=("gelu",))),
+]
+ALL_TOGETHER_CASES = [
+    *((f"all together: {name} recipe", name) for name in RECIPES),
+    ("all together: ivit recipe with log_softmax_int", recipe_with("ivit", softmax=LOG_SOFTMAX)),
+]
+
+#: Per-operator replacements in the ViT (everything else fp32), then every recipe all together.
+VIT_CASES = [
+    *SOFTMAX_CASES,
+    *SHIFT_GELU_CASES,
     ("LayerNorm: ilayernorm 12-bit PTF in, 16-bit out", recipe_with("ivit", only=("layernorm",))),
     ("Linear (12-bit in, 16-bit out) and patch conv (int8 direct)", recipe_with("ivit", only=("linear", "conv"))),
     ("Linear: linear_int8 (8-bit in and out)", recipe_with("ivit", only=("linear",),
                                                             linear={"in_width": 8, "out_width": 8})),
-    *((f"all together: {name} recipe", name) for name in RECIPES),
-    ("all together: ivit recipe with log_softmax_int", recipe_with("ivit", softmax=LOG_SOFTMAX)),
+    *ALL_TOGETHER_CASES,
 ]
 
 
@@ -293,12 +305,8 @@ class MiniLmBench:
 
 #: Per-operator replacements (everything else fp32), then every recipe all together.
 MINILM_CASES = [
-    ("softmax: softmax_lut (8-bit in, 12-bit out)", recipe_with("lut", only=("softmax",))),
-    ("softmax: shiftmax (12/12)", recipe_with("ivit", only=("softmax",))),
-    ("softmax: I-BERT (12/12)", recipe_with("ibert", only=("softmax",))),
-    ("softmax: log_softmax_int (FQ-ViT, 8-bit in, widened)", recipe_with("ivit", only=("softmax",), softmax=LOG_SOFTMAX)),
-    ("GELU: shiftgelu (12-bit in)", recipe_with("ivit", only=("gelu",))),
-    ("GELU: i-GELU (12-bit in)", recipe_with("ibert", only=("gelu",))),
+    *SOFTMAX_CASES,
+    *SHIFT_GELU_CASES,
     ("GELU: pwl 16 entries, NN-LUT fit (12-bit in)", recipe_with("pwl", only=("gelu",), gelu=dict(
         RECIPES["pwl"]["gelu"], pwl_method="nnlut"))),
     ("GELU: pwl 16 entries, iRNN fit (12-bit in)", recipe_with("pwl", only=("gelu",))),
@@ -310,8 +318,7 @@ MINILM_CASES = [
                                                             linear={"in_width": 8, "out_width": 8})),
     ("Linear: mac_array + requant (12-bit in, 16-bit out)", recipe_with("lut", only=("linear",))),
     ("Linear: LLM.int8() (int8 + outlier side path)", recipe_with("lut", only=("linear",), linear=LLM_INT8)),
-    *((f"all together: {name} recipe", name) for name in RECIPES),
-    ("all together: ivit recipe with log_softmax_int", recipe_with("ivit", softmax=LOG_SOFTMAX)),
+    *ALL_TOGETHER_CASES,
     ("all together: lut recipe with LLM.int8() linears", recipe_with("lut", linear=LLM_INT8)),
 ]
 
