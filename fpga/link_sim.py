@@ -17,7 +17,7 @@ from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import get_runner
 
 from ..hdl.common.verilog import write_if_changed
-from ..sim.common.runner import BUILD, prepare_simulator, simulation_model
+from ..sim.common.runner import BUILD, build_lock, prepare_simulator, simulation_model
 from .shell import Shell
 
 __all__ = ["simulated_board", "free_port"]
@@ -45,13 +45,15 @@ def simulated_board(generator, cfg, name, clk_hz=12_000_000, baud=1_000_000, sim
     # One build per link rate, so test runs and `qarith run --port sim` do not rebuild each other's.
     build_dir = (BUILD / "sim" / f"{top}__div{shell.divisor}" / simulator).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
-    source = build_dir / f"{top}.v"
-    write_if_changed(source, verilog.convert(shell, name=top, emit_src=False))
-    models = [simulation_model(spec, build_dir) for spec in getattr(shell.block, "sim_sources", [])]
     runner = get_runner(simulator)
-    build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
-    runner.build(sources=[*models, source], hdl_toplevel=top, build_dir=build_dir, timescale=("1ns", "1ps"),
-                 build_args=build_args, always=False)
+    # Boards of one config started at once (two processes) build one at a time; each runs in its own folder.
+    with build_lock(build_dir):
+        source = build_dir / f"{top}.v"
+        write_if_changed(source, verilog.convert(shell, name=top, emit_src=False))
+        models = [simulation_model(spec, build_dir) for spec in getattr(shell.block, "sim_sources", [])]
+        build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
+        runner.build(sources=[*models, source], hdl_toplevel=top, build_dir=build_dir, timescale=("1ns", "1ps"),
+                     build_args=build_args, always=False)
     port = free_port()
     # Each run's files (results, readiness, figures) in its own folder: two boards of one config may run
     # at once (two processes), and one's readiness must never be taken for the other's.

@@ -52,3 +52,23 @@ def test_cocotb_all_four_modes(monkeypatch):
     results = run_cocotb(block.generator, block.bench, block.configs["gelu_s8"], "icarus", "lut_unary__all_modes")
     names = [case.get("name") for case in ElementTree.parse(results).iter("testcase")]
     assert len(names) == 4 and all("stream" in name for name in names)
+
+
+def test_build_lock_is_one_holder_at_a_time(tmp_path):
+    """Two holders of one build folder (two xdist workers in make test) take turns: the second waits
+    until the first lets go."""
+    import threading
+
+    from qarith.sim.common.runner import build_lock
+    entered = threading.Event()
+
+    def second():
+        with build_lock(tmp_path / "top"):
+            entered.set()
+
+    with build_lock(tmp_path / "top"):
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not entered.wait(0.3)
+    assert entered.wait(10)
+    thread.join()

@@ -28,9 +28,9 @@ from qarith.sim.common.bench import pack
 from qarith.sim.common.shell import vectors_prefix
 from qarith.sim.mac_array import tile_vectors
 
-#: Every test here on one xdist worker (--dist loadgroup): the malformed-traffic tests share one simulated
-#: board, and boards of one config share one Verilator build.
-pytestmark = [pytest.mark.cocotb, pytest.mark.xdist_group("shell")]
+#: The malformed-traffic tests share one simulated board per xdist worker; boards of one config share one
+#: Verilator build, which two workers take in turn (``build_lock``).
+pytestmark = pytest.mark.cocotb
 
 #: The simulated board runs at 12 MHz with 4 clock cycles per bit (3 Mbaud): three times fewer cycles
 #: than the iCEBreaker's 1 Mbaud, the same logic.

@@ -6,8 +6,6 @@ from qarith.hdl.common.verilog import emit
 from qarith.manifest import write_all
 from qarith.registry import BLOCKS
 
-#: One worker runs this module (make test's --dist loadgroup), so make verilog's output is written once.
-pytestmark = pytest.mark.xdist_group("verilog")
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):

@@ -8,6 +8,8 @@ failure) and the run's name (module and simulator) reach the bench through the e
 derives each case's seed from them (:func:`qarith.sim.common.bench.case_seed`).
 """
 
+import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -22,7 +24,7 @@ from ...hdl.common.component import interface
 from ...hdl.common.verilog import emit, write_if_changed
 from .bench import SEED_VARIABLE, seed_base
 
-__all__ = ["SIMULATORS", "run_cocotb", "bench_config", "bench_run", "prepare_simulator", "simulation_model"]
+__all__ = ["SIMULATORS", "run_cocotb", "build_lock", "bench_config", "bench_run", "prepare_simulator", "simulation_model"]
 
 SIMULATORS = ("icarus", "verilator")
 BUILD = Path(os.environ.get("QARITH_BUILD", "build"))
@@ -59,6 +61,21 @@ def prepare_simulator(simulator):
                            "it, or `apt-get install -y iverilog`")
 
 
+@contextlib.contextmanager
+def build_lock(build_dir):
+    """Hold ``build_dir`` for this process alone (an advisory ``flock`` on a file in it).
+
+    Two processes may build or run one top at once (two pytest-xdist workers, or ``qarith run --port sim``
+    beside a test run). Built together, each compiles against the other's half-written files (Verilator's
+    precompiled headers are the first to break: "PCH files were found, but they were invalid"); one at a
+    time, the second finds the build up to date.
+    """
+    Path(build_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(build_dir) / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def simulation_model(spec, directory):
     """The Verilog simulation model ``"<family>:<cell>"``: ``"ice40:SB_MAC16"`` is cut from the
     ``cells_sim.v`` that ships with Yosys into ``directory``; ``"qarith:<cell>"`` is qarith's own model
@@ -88,6 +105,11 @@ def run_cocotb(generator, bench, cfg, simulator, top, testcase=None, waves=None)
     """
     prepare_simulator(simulator)
     build_dir = (BUILD / "sim" / top / simulator).resolve()
+    with build_lock(build_dir):
+        return _build_and_run(generator, bench, cfg, simulator, top, testcase, waves, build_dir)
+
+
+def _build_and_run(generator, bench, cfg, simulator, top, testcase, waves, build_dir):
     source = emit(generator, cfg, top, build_dir)
     config_file = build_dir / "config.toml"
     write_if_changed(config_file, to_text(cfg))
