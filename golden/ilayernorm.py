@@ -73,7 +73,7 @@ class ILayerNormConfig:
     channels : int
         ``C``, the row length (1..4096).
     in_width : int
-        Width of the signed input codes (2..12).
+        Width of the signed input codes (2..16; 16 for a wide residual stream, as I-BERT keeps it wide).
     ptf : tuple of int or None
         FQ-ViT Power-of-Two Factors ``alpha_c`` (0..3), one per channel; ``None``: all 0.
     gamma, beta : tuple of float or None
@@ -105,8 +105,8 @@ class ILayerNormConfig:
         _check_tuple(self.beta, "beta", (int, float))
         if not 1 <= self.channels <= 4096:
             raise ValueError(f"Channel count must be between 1 and 4096, not {self.channels}")
-        if not 2 <= self.in_width <= 12:
-            raise ValueError(f"Input width must be between 2 and 12, not {self.in_width}")
+        if not 2 <= self.in_width <= 16:
+            raise ValueError(f"Input width must be between 2 and 16, not {self.in_width}")
         if not 2 <= self.out_width <= 16:
             raise ValueError(f"Output width must be between 2 and 16, not {self.out_width}")
         if not (math.isfinite(self.out_scale) and self.out_scale > 0):
@@ -170,10 +170,11 @@ class ILayerNormConfig:
 
 
 def activation_rows(cfg, rows, seed=0, outliers=4):
-    """``rows`` x ``C`` input codes like a transformer's LayerNorm inputs: Gaussian channels (std 16 codes)
-    with ``outliers`` channels 6x larger (the inter-channel variation FQ-ViT's PTF is for), clamped."""
+    """``rows`` x ``C`` input codes like a transformer's LayerNorm inputs: Gaussian channels (std 16 codes,
+    ``16 * 2**(in_width - 8)`` above 8 bits) with ``outliers`` channels 6x larger (the inter-channel
+    variation FQ-ViT's PTF is for), clamped."""
     gen = torch.Generator().manual_seed(seed)
-    scale = torch.full((cfg.channels,), 16.0, dtype=torch.float64)
+    scale = torch.full((cfg.channels,), 16.0 * 2 ** max(0, cfg.in_width - 8), dtype=torch.float64)
     scale[torch.randperm(cfg.channels, generator=gen)[:outliers]] *= 6
     low, high = code_range(cfg.in_width, True)
     real = torch.randn(rows, cfg.channels, generator=gen, dtype=torch.float64) * scale
@@ -192,7 +193,8 @@ def layernorm_params(cfg):
         except ValueError:
             raise ValueError(f"gamma {g} with output scale {cfg.out_scale} needs a multiplier beyond the "
                              f"requantizer's range") from None
-        value = round(b / (g * unit))
+        ratio = b / (g * unit)
+        value = round(ratio) if math.isfinite(ratio) else math.inf
         if abs(value) >= 1 << 30:
             raise ValueError(f"beta {b} over gamma {g} needs a bias of {value}; z + bias must fit 32 bits "
                              f"with |z| up to 2**30, so |bias| must stay below 2**30 at this channel count")

@@ -163,11 +163,16 @@ def octav_clip(cfg, x, start=START_CLIP, iterations=ITERATIONS):
     return clip, passes
 
 
-def octav_clip_float(x, bits, is_signed=True, start=1.0, iterations=30):
+def octav_clip_float(x, bits, is_signed=True, start=1.0, iterations=30, levels=None):
     """The float recursion on a float tensor's last dimension (the reference the integer form
-    approximates, and the calibration of ``linear_int8(calibration_method="octav")``)."""
+    approximates, and the calibration of ``linear_int8(calibration_method="octav")``).
+
+    ``levels``: quantization steps per side of zero, ``s / step`` (``None``: the paper's ``2**(B-1)``
+    signed, ``2**B`` unsigned). The noise term of equation 2 is ``step**2 / 12 = s**2 / (12 levels**2)``,
+    which is the paper's ``4**-B s**2 / 3`` at ``2**(B-1)`` levels; a quantizer with ``2**(B-1) - 1`` levels
+    (symmetric codes, no ``-2**(B-1)``) passes its own count."""
     magnitude = torch.as_tensor(x, dtype=torch.float64).abs()
-    factor = 4.0 ** -bits / (3 if is_signed else 12)
+    factor = 4.0 ** -bits / (3 if is_signed else 12) if levels is None else 1.0 / (12 * levels * levels)
     clip = torch.full(magnitude.shape[:-1], float(start), dtype=torch.float64)
     for _ in range(iterations):
         clipped = magnitude >= clip.unsqueeze(-1)

@@ -255,6 +255,10 @@ BLOCKS = {block.name: block for block in [
             "c192_deit_tiny": ILayerNormConfig(channels=192),
             "c3_i6": ILayerNormConfig(channels=3, in_width=6, out_scale=1 / 16),
             "c16_varlen": ILayerNormConfig(channels=16, variable_length=True),
+            # A wide residual stream (16-bit codes, as the linear layers' 16-bit outputs sum) with PTF.
+            "c16_w16_ptf": ILayerNormConfig(
+                channels=16, in_width=16, out_width=16, out_scale=1 / 4096, ptf=tuple(c % 4 for c in range(16)),
+                gamma=tuple(0.5 + 0.25 * (c % 3) for c in range(16)), beta=tuple(0.125 * (c % 5 - 2) for c in range(16))),
         }),
     Block(
         name="log_softmax_int",

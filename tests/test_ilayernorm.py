@@ -26,7 +26,7 @@ from tiers import fast_tier, fixed_configs, slow_tier, slow_tier_params, variabl
 class TestConfig:
     @pytest.mark.parametrize("kwargs, message", [
         ({"channels": 0}, r"^Channel count must be between 1 and 4096, not 0$"),
-        ({"in_width": 13}, r"^Input width must be between 2 and 12, not 13$"),
+        ({"in_width": 17}, r"^Input width must be between 2 and 16, not 17$"),
         ({"out_width": 1}, r"^Output width must be between 2 and 16, not 1$"),
         ({"out_scale": -1.0}, r"^Output scale must be a positive finite number, not -1\.0$"),
         ({"channels": 2, "ptf": (0, 1, 2)}, r"^ptf must have one entry per channel \(2\), not 3$"),

@@ -121,6 +121,8 @@ LOG_SOFTMAX = {"method": "log", "in_width": 8, "out_width": 4}
 #: LLM.int8() linears: 16-bit fixed-point activations, outlier columns (|x| >= 6) on the side path, tiles
 #: of 4 rows (the ``int8_outlier_linear`` block's integer path).
 LLM_INT8 = {"method": "llm_int8", "in_width": 16, "threshold": 6.0, "rows": 4}
+#: I-BERT keeps the residual stream wide: ilayernorm fed 16-bit codes of the residual sums.
+WIDE_LAYERNORM = {"in_width": 16, "out_width": 16, "ptf": True}
 
 #: Rows both transformers measure: each softmax and the two I-ViT / I-BERT GELUs alone, and every recipe
 #: all together (with FQ-ViT's softmax as a variant of ``ivit``).
@@ -314,12 +316,16 @@ MINILM_CASES = [
     ("LayerNorm: ilayernorm int8 in and out, no PTF", recipe_with("lut", only=("layernorm",),
                                                                    layernorm={"in_width": 8, "out_width": 8, "ptf": False})),
     ("LayerNorm: ilayernorm 12-bit PTF in, 16-bit out", recipe_with("lut", only=("layernorm",))),
+    ("LayerNorm: ilayernorm 16-bit PTF in (wide residual), 16-bit out", recipe_with(
+        "lut", only=("layernorm",), layernorm=WIDE_LAYERNORM)),
     ("Linear: linear_int8 (8-bit in and out)", recipe_with("lut", only=("linear",),
                                                             linear={"in_width": 8, "out_width": 8})),
     ("Linear: mac_array + requant (12-bit in, 16-bit out)", recipe_with("lut", only=("linear",))),
     ("Linear: LLM.int8() (int8 + outlier side path)", recipe_with("lut", only=("linear",), linear=LLM_INT8)),
     *ALL_TOGETHER_CASES,
     ("all together: lut recipe with LLM.int8() linears", recipe_with("lut", linear=LLM_INT8)),
+    ("all together: lut recipe with 16-bit LayerNorm inputs", recipe_with("lut", layernorm=WIDE_LAYERNORM)),
+    ("all together: lut recipe, OCTAV (MSE-optimal) clips", recipe_with("lut", calibration="octav")),
 ]
 
 

@@ -33,6 +33,7 @@ from ..int8_outlier_linear import dequantize as outlier_dequantize
 from ..linear_int8 import LinearInt8Config, QuantizedLinear
 from ..log_softmax_int import IBERT_X0_LIMIT, LogSoftmaxIntConfig, log_softmax_int
 from ..lut_unary import LutUnaryConfig, lut_unary
+from ..octav_stats import octav_clip_float
 from ..pwl import PwlConfig, pwl
 from ..requant import RequantConfig, quantize_multiplier, requantize
 from ..shiftgelu import ShiftGeluConfig, shiftgelu
@@ -45,16 +46,20 @@ __all__ = ["CALIBRATIONS", "clip_value", "symmetric_scale", "quantize_symmetric"
            "IntSoftmax", "IntGelu", "IntLayerNorm", "SOFTMAX_METHODS", "GELU_METHODS", "CONV_METHODS",
            "MAX_LINEAR_K", "requantize_fast"]
 
-CALIBRATIONS = ("max", "percentile")
+CALIBRATIONS = ("max", "percentile", "octav")
 #: The MAC array's largest depth (``MacArrayConfig.max_k``); also keeps the float64 sums exact.
 MAX_LINEAR_K = 65536
 #: Scores at or below this are masks (Hugging Face adds ``finfo.min``); calibration ignores them.
 MASK_THRESHOLD = -1e4
 
 
-def clip_value(values, calibration="max", percentile=99.99):
-    """The clip range ``c`` of ``|values|``: the maximum, or the given percentile (of a sample of at most
-    2**24 values, evenly strided, so it stays cheap on large calibration sets)."""
+def clip_value(values, calibration="max", percentile=99.99, bits=8):
+    """The clip range ``c`` of ``|values|``: the maximum, the given percentile (of a sample of at most
+    2**24 values, evenly strided, so it stays cheap on large calibration sets), or (``"octav"``) the
+    clip that minimises the mean-square error of the drop-ins' symmetric ``bits``-bit codes (``2**(bits-1)
+    - 1`` steps each side): OCTAV's Newton-Raphson recursion (Sakr et al., ICML 2022, equation 3;
+    :func:`~qarith.golden.octav_stats.octav_clip_float`) on the same sample, started from the mean
+    ``|x|`` (the step from ``s = 0``)."""
     if calibration not in CALIBRATIONS:
         raise ValueError(f"Calibration must be one of {', '.join(CALIBRATIONS)}, not {calibration!r}")
     magnitude = values.detach().to(torch.float64).abs().flatten()
@@ -64,13 +69,17 @@ def clip_value(values, calibration="max", percentile=99.99):
         clip = float(magnitude.max())
     else:
         sample = magnitude[::max(1, magnitude.numel() >> 24)]
-        clip = float(torch.quantile(sample, percentile / 100))
+        if calibration == "percentile":
+            clip = float(torch.quantile(sample, percentile / 100))
+        else:
+            clip = min(float(octav_clip_float(sample.unsqueeze(0), bits, start=float(sample.mean()),
+                                              levels=(1 << (bits - 1)) - 1)[0]), float(magnitude.max()))
     return clip if clip > 0 else 1.0
 
 
 def symmetric_scale(values, bits, calibration="max", percentile=99.99):
     """Scale of symmetric ``bits``-bit codes covering the clip range: ``c / (2**(bits - 1) - 1)``."""
-    return clip_value(values, calibration, percentile) / ((1 << (bits - 1)) - 1)
+    return clip_value(values, calibration, percentile, bits) / ((1 << (bits - 1)) - 1)
 
 
 def quantize_symmetric(x, scale, bits):
@@ -87,6 +96,10 @@ def _asymmetric_params(values, calibration, percentile, bits=8):
     values = values.detach().to(torch.float64).flatten()
     if calibration == "max":
         low, high = float(values.min()), float(values.max())
+    elif calibration == "octav":
+        # OCTAV's symmetric clip, cut to the data's own range on each side.
+        clip = clip_value(values, calibration, percentile, bits)
+        low, high = max(float(values.min()), -clip), min(float(values.max()), clip)
     else:
         sample = values[::max(1, values.numel() >> 24)]
         low = float(torch.quantile(sample, 1 - percentile / 100))
@@ -257,7 +270,7 @@ class IntLinearOutlier(nn.Module):
             raise ValueError(f"Input features must be at most {MAX_LINEAR_K}, not {linear.in_features}")
         with torch.no_grad():
             clip = max(clip_value(calibration_inputs.detach().reshape(-1, linear.in_features), calibration,
-                                  percentile), 2.0 ** -24)
+                                  percentile, in_width), 2.0 ** -24)
             frac_bits = max(0, min(24, math.floor(math.log2(((1 << (in_width - 1)) - 1) / clip))))
             weight_q, weight_scale = quantize_weights(linear.weight.detach())
             bias = linear.bias.detach().to(torch.float64) if linear.bias is not None \
@@ -458,7 +471,8 @@ class IntSoftmax(nn.Module):
         if method == "log":
             while in_width < 16 and symmetric_scale(kept, in_width, calibration, percentile) >= -IBERT_X0_LIMIT:
                 in_width += 1
-            scale, clip = symmetric_scale(kept, in_width, calibration, percentile), clip_value(kept, calibration, percentile)
+            scale, clip = symmetric_scale(kept, in_width, calibration, percentile), clip_value(kept, calibration, percentile,
+                                                                                                in_width)
             while in_width < 16 and (1 << (in_width - 1)) * scale < clip + LOG_MASK_MARGIN:
                 in_width += 1
             return cls(method, scale, in_width, out_width)
@@ -536,7 +550,7 @@ class IntGelu(nn.Module):
                    calibration="max", percentile=99.99, pwl_entries=16, pwl_method="nnlut"):
         if method not in GELU_METHODS:
             raise ValueError(f"Method must be one of {', '.join(GELU_METHODS)}, not {method!r}")
-        clip = clip_value(calibration_inputs, calibration, percentile)
+        clip = clip_value(calibration_inputs, calibration, percentile, in_width)
         if method in ("shiftgelu", "igelu"):
             scale = clip / ((1 << (in_width - 1)) - 1)
             cfg = ShiftGeluConfig(in_width=in_width, scale=scale, method="shift" if method == "shiftgelu" else "ibert")
@@ -613,12 +627,12 @@ class IntLayerNorm(nn.Module):
         x = calibration_inputs.detach().to(torch.float64).reshape(-1, channels)
         q_max = (1 << (in_width - 1)) - 1
         if ptf:
-            clips = torch.tensor([clip_value(x[:, c], calibration, percentile) for c in range(channels)]) \
-                if calibration == "percentile" else x.abs().amax(dim=0).clamp(min=1e-30)
+            clips = torch.tensor([clip_value(x[:, c], calibration, percentile, in_width) for c in range(channels)]) \
+                if calibration != "max" else x.abs().amax(dim=0).clamp(min=1e-30)
             base = float(clips.max()) / (8 * q_max)
             alphas = torch.ceil(torch.log2(clips / (base * q_max))).clamp(0, 3).to(torch.int64).tolist()
         else:
-            base, alphas = clip_value(x, calibration, percentile) / q_max, [0] * channels
+            base, alphas = clip_value(x, calibration, percentile, in_width) / q_max, [0] * channels
         gamma = norm.weight.detach().to(torch.float64) if norm.weight is not None else torch.ones(channels, dtype=torch.float64)
         beta = norm.bias.detach().to(torch.float64) if norm.bias is not None else torch.zeros(channels, dtype=torch.float64)
         reference = torch.nn.functional.layer_norm(x, (channels,), gamma, beta, norm.eps)
