@@ -50,20 +50,30 @@ def _shape(width, is_signed):
 class RowQueue(Elaboratable):
     """The array's output queue: first word falls through, no full flag (the writer is credited).
 
-    Rows are written into a memory of ``2 ** n > depth`` entries and read into a head register (the
-    memory's synchronous read port), so ``r_valid`` and ``r_data`` come from flip-flops and the reader's
-    ``r_ready`` reaches only the head's load enable. Emptiness is ``wp != rp`` on two pointers (no level
-    counter), and the read never meets the write's address, so the read port needs no transparency.
-    A row written in cycle ``t`` is valid at ``r_data`` in cycle ``t + 2``.
+    Rows are written into a memory of ``2 ** n > depth`` entries. The memory is read every cycle (its
+    read enable is constant) at the address of a flip-flop, ``rp``, and the row read lands in a head
+    register, so no logic sits between a flip-flop and any of the memory's ports, ``r_valid`` and
+    ``r_data`` come from flip-flops, and the reader's ``r_ready`` reaches only the head's load enable
+    and the read pointer's next value. The read is speculative: a row fetched while the head is full
+    and not being taken is dropped and ``rp`` steps back to fetch it again, so the head needs no
+    second (skid) register and no multiplexer in front of it. Under a steady ``r_ready`` a row leaves
+    every cycle; when ``r_ready`` returns after a stall, the head may stay empty for one cycle.
+    Emptiness is ``wp != rp`` on two pointers (no level counter), and a fetch never meets the write's
+    address, so the read port needs no transparency. A row written in cycle ``t`` is valid at
+    ``r_data`` in cycle ``t + 3``.
 
     Parameters
     ----------
     width : int
     depth : int
-        Most rows ever held (memory and head together); the writer must not exceed it.
+        Most rows ever held (memory and head together, counting a row until it is read out); the
+        writer must not exceed it.
     attrs : dict
         Attributes of the memory (``{"ram_style": "block"}`` puts it in block RAM).
     """
+
+    #: Cycles from a row's write to its ``r_valid``.
+    latency = 3
 
     def __init__(self, *, width, depth, attrs=None):
         self.width, self.depth = width, depth
@@ -81,16 +91,24 @@ class RowQueue(Elaboratable):
                                                 attrs=self.attrs)
         write, read = storage.write_port(), storage.read_port(domain="sync")
         wp, rp = Signal(address_bits), Signal(address_bits)
-        load = Signal()
+        fetched = Signal()      # read.data holds the row at rp - 1, fetched last cycle
+        take, drop, fetch = Signal(), Signal(), Signal()
         m.d.comb += [
             write.addr.eq(wp), write.data.eq(self.w_data), write.en.eq(self.w_en),
-            load.eq((wp != rp) & (~self.r_valid | self.r_ready)),
-            read.addr.eq(rp), read.en.eq(load), self.r_data.eq(read.data),
+            read.addr.eq(rp),
+            take.eq(fetched & (~self.r_valid | self.r_ready)),
+            drop.eq(fetched & ~take),
+            fetch.eq((wp != rp) & ~drop),
         ]
         with m.If(self.w_en):
             m.d.sync += wp.eq(wp + 1)
-        with m.If(load):
-            m.d.sync += [rp.eq(rp + 1), self.r_valid.eq(1)]
+        with m.If(drop):
+            m.d.sync += rp.eq(rp - 1)
+        with m.Elif(fetch):
+            m.d.sync += rp.eq(rp + 1)
+        m.d.sync += fetched.eq(fetch)
+        with m.If(take):
+            m.d.sync += [self.r_data.eq(read.data), self.r_valid.eq(1)]
         with m.Elif(self.r_ready):
             m.d.sync += self.r_valid.eq(0)
         return m
@@ -137,7 +155,7 @@ class MacArray(BlockComponent):
     @property
     def latency(self):
         """Cycles from accepting a tile's last step to its first output row being valid."""
-        return self.fill_latency + 2 + int(self.cfg.output_reg)
+        return self.fill_latency + RowQueue.latency + int(self.cfg.output_reg)
 
     @property
     def fifo_depth(self):
