@@ -50,30 +50,22 @@ def _shape(width, is_signed):
 class RowQueue(Elaboratable):
     """The array's output queue: first word falls through, no full flag (the writer is credited).
 
-    Rows are written into a memory of ``2 ** n > depth`` entries. The memory is read every cycle (its
-    read enable is constant) at the address of a flip-flop, ``rp``, and the row read lands in a head
-    register, so no logic sits between a flip-flop and any of the memory's ports, ``r_valid`` and
-    ``r_data`` come from flip-flops, and the reader's ``r_ready`` reaches only the head's load enable
-    and the read pointer's next value. The read is speculative: a row fetched while the head is full
-    and not being taken is dropped and ``rp`` steps back to fetch it again, so the head needs no
-    second (skid) register and no multiplexer in front of it. Under a steady ``r_ready`` a row leaves
-    every cycle; when ``r_ready`` returns after a stall, the head may stay empty for one cycle.
-    Emptiness is ``wp != rp`` on two pointers (no level counter), and a fetch never meets the write's
-    address, so the read port needs no transparency. A row written in cycle ``t`` is valid at
-    ``r_data`` in cycle ``t + 3``.
+    Rows are written into a memory of ``2 ** n > depth`` entries and read into a head register (the
+    memory's synchronous read port), so ``r_valid`` and ``r_data`` come from flip-flops. The read
+    address is the read pointer and "not empty" is a flip-flop computed a cycle ahead, so the read
+    port's enable is one LUT of ``r_ready`` and two flip-flops, and no pointer compare lies in front of
+    the memory. The read never meets the write's address, so
+    the read port needs no transparency. A row written in cycle ``t`` is valid at ``r_data`` in cycle
+    ``t + 2``.
 
     Parameters
     ----------
     width : int
     depth : int
-        Most rows ever held (memory and head together, counting a row until it is read out); the
-        writer must not exceed it.
+        Most rows ever held (memory and head together); the writer must not exceed it.
     attrs : dict
         Attributes of the memory (``{"ram_style": "block"}`` puts it in block RAM).
     """
-
-    #: Cycles from a row's write to its ``r_valid``.
-    latency = 3
 
     def __init__(self, *, width, depth, attrs=None):
         self.width, self.depth = width, depth
@@ -87,27 +79,33 @@ class RowQueue(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         address_bits = self.depth.bit_length()
+        # A read never meets the write's address, so Yosys need not emulate either collision rule with
+        # a bypass register and multiplexer per bit (``no_rw_check``).
         m.submodules.storage = storage = Memory(shape=self.width, depth=1 << address_bits, init=[],
-                                                attrs=self.attrs)
-        write, read = storage.write_port(), storage.read_port(domain="sync")
+                                                attrs={"no_rw_check": 1, **self.attrs})
+        # The read port is asynchronous and its register explicit, so that Yosys's memory_dff merges
+        # the two into the block RAM's synchronous port and then honours no_rw_check.
+        write, read = storage.write_port(), storage.read_port(domain="comb")
         wp, rp = Signal(address_bits), Signal(address_bits)
-        fetched = Signal()      # read.data holds the row at rp - 1, fetched last cycle
-        take, drop, fetch = Signal(), Signal(), Signal()
+        rp_ahead = Signal(address_bits, init=1)     # rp + 1, counted alongside rp
+        filled = Signal()       # wp != rp, a cycle ahead
+        load = Signal()
         m.d.comb += [
             write.addr.eq(wp), write.data.eq(self.w_data), write.en.eq(self.w_en),
+            load.eq(filled & (~self.r_valid | self.r_ready)),
             read.addr.eq(rp),
-            take.eq(fetched & (~self.r_valid | self.r_ready)),
-            drop.eq(fetched & ~take),
-            fetch.eq((wp != rp) & ~drop),
         ]
         with m.If(self.w_en):
             m.d.sync += wp.eq(wp + 1)
-        with m.If(drop):
-            m.d.sync += rp.eq(rp - 1)
-        with m.Elif(fetch):
-            m.d.sync += rp.eq(rp + 1)
-        m.d.sync += fetched.eq(fetch)
-        with m.If(take):
+        with m.If(load):
+            m.d.sync += [rp.eq(rp + 1), rp_ahead.eq(rp_ahead + 1)]
+        # A write makes the memory non-empty (it never fills all 2 ** n entries); a read without a
+        # write empties it if it held one row.
+        with m.If(self.w_en & ~load):
+            m.d.sync += filled.eq(1)
+        with m.Elif(load & ~self.w_en):
+            m.d.sync += filled.eq(rp_ahead != wp)
+        with m.If(load):
             m.d.sync += [self.r_data.eq(read.data), self.r_valid.eq(1)]
         with m.Elif(self.r_ready):
             m.d.sync += self.r_valid.eq(0)
@@ -155,12 +153,12 @@ class MacArray(BlockComponent):
     @property
     def latency(self):
         """Cycles from accepting a tile's last step to its first output row being valid."""
-        return self.fill_latency + RowQueue.latency + int(self.cfg.output_reg)
+        return self.fill_latency + 2 + int(self.cfg.output_reg)
 
     @property
     def fifo_depth(self):
         """Output FIFO depth: enough credits to run back-to-back tiles of ``K = rows`` at full rate."""
-        return self.fill_latency + 3 * self.cfg.rows + 2
+        return self.fill_latency + 3 * self.cfg.rows + 3
 
     @property
     def throughput(self):
@@ -298,7 +296,10 @@ class MacArray(BlockComponent):
             tile_accepted.eq(accept & self.i.payload.last),
             credits_next.eq(credits - Mux(tile_accepted, rows, 0) + (self.o.valid & self.o.ready)),
         ]
-        m.d.sync += [credits.eq(credits_next), room.eq(credits_next >= rows)]
+        # room leaves out this cycle's returned credit (it only adds room, a cycle later): the
+        # compares are then of a register with constants, off the output handshake's path.
+        m.d.sync += [credits.eq(credits_next),
+                     room.eq(Mux(tile_accepted, credits >= 2 * rows, credits >= rows))]
         with m.If(tile_accepted):
             m.d.sync += [since_last.eq(1), cooling.eq(rows > 1)]
         with m.Elif(since_last < rows):
