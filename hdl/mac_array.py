@@ -54,9 +54,8 @@ class RowQueue(Elaboratable):
     memory's synchronous read port), so ``r_valid`` and ``r_data`` come from flip-flops. The read
     address is the read pointer and "not empty" is a flip-flop computed a cycle ahead, so the read
     port's enable is one LUT of ``r_ready`` and two flip-flops, and no pointer compare lies in front of
-    the memory. The read never meets the write's address, so
-    the read port needs no transparency. A row written in cycle ``t`` is valid at ``r_data`` in cycle
-    ``t + 2``.
+    the memory. The read never meets the write's address, so the read port needs no transparency. A
+    row written in cycle ``t`` is valid at ``r_data`` in cycle ``t + 2``.
 
     Parameters
     ----------
