@@ -51,10 +51,11 @@ class RowQueue(Elaboratable):
     """The array's output queue: first word falls through, no full flag (the writer is credited).
 
     Rows are written into a memory of ``2 ** n > depth`` entries and read into a head register (the
-    memory's synchronous read port), so ``r_valid`` and ``r_data`` come from flip-flops and the reader's
-    ``r_ready`` reaches only the head's load enable. Emptiness is ``wp != rp`` on two pointers (no level
-    counter), and the read never meets the write's address, so the read port needs no transparency.
-    A row written in cycle ``t`` is valid at ``r_data`` in cycle ``t + 2``.
+    memory's synchronous read port), so ``r_valid`` and ``r_data`` come from flip-flops. The read
+    address is the read pointer and "not empty" is a flip-flop computed a cycle ahead, so the read
+    port's enable is one LUT of ``r_ready`` and two flip-flops, and no pointer compare lies in front of
+    the memory. The read never meets the write's address, so the read port needs no transparency. A
+    row written in cycle ``t`` is valid at ``r_data`` in cycle ``t + 2``.
 
     Parameters
     ----------
@@ -77,20 +78,34 @@ class RowQueue(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         address_bits = self.depth.bit_length()
+        # A read never meets the write's address, so Yosys need not emulate either collision rule with
+        # a bypass register and multiplexer per bit (``no_rw_check``).
         m.submodules.storage = storage = Memory(shape=self.width, depth=1 << address_bits, init=[],
-                                                attrs=self.attrs)
-        write, read = storage.write_port(), storage.read_port(domain="sync")
+                                                attrs={"no_rw_check": 1, **self.attrs})
+        # The read port is asynchronous and its register explicit, so that Yosys's memory_dff merges
+        # the two into the block RAM's synchronous port and then honours no_rw_check.
+        write, read = storage.write_port(), storage.read_port(domain="comb")
         wp, rp = Signal(address_bits), Signal(address_bits)
+        rp_ahead = Signal(address_bits, init=1)     # rp + 1, counted alongside rp
+        filled = Signal()       # wp != rp, a cycle ahead
         load = Signal()
         m.d.comb += [
             write.addr.eq(wp), write.data.eq(self.w_data), write.en.eq(self.w_en),
-            load.eq((wp != rp) & (~self.r_valid | self.r_ready)),
-            read.addr.eq(rp), read.en.eq(load), self.r_data.eq(read.data),
+            load.eq(filled & (~self.r_valid | self.r_ready)),
+            read.addr.eq(rp),
         ]
         with m.If(self.w_en):
             m.d.sync += wp.eq(wp + 1)
         with m.If(load):
-            m.d.sync += [rp.eq(rp + 1), self.r_valid.eq(1)]
+            m.d.sync += [rp.eq(rp + 1), rp_ahead.eq(rp_ahead + 1)]
+        # A write makes the memory non-empty (it never fills all 2 ** n entries); a read without a
+        # write empties it if it held one row.
+        with m.If(self.w_en & ~load):
+            m.d.sync += filled.eq(1)
+        with m.Elif(load & ~self.w_en):
+            m.d.sync += filled.eq(rp_ahead != wp)
+        with m.If(load):
+            m.d.sync += [self.r_data.eq(read.data), self.r_valid.eq(1)]
         with m.Elif(self.r_ready):
             m.d.sync += self.r_valid.eq(0)
         return m
@@ -142,7 +157,7 @@ class MacArray(BlockComponent):
     @property
     def fifo_depth(self):
         """Output FIFO depth: enough credits to run back-to-back tiles of ``K = rows`` at full rate."""
-        return self.fill_latency + 3 * self.cfg.rows + 2
+        return self.fill_latency + 3 * self.cfg.rows + 3
 
     @property
     def throughput(self):
@@ -280,7 +295,10 @@ class MacArray(BlockComponent):
             tile_accepted.eq(accept & self.i.payload.last),
             credits_next.eq(credits - Mux(tile_accepted, rows, 0) + (self.o.valid & self.o.ready)),
         ]
-        m.d.sync += [credits.eq(credits_next), room.eq(credits_next >= rows)]
+        # room leaves out this cycle's returned credit (it only adds room, a cycle later): the
+        # compares are then of a register with constants, off the output handshake's path.
+        m.d.sync += [credits.eq(credits_next),
+                     room.eq(Mux(tile_accepted, credits >= 2 * rows, credits >= rows))]
         with m.If(tile_accepted):
             m.d.sync += [since_last.eq(1), cooling.eq(rows > 1)]
         with m.Elif(since_last < rows):
