@@ -78,7 +78,6 @@ the config's integerized layer (:func:`qarith.golden.encoder_layer.config_params
 memories' initial contents. Cycles: :meth:`EncoderLayer.phase_cycles` (exact, no stalls).
 """
 
-import torch
 from amaranth.hdl import Cat, Const, Mux, Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory

@@ -210,6 +210,19 @@ def test_layer_other_blocks(softmax, gelu):
         run_amaranth(block.elaborate(cfg), case, 0.3, 0.3)
 
 
+@pytest.mark.skipif(not FULL, reason="QARITH_FULL=1 runs it (trains the digits transformer)")
+def test_layer_on_digits_activations():
+    """The whole layer on real activations: the digits transformer's own layer (d_model 8, d_ff 16,
+    8 tokens, 2x4 array) on its held-out input tokens, bit for bit at every tap, plain and with idles
+    and backpressure."""
+    cfg = EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=8, rows=2, cols=4, source="digits",
+                             rtl_phases="layer")
+    block = BLOCKS["encoder_layer"]
+    case = sequence_vectors(cfg, "digits_activations", digits_tokens(cfg))
+    check_phase_cycles(block.interface(cfg), case, run_amaranth(block.elaborate(cfg), case))
+    run_amaranth(block.elaborate(cfg), case, 0.3, 0.3)
+
+
 def skip_digits_unless_full(config_name):
     if BLOCKS["encoder_layer"].configs[config_name].source == "digits" and not FULL:
         pytest.skip("trains the digits transformer in each simulator process; QARITH_FULL=1 runs it")
