@@ -311,32 +311,78 @@ def int8_outlier_linear(cfg):
 
 @_counts("encoder_layer")
 def encoder_layer(cfg):
-    """``hdl/encoder_layer.py``: the ``mac_array`` steps, the token buffer read (one token word per row
-    tile step, shared by the tile's ``rows`` x ``cols`` MACs), the weight memory read (``cols`` codes per
-    step) and one requantization per output (per ``d_model`` MACs)."""
-    # The generator is not built: it integerizes the layer (seconds, for the trained configs).
-    column_tiles = 3 * cfg.d_model // cfg.cols
-    depth_r = -(-cfg.max_seq // cfg.rows)
-    token_bytes = cfg.rows * depth_r * cfg.d_model
-    weight_bytes = 3 * cfg.d_model * cfg.d_model
+    """``hdl/encoder_layer.py``, per useful MAC of one layer on ``max_seq`` tokens (every phase the
+    config's ``rtl_phases`` runs): the ``mac_array`` steps; per array step of each matrix phase the A
+    operand reads (one word per row bank, shared by the step's ``rows`` x ``cols`` MACs) and the B
+    operand reads (a weight word, a K bank word per column, or the V word); the token loads; one
+    requantization per matrix output and a write per output beat; the softmax block per score, the
+    residuals' requantization and 9-bit add per channel (their reads and writes), the two
+    I-LayerNorms per channel and the GELU with its requantization per hidden element (their
+    blocks' own counts), each shared out over the layer's MACs."""
+    from ..hdl.encoder_layer import GEMM_PHASES, EncoderLayer
+    component = interface(EncoderLayer, cfg)
+    seq, d, d_ff, heads = cfg.max_seq, cfg.d_model, cfg.d_ff, cfg.heads
+    depth_r = -(-seq // cfg.rows)
+    phases = [p for p in component.phases if p in GEMM_PHASES]
+    total = sum(component.phase_macs(p, seq) for p in phases)
+    # The A and B operand memories of each matrix phase: (word bits, memory bytes, words read per step).
+    token = (8 * d, cfg.rows * depth_r * d)
+    weight = (8 * cfg.cols, component.weight_codes)
+    operands = {
+        "qkv": (token, weight, 1), "attn_out": (token, weight, 1), "hidden": (token, weight, 1),
+        "scores": (token, (8 * d, seq * d), cfg.cols),
+        "ctx": ((8 * seq, cfg.rows * heads * depth_r * seq), (8 * d, seq * d), 1),
+        "ffn_out": ((8 * d_ff, cfg.rows * depth_r * d_ff), weight, 1),
+    }
+    outputs = {"qkv": 3 * seq * d, "scores": heads * seq * seq, "ctx": seq * d, "attn_out": seq * d,
+               "hidden": seq * d_ff, "ffn_out": seq * d}
     tally = _Tally()
-    per_step = 1 / (cfg.rows * cfg.cols)
-    tally.access(8 * cfg.d_model, token_bytes, cfg.rows * per_step)      # one read per bank per step
-    tally.access(8 * cfg.d_model, token_bytes, 1 / (cfg.d_model * column_tiles * cfg.cols))   # load
-    tally.read(8 * cfg.cols, weight_bytes, per_step)
-    quant_bytes = _bytes(column_tiles * cfg.cols * 70)
-    tally.read(cfg.cols * 70, quant_bytes, 1 / (cfg.d_model * cfg.cols))
-    note = (f"requantization amortised over d_model = {cfg.d_model} MACs; token reads a row tile's word "
-            "per bank, shared by its MACs")
-    if cfg.rtl_phases == "attention":
-        # The attention block's memories: Wo beside Wq|Wk|Wv, and the second requantizer's parameters (the
-        # residual's, per column); its phases' operations are not counted yet.
-        weight_bytes = 4 * cfg.d_model * cfg.d_model
-        quant_bytes = _bytes((4 * cfg.d_model + 2 * cfg.cols) * 70)
-        note += "; counts the Q/K/V projections' operations only (the attention phases are not counted)"
-    # hdl/encoder_layer.py's requantizer: RequantConfig's default (double) rounding.
-    ops = mac_array(cfg.mac) + _requant_element("double").done("MAC").scaled(1 / cfg.d_model)
-    return ops + tally.done("MAC", table_bytes=weight_bytes + quant_bytes, buffer_bytes=token_bytes, note=note)
+    per = 1 / total
+    tally.access(*token, seq * per)                                   # token loads
+    requantized = 0
+    for phase in phases:
+        tiles, steps = component.gemm_shape(phase, seq)
+        (a_bits, a_bytes), (b_bits, b_bytes), b_words = operands[phase]
+        tally.access(a_bits, a_bytes, tiles * steps * cfg.rows * per)
+        if b_bits == weight[0]:
+            tally.read(b_bits, b_bytes, tiles * steps * per)
+        else:
+            tally.access(b_bits, b_bytes, tiles * steps * b_words * per)
+        tally.access(8 * cfg.cols, seq * d, outputs[phase] / cfg.cols * per)   # the beat's write
+        requantized += outputs[phase]
+    quant_bytes = _bytes(component.quant_channels * 70)
+    tally.read(cfg.cols * 70, quant_bytes, requantized / cfg.cols * per)
+    ops = mac_array(cfg.mac) + _requant_element("double").done("MAC").scaled(requantized * per)
+    buffers = token[1]
+    if component.attention:
+        scores = heads * seq * seq
+        residuals = (2 if component.layer else 1) * seq * d
+        res_bits = 9 * cfg.cols
+        tally.access(8 * seq, heads * seq * seq, scores / cfg.cols * per)      # score rows read
+        tally.access(8 * seq, cfg.rows * heads * depth_r * seq, scores * per)  # probabilities written
+        tally.access(8 * d, token[1], residuals / cfg.cols * per)               # x (ln1) for the residual
+        tally.access(8 * d, seq * d, residuals / cfg.cols * per)                # attn_out (ffn_out)
+        tally.add(9, residuals * per)                                           # the residual sums
+        ops = (ops + _requant_element("double").done("MAC").scaled(residuals * per)
+               + operations("softmax_lut" if cfg.softmax == "lut" else "shiftmax",
+                            component.softmax.cfg).scaled(scores * per, "MAC"))
+        buffers += 3 * seq * d + heads * seq * seq + cfg.rows * heads * depth_r * seq + 2 * seq * d
+        if component.layer:
+            tally.access(res_bits, _bytes(9 * seq * d), residuals / cfg.cols * per)   # residual written
+            tally.access(9 * d, _bytes(9 * seq * d), 2 * seq * d * per)               # LayerNorms' reads
+            tally.access(8 * d, token[1], seq * d * per)                              # ln1 written
+            tally.access(8 * d_ff, seq * d_ff, seq * d_ff * per)                      # hidden read
+            tally.access(8 * d_ff, cfg.rows * depth_r * d_ff, seq * d_ff * per)       # gelu_q written
+            ops = (ops + operations("ilayernorm", component.ln1.cfg).scaled(seq * d * per, "MAC")
+                   + operations("ilayernorm", component.ln2.cfg).scaled(seq * d * per, "MAC")
+                   + operations("shiftgelu", component.gelu.cfg).scaled(seq * d_ff * per, "MAC")
+                   + _requant_element("double").done("MAC").scaled(seq * d_ff * per))
+            buffers += _bytes(9 * seq * d) + seq * d_ff + cfg.rows * depth_r * d_ff
+    ops = ops + tally.done("MAC")
+    note = (f"per useful MAC of a layer on max_seq = {seq} tokens ({total} MACs, phases "
+            f"{', '.join(component.phases)}); operand reads a word per bank per array step, shared by its "
+            "MACs; the row blocks' (softmax, LayerNorm, GELU) own counts shared out over the MACs")
+    return dataclasses.replace(ops, table_bytes=component.table_bytes, buffer_bytes=buffers, note=note)
 
 
 @_counts("xnor_popcount")

@@ -63,6 +63,7 @@ SOURCES = ("seeded", "digits")
 #: The phases the RTL computes for each ``rtl_phases`` choice, in the order its output stream carries
 #: their tensors (the hardware's tap stream; the last one is the block's result so far).
 RTL_PHASES = {"qkv": ("qkv",), "attention": ("qkv", "scores", "probs", "ctx", "attn_out", "res1")}
+RTL_PHASES["layer"] = RTL_PHASES["attention"] + ("ln1", "hidden", "gelu", "ffn_out", "res2", "out")
 #: Probability codes are 7-bit unsigned at this scale for every softmax choice.
 PROB_BITS = 7
 #: The residual sum of two int8 codes, the I-LayerNorm's input width.
@@ -102,10 +103,10 @@ class EncoderLayerConfig:
     seed : int
         Seed of the float layer and its calibration data.
     rtl_phases : str
-        How far the RTL goes (:data:`RTL_PHASES`): ``"qkv"`` (the fused projections, any sequence
-        length 1..``max_seq``) or ``"attention"`` (on to the first residual sum; sequences of exactly
-        ``max_seq`` tokens, since the softmax blocks take rows of a fixed length). The integer model
-        always computes the whole layer.
+        How far the RTL goes (:data:`RTL_PHASES`): ``"qkv"`` (the fused projections), ``"attention"``
+        (on to the first residual sum) or ``"layer"`` (the whole layer, on to the second LayerNorm's
+        int8 output); every choice takes sequences of 1..``max_seq`` tokens. The integer model always
+        computes the whole layer.
     """
     d_model: int = 8
     heads: int = 2
@@ -152,6 +153,12 @@ class EncoderLayerConfig:
             if self.max_seq % self.rows or self.max_seq % self.cols:
                 raise ValueError(f"Array rows and cols must divide max_seq={self.max_seq} for the attention "
                                  f"phases, not {self.rows} and {self.cols}")
+        if self.rtl_phases == "layer":
+            if self.d_ff % self.cols:
+                raise ValueError(f"Array cols must divide d_ff={self.d_ff} for the FFN phases, not {self.cols}")
+            if self.cols < 2:
+                raise ValueError(f"The layer's gelu tap carries two codes a beat: array cols must be at least 2, "
+                                 f"not {self.cols}")
 
     @property
     def d_head(self):
@@ -245,12 +252,16 @@ class EncoderParams:
     ln2: ILayerNormConfig
     gelu: ShiftGeluConfig
 
-    def softmax_config(self, seq):
+    def softmax_config(self, seq, variable_length=False):
+        """The softmax over rows of ``seq`` scores (``variable_length``: rows of 1..``seq``, each ended
+        by ``last``, the hardware's block; on a row of ``L`` it computes what the config of ``L`` does)."""
         if self.cfg.softmax == "lut":
-            return SoftmaxLutConfig(n=seq, scale=self.scales["score"], out_width=PROB_BITS, mask_min=False)
+            return SoftmaxLutConfig(n=seq, scale=self.scales["score"], out_width=PROB_BITS, mask_min=False,
+                                    variable_length=variable_length)
         variant = "ibert" if self.cfg.softmax == "ibert" else "pytorch"
         return ShiftmaxConfig(n=seq, variant=variant, scale=self.scales["score"],
-                              out_width=PROB_BITS if variant == "ibert" else PROB_BITS + 1)
+                              out_width=PROB_BITS if variant == "ibert" else PROB_BITS + 1,
+                              variable_length=variable_length)
 
 
 def _symmetric_scale(t):

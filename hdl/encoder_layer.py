@@ -1,58 +1,84 @@
 """The integer encoder layer in hardware: :func:`qarith.golden.encoder_layer.encoder_layer` from the
 Q, K, V projections (``rtl_phases="qkv"``) on to the attention block's O projection and the first
-residual sum (``rtl_phases="attention"``), ITA-style on one time-multiplexed MAC array.
+residual sum (``rtl_phases="attention"``) or through the whole layer to the second LayerNorm's int8
+output (``rtl_phases="layer"``), ITA-style on one time-multiplexed MAC array.
 
-Structure (one :class:`~qarith.hdl.mac_array.MacArray`, one :class:`~qarith.hdl.requant.Requant` and,
-for the attention phases, the config's softmax block, :class:`~qarith.hdl.shiftmax.Shiftmax` or
-:class:`~qarith.hdl.softmax_lut.SoftmaxLut`, and a second requantizer for the residual, all instantiated
-as submodules)::
+Structure (one :class:`~qarith.hdl.mac_array.MacArray` and one :class:`~qarith.hdl.requant.Requant` for
+every matrix product; for the attention phases the config's softmax block,
+:class:`~qarith.hdl.shiftmax.Shiftmax` or :class:`~qarith.hdl.softmax_lut.SoftmaxLut` with variable-length
+rows, and a second requantizer for the residuals; for the layer two
+:class:`~qarith.hdl.ilayernorm.ILayerNorm` blocks, the config's GELU
+(:class:`~qarith.hdl.shiftgelu.ShiftGelu`, ShiftGELU or i-GELU) and a one-lane requantizer after it; all
+instantiated as submodules)::
 
     tokens -> X banks ---------+                         +-> Q banks, K banks, V memory    (qkv)
               Q banks, K banks |--> mac_array -> requant -+-> score memory                 (scores)
               P banks, V mem   |       ^                  +-> ctx banks                     (ctx)
-              ctx banks -------+       |                  +-> attn_out memory               (attn_out)
-              weights Wq|Wk|Wv|Wo -----+    quant ROM --^
+              ctx banks        |       |                  +-> attn_out memory               (attn_out)
+              X banks (ln1)    |       |                  +-> hidden memory                 (hidden)
+              G banks ---------+       |                  +-> attn_out memory (ffn_out)     (ffn_out)
+              weights Wq|Wk|Wv|Wo|W1|W2     quant ROM --^
     score memory -> softmax -> P banks                                                    (probs)
-    X banks -> requant_x --(+ attn_out memory)--> o                                       (res1)
+    X banks -> requant_x --(+ attn_out memory)--> residual memory                         (res1)
+    residual memory -> ilayernorm 1 -> X banks                                            (ln1)
+    hidden memory -> GELU -> requant_gelu -> G banks                                      (gelu)
+    X banks (ln1) -> requant_x --(+ attn_out memory: ffn_out)--> residual memory          (res2)
+    residual memory -> ilayernorm 2 -> o                                                  (out)
 
 Every phase's tensor also leaves on ``o`` as it is written (the tap stream: ``phase`` names it, the
 order is :data:`~qarith.golden.encoder_layer.RTL_PHASES`), so a bench checks each phase bit for bit; a
 stalled ``o`` stalls the phase, and a tensor is written on chip exactly when its beat leaves.
 
-Phases of one sequence, each started once the previous one's last beat has left:
+Phases of one sequence of ``seq`` tokens (``1 .. max_seq``, every phase), each started once the previous
+one's last beat has left:
 
 ``load``
     One token (``d_model`` int8 codes) per input beat into the X banks (token ``t`` in bank ``t % rows``);
-    ``last`` ends the sequence (``1..max_seq`` tokens for ``"qkv"``, exactly ``max_seq`` for
-    ``"attention"``).
+    ``last`` ends the sequence.
 ``qkv``
     The fused ``[Wq | Wk | Wv]`` projection: ``3 d_model / cols`` column tiles, each over the
     ``ceil(seq / rows)`` row tiles the sequence fills, ``d_model`` reduction steps each; rows past the
     sequence's end in the last row tile are computed and dropped before the requantizer. Beats: ``cols``
     codes of one token, column tile by column tile, tokens in order within one.
 ``scores``
-    Per head, ``Q_h K_h^T`` in ``(max_seq / rows) x (max_seq / cols)`` tiles of ``d_head`` steps,
-    requantized with the scalar score multiplier. Beats: ``cols`` scores of one query row.
+    Per head, ``Q_h K_h^T`` in ``ceil(seq / rows) x ceil(seq / cols)`` tiles of ``d_head`` steps,
+    requantized with the scalar score multiplier. Beats: ``cols`` scores of one query row; the lanes
+    past the sequence's last key are zero.
 ``probs``
-    The score rows (``max_seq`` codes, head by head, query by query) through the softmax block, one code
-    per cycle. Beats: one probability code in lane 0, the other lanes zero.
+    The score rows (``seq`` codes, head by head, query by query; ``last`` ends each row) through the
+    softmax block, one code per cycle. Beats: one probability code in lane 0, the other lanes zero.
 ``ctx``
-    Per head, ``P_h V_h`` in ``(max_seq / rows) x (d_head / cols)`` tiles of ``max_seq`` steps,
-    requantized to the context codes. Beats as ``scores`` (a head's channels, tile by tile).
+    Per head, ``P_h V_h`` in ``ceil(seq / rows) x (d_head / cols)`` tiles of ``seq`` steps, requantized
+    to the context codes. Beats as ``scores`` (a head's channels, tile by tile).
 ``attn_out``
     ``ctx Wo^T`` with the O projection's requantizer (to the first residual's scale), beats as ``qkv``.
 ``res1``
     ``requant_x(x) + attn_out`` (the 9-bit residual sum, the first LayerNorm's input), one beat of
-    ``cols`` channels per cycle in the ``attn_out`` order: the block's result so far; ``last`` marks the
-    sequence's final beat.
+    ``cols`` channels per cycle in the ``attn_out`` order: the attention block's result.
+``ln1``
+    Each token's ``d_model`` residual codes through the first I-LayerNorm, one per cycle; its int8 codes
+    replace the tokens in the X banks. Beats: one code in lane 0.
+``hidden``
+    ``ln1 W1^T`` (``d_ff / cols`` column tiles of ``d_model`` steps) with the first FFN requantizer,
+    beats as ``qkv``.
+``gelu``
+    Each token's ``d_ff`` hidden codes through the GELU block and its int8 requantizer (``gelu_q``), one
+    per cycle, into the G banks. Beats: the GELU code in lane 0, its int8 code in lane 1.
+``ffn_out``
+    ``gelu_q W2^T`` (``d_model / cols`` column tiles of ``d_ff`` steps) with the second FFN requantizer
+    (to the second residual's scale), beats as ``qkv``.
+``res2``
+    ``requant_x(ln1) + ffn_out``, as ``res1``.
+``out``
+    Each token's residual codes through the second I-LayerNorm: the layer's int8 output, one code per
+    beat in lane 0, channel by channel, token by token; ``last`` marks the sequence's final beat.
 
-The weights and the requantization parameters are the config's integerized layer
-(:func:`qarith.golden.encoder_layer.config_params`), baked into the memories' initial contents.
-Cycles: :meth:`EncoderLayer.finish_cycles` (exact, no stalls).
+The final phase of ``rtl_phases`` carries ``last``. The weights and the requantization parameters are
+the config's integerized layer (:func:`qarith.golden.encoder_layer.config_params`), baked into the
+memories' initial contents. Cycles: :meth:`EncoderLayer.phase_cycles` (exact, no stalls).
 """
 
-import torch
-from amaranth.hdl import Cat, Const, Mux, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Mux, Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -60,16 +86,20 @@ from amaranth.lib.wiring import In, Out
 from ..golden.encoder_layer import RESIDUAL_WIDTH, RTL_PHASES, EncoderLayerConfig, config_params, qkv_projection
 from ..golden.requant import RequantConfig
 from .common.component import BlockComponent
+from .ilayernorm import ILayerNorm
 from .mac_array import MacArray
 from .requant import SHIFT_WIDTH, Requant
+from .shiftgelu import ShiftGelu
 from .shiftmax import Shiftmax
 from .softmax_lut import SoftmaxLut
 
-__all__ = ["EncoderLayer", "TAP_PHASES"]
+__all__ = ["EncoderLayer", "TAP_PHASES", "GEMM_PHASES"]
 
 #: Every phase the tap stream can carry, by its ``phase`` code.
-TAP_PHASES = RTL_PHASES["attention"]
-QKV, SCORES, PROBS, CTX, ATTN_OUT, RES1 = range(len(TAP_PHASES))
+TAP_PHASES = RTL_PHASES["layer"]
+QKV, SCORES, PROBS, CTX, ATTN_OUT, RES1, LN1, HIDDEN, GELU, FFN_OUT, RES2, OUT = range(len(TAP_PHASES))
+#: The phases that run on the MAC array.
+GEMM_PHASES = ("qkv", "scores", "ctx", "attn_out", "hidden", "ffn_out")
 
 
 def _pack(codes, width):
@@ -94,8 +124,9 @@ class EncoderLayer(BlockComponent):
     Members
     -------
     i : In(stream.Signature(StructLayout({"token": ArrayLayout(signed(8), d_model), "last": 1})))
-    o : Out(stream.Signature(StructLayout({"phase": 3, "data": ArrayLayout(signed(data_width), cols), "last": 1})))
-        The tap stream (module docstring); lanes are int8 codes, 9 bits wide once the RTL reaches ``res1``.
+    o : Out(stream.Signature(StructLayout({"phase": phase_width, "data": ArrayLayout(signed(data_width), cols), "last": 1})))
+        The tap stream (module docstring); lanes are int8 codes, 9 bits wide once the RTL reaches ``res1``,
+        wide enough for the GELU's codes once it reaches ``gelu``.
     """
 
     config_class = EncoderLayerConfig
@@ -106,26 +137,45 @@ class EncoderLayer(BlockComponent):
         self.cfg = cfg
         self.mac = MacArray(cfg.mac)
         self.requant = Requant(RequantConfig(lanes=cfg.cols, acc_width=cfg.mac.acc_bits))
-        self.softmax = self.requant_x = None
+        self.softmax = self.requant_x = self.ln1 = self.ln2 = self.gelu = self.requant_gelu = None
         if self.attention:
+            params = config_params(cfg)
             self.requant_x = Requant(RequantConfig(lanes=cfg.cols, acc_width=cfg.mac.acc_bits))
-            softmax_cfg = config_params(cfg).softmax_config(cfg.max_seq)
+            softmax_cfg = params.softmax_config(cfg.max_seq, variable_length=True)
             self.softmax = SoftmaxLut(softmax_cfg) if cfg.softmax == "lut" else Shiftmax(softmax_cfg)
+        if self.layer:
+            self.ln1, self.ln2 = ILayerNorm(params.ln1), ILayerNorm(params.ln2)
+            self.gelu = ShiftGelu(params.gelu)
+            self.requant_gelu = Requant(RequantConfig(lanes=1, acc_width=params.gelu.out_width))
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "token": data.ArrayLayout(signed(8), cfg.d_model), "last": 1}))),
             "o": Out(stream.Signature(data.StructLayout({
-                "phase": unsigned(3), "data": data.ArrayLayout(signed(self.data_width), cfg.cols), "last": 1}))),
+                "phase": unsigned(self.phase_width),
+                "data": data.ArrayLayout(signed(self.data_width), cfg.cols), "last": 1}))),
         })
 
     @property
     def data_width(self):
-        """Bits of a tap lane: int8 codes, or the 9-bit residual sum when the RTL reaches ``res1``."""
+        """Bits of a tap lane: int8 codes, the 9-bit residual sum once the RTL reaches ``res1``, and the
+        GELU's output codes (:attr:`~qarith.golden.shiftgelu.ShiftGeluConfig.out_width`) once it
+        reaches ``gelu``."""
+        if self.layer:
+            return max(RESIDUAL_WIDTH, self.gelu.cfg.out_width)
         return RESIDUAL_WIDTH if self.attention else 8
 
     @property
+    def phase_width(self):
+        """Bits of the tap stream's ``phase`` code (at least 3)."""
+        return max(3, (len(self.phases) - 1).bit_length())
+
+    @property
     def attention(self):
-        return self.cfg.rtl_phases == "attention"
+        return self.cfg.rtl_phases != "qkv"
+
+    @property
+    def layer(self):
+        return self.cfg.rtl_phases == "layer"
 
     @property
     def phases(self):
@@ -140,11 +190,26 @@ class EncoderLayer(BlockComponent):
         """``(tiles, steps)`` of a matrix phase on ``seq`` tokens: array tiles and reduction steps each."""
         cfg = self.cfg
         row_tiles = _ceil_div(seq, cfg.rows)
+        d_tiles = cfg.d_model // cfg.cols
         return {
             "qkv": (self.column_tiles * row_tiles, cfg.d_model),
-            "scores": (cfg.heads * row_tiles * (seq // cfg.cols), cfg.d_head),
+            "scores": (cfg.heads * row_tiles * _ceil_div(seq, cfg.cols), cfg.d_head),
             "ctx": (cfg.heads * row_tiles * (cfg.d_head // cfg.cols), seq),
-            "attn_out": (cfg.d_model // cfg.cols * row_tiles, cfg.d_model),
+            "attn_out": (d_tiles * row_tiles, cfg.d_model),
+            "hidden": (cfg.d_ff // cfg.cols * row_tiles, cfg.d_model),
+            "ffn_out": (d_tiles * row_tiles, cfg.d_ff),
+        }[phase]
+
+    def phase_macs(self, phase, seq):
+        """The multiply-accumulates a matrix phase needs on ``seq`` tokens (no padding)."""
+        cfg = self.cfg
+        return {
+            "qkv": 3 * seq * cfg.d_model * cfg.d_model,
+            "scores": cfg.heads * seq * seq * cfg.d_head,
+            "ctx": cfg.heads * seq * seq * cfg.d_head,
+            "attn_out": seq * cfg.d_model * cfg.d_model,
+            "hidden": seq * cfg.d_model * cfg.d_ff,
+            "ffn_out": seq * cfg.d_ff * cfg.d_model,
         }[phase]
 
     @property
@@ -160,13 +225,23 @@ class EncoderLayer(BlockComponent):
         return self.mac.throughput
 
     @property
-    def table_bytes(self):
-        """Bytes of the weight memory and the quantization-parameter ROM."""
+    def weight_codes(self):
+        """int8 weight codes in the weight memory: ``Wq|Wk|Wv``, ``Wo`` (attention), ``W1``, ``W2`` (layer)."""
         cfg = self.cfg
         matrices = 4 if self.attention else 3
-        weight_bits = matrices * cfg.d_model * cfg.d_model * 8
-        param_bits = (matrices * cfg.d_model + (2 * cfg.cols if self.attention else 0)) * (32 + 32 + SHIFT_WIDTH)
-        return (weight_bits + param_bits + 7) // 8
+        return matrices * cfg.d_model * cfg.d_model + (2 * cfg.d_model * cfg.d_ff if self.layer else 0)
+
+    @property
+    def quant_channels(self):
+        """Lanes of the quantization-parameter ROM (bias, multiplier and shift each)."""
+        cfg = self.cfg
+        channels = (4 if self.attention else 3) * cfg.d_model + (2 * cfg.cols if self.attention else 0)
+        return channels + (cfg.d_ff + cfg.d_model if self.layer else 0)
+
+    @property
+    def table_bytes(self):
+        """Bytes of the weight memory and the quantization-parameter ROM."""
+        return (self.weight_codes * 8 + self.quant_channels * (32 + 32 + SHIFT_WIDTH) + 7) // 8
 
     def cycles(self, seq):
         """Array steps of the ``qkv`` phase on ``seq`` tokens, excluding load and pipeline latency."""
@@ -180,17 +255,24 @@ class EncoderLayer(BlockComponent):
         A matrix phase of ``T`` tiles of ``K`` steps issues a step per cycle, each tile taking at least
         ``rows`` cycles (the array emits one row per cycle); its last tile's first row appears ``K`` +
         the array's and the requantizer's latencies after that tile starts, its further rows one per
-        cycle. The softmax phase reads one score per cycle (a read cycle first) and its last row leaves
-        the softmax's latency and ``max_seq - 1`` cycles after the last score. Each phase starts the
-        cycle after the previous one's last beat (the first, two cycles after the last token: its write)."""
+        cycle. A row phase (softmax, LayerNorm) reads one element per cycle (a read cycle first) and
+        its last row leaves the block's row latency and the row's length less one cycles after its last
+        element; the GELU phase's last code leaves the GELU's and its requantizer's latencies after the
+        last element. A residual phase issues a beat per cycle through ``requant_x``. Each phase starts
+        the cycle after the previous one's last beat (the first, two cycles after the last token: its
+        write)."""
         cfg = self.cfg
         start, timing = 2, {}
         for phase in self.phases:
             if phase == "probs":
-                n = cfg.max_seq
-                last = start + cfg.heads * n * n + self.softmax.latency + n - 1
-            elif phase == "res1":
+                last = start + cfg.heads * seq * seq + self.softmax.row_latency(seq) + seq - 1
+            elif phase in ("res1", "res2"):
                 last = start + cfg.d_model // cfg.cols * seq - 1 + self.requant_x.latency
+            elif phase in ("ln1", "out"):
+                ln = self.ln1 if phase == "ln1" else self.ln2
+                last = start + seq * cfg.d_model + ln.latency + cfg.d_model - 1
+            elif phase == "gelu":
+                last = start + seq * cfg.d_ff + self.gelu.latency + self.requant_gelu.latency
             else:
                 tiles, steps = self.gemm_shape(phase, seq)
                 rows_last = (seq - 1) % cfg.rows + 1
@@ -204,54 +286,75 @@ class EncoderLayer(BlockComponent):
         """Cycles from accepting a sequence's last token to its last output beat leaving (no stalls)."""
         return self.phase_cycles(seq)[self.phases[-1]][1]
 
+    def mac_utilisation(self, seq):
+        """``{phase: MACs / (cycles x rows x cols)}`` of every matrix phase on ``seq`` tokens (its
+        cycles from :meth:`phase_cycles`, first step to last beat)."""
+        timing, size = self.phase_cycles(seq), self.cfg.rows * self.cfg.cols
+        return {phase: self.phase_macs(phase, seq) / ((timing[phase][1] - timing[phase][0] + 1) * size)
+                for phase in self.phases if phase in GEMM_PHASES}
+
     def _quant_rows(self, params):
-        """The quantization ROM: per column tile of ``Wq|Wk|Wv`` (and ``Wo``), then the scalar score and
-        context requantizers replicated over the lanes."""
+        """The quantization ROM: per column tile of ``Wq|Wk|Wv`` (and ``Wo``), the scalar score and
+        context requantizers replicated over the lanes, then per column tile of ``W1`` and ``W2``."""
         cfg = self.cfg
-        weight, bias, multiplier, shift = qkv_projection(params)
+        _, bias, multiplier, shift = qkv_projection(params)
         rows = [(int(bias[c]), int(multiplier[c]), int(shift[c])) for c in range(3 * cfg.d_model)]
+
+        def channels(name):
+            r = params.requant[name]
+            return [(int(r.bias[c]), int(r.multiplier[c]), int(r.shift[c])) for c in range(len(r.bias))]
         if self.attention:
-            o = params.requant["o"]
-            rows += [(int(o.bias[c]), int(o.multiplier[c]), int(o.shift[c])) for c in range(cfg.d_model)]
+            rows += channels("o")
             for name in ("scores", "ctx"):
-                r = params.requant[name]
-                rows += [(int(r.bias[0]), int(r.multiplier[0]), int(r.shift[0]))] * cfg.cols
+                rows += channels(name) * cfg.cols
+        if self.layer:
+            rows += channels("ffn1") + channels("ffn2")
         return [[{"bias": b, "multiplier": mult, "shift": s} for b, mult, s in rows[t:t + cfg.cols]]
                 for t in range(0, len(rows), cfg.cols)]
+
+    def _weight_words(self, params):
+        """The weight memory: per column tile of each matrix (``Wq|Wk|Wv``, ``Wo``, ``W1``, ``W2``), one
+        word of ``cols`` codes per reduction step."""
+        cfg = self.cfg
+        matrices = [qkv_projection(params)[0]]
+        if self.attention:
+            matrices.append(params.weights["o"])
+        if self.layer:
+            matrices += [params.weights["ffn1"], params.weights["ffn2"]]
+        return [_pack(w[ct * cfg.cols:(ct + 1) * cfg.cols, k].tolist(), 8)
+                for w in matrices for ct in range(w.shape[0] // cfg.cols) for k in range(w.shape[1])]
 
     def elaborate(self, platform):
         cfg = self.cfg
         m = Module()
         m.submodules.mac = mac = self.mac
         m.submodules.requant = requant = self.requant
-        rows, cols, d_model, d_head = cfg.rows, cfg.cols, cfg.d_model, cfg.d_head
-        attention = self.attention
+        rows, cols, d_model, d_head, d_ff, n = cfg.rows, cfg.cols, cfg.d_model, cfg.d_head, cfg.d_ff, cfg.max_seq
+        attention, layer = self.attention, self.layer
         params = config_params(cfg)
-        weight = qkv_projection(params)[0]
-        if attention:
-            m.submodules.softmax = softmax = self.softmax
-            weight = torch.cat([weight, params.weights["o"]])
         d_tiles = d_model // cols
-        depth_r = _ceil_div(cfg.max_seq, rows)
+        ff_tiles = d_ff // cols
+        depth_r = _ceil_div(n, rows)
         final = len(self.phases) - 1
 
-        def banks(name, count, depth, width, granularity, domain="sync"):
-            """``count`` memories of ``depth`` words of ``width`` codes (8 bits), written ``granularity``
-            codes at a time, read one word per cycle."""
+        def banks(name, count, depth, width, granularity, domain="sync", code_bits=8):
+            """``count`` memories of ``depth`` words of ``width`` codes (``code_bits`` each), written
+            ``granularity`` codes at a time, read one word per cycle."""
             ports = []
             for b in range(count):
-                memory = Memory(shape=unsigned(8 * width), depth=depth, init=[])
+                memory = Memory(shape=unsigned(code_bits * width), depth=depth, init=[])
                 m.submodules[f"{name}{b}"] = memory
-                ports.append((memory.write_port(granularity=8 * granularity), memory.read_port(domain=domain)))
+                ports.append((memory.write_port(granularity=code_bits * granularity),
+                              memory.read_port(domain=domain)))
                 if attention and name == "tokens":
                     x_residual.append(memory.read_port(domain="comb"))
             return ports
 
         x_residual = []
-        x_banks = banks("tokens", rows, depth_r, d_model, d_model)
-        weights = Memory(shape=unsigned(8 * cols), depth=weight.shape[0] // cols * d_model,
-                         init=[_pack(weight[ct * cols:(ct + 1) * cols, k].tolist(), 8)
-                               for ct in range(weight.shape[0] // cols) for k in range(d_model)])
+        # The layer writes the first LayerNorm's codes over the tokens, one code at a time.
+        x_banks = banks("tokens", rows, depth_r, d_model, 1 if layer else d_model)
+        weight_words = self._weight_words(params)
+        weights = Memory(shape=unsigned(8 * cols), depth=len(weight_words), init=weight_words)
         m.submodules.weights = weights
         weight_port = weights.read_port(domain="sync")
         lanes = data.ArrayLayout(data.StructLayout({"bias": signed(32), "multiplier": signed(32),
@@ -261,13 +364,19 @@ class EncoderLayer(BlockComponent):
         m.submodules.quant = quant
         quant_port = quant.read_port(domain="comb")
         if attention:
+            m.submodules.softmax = softmax = self.softmax
             q_banks = banks("q", rows, depth_r, d_model, cols)
-            k_banks = banks("k", cols, cfg.max_seq // cols, d_model, cols)
-            (v_write, v_read), = banks("v", 1, cfg.max_seq, d_model, cols)
-            (s_write, s_read), = banks("scores", 1, cfg.heads * cfg.max_seq, cfg.max_seq, cols)
-            p_banks = banks("probs", rows, cfg.heads * depth_r, cfg.max_seq, 1)
+            k_banks = banks("k", cols, n // cols, d_model, cols)
+            (v_write, v_read), = banks("v", 1, n, d_model, cols)
+            (s_write, s_read), = banks("scores", 1, cfg.heads * n, n, cols)
+            p_banks = banks("probs", rows, cfg.heads * depth_r, n, 1)
             ctx_banks = banks("ctx", rows, depth_r, d_model, cols)
-            (attn_write, attn_read), = banks("attn_out", 1, cfg.max_seq, d_model, cols, domain="comb")
+            # attn_out, then (layer) ffn_out: each is read by its residual phase only.
+            (attn_write, attn_read), = banks("attn_out", 1, n, d_model, cols, domain="comb")
+        if layer:
+            (res_write, res_read), = banks("residual", 1, n, d_model, cols, code_bits=RESIDUAL_WIDTH)
+            (hidden_write, hidden_read), = banks("hidden", 1, n, d_ff, cols)
+            g_banks = banks("gelu_q", rows, depth_r, d_ff, 1)
 
         phase = Signal(range(len(self.phases)))
 
@@ -278,24 +387,37 @@ class EncoderLayer(BlockComponent):
             value = default
             if attention:
                 for code, case in cases.items():
-                    value = Mux(phase == code, case, value)
+                    if code < len(self.phases):
+                        value = Mux(phase == code, case, value)
             return value
-        seq_len = Signal(range(cfg.max_seq + 1))
+
+        def in_phase(*codes):
+            value = Const(0)
+            for code in codes:
+                if code < len(self.phases):
+                    value = value | (phase == code)
+            return value
+
+        seq_len = Signal(range(n + 1))
         row_tiles = Signal(range(depth_r + 1))
+        col_tiles = Signal(range(n // cols + 2))
         wr_bank = Signal(range(rows))
+        wr_col = Signal(range(cols))
         wr_addr = Signal(range(depth_r))
 
         # Loop bounds of the current matrix phase: outer g (column tile or head), row tile, inner column
         # tile, reduction step.
-        max_g, max_c = max(self.column_tiles, cfg.heads), max(cfg.max_seq // cols, 1)
-        max_k = max(d_model, cfg.max_seq)
+        max_g = max(self.column_tiles, cfg.heads, ff_tiles if layer else 1)
+        max_c = max(n // cols, 1)
+        max_k = max(d_model, n, d_ff if layer else 1)
         bound_g, bound_r = Signal(range(max_g + 1)), Signal(range(depth_r + 1))
         bound_c, bound_k = Signal(range(max_c + 1)), Signal(range(max_k + 1))
         m.d.comb += [
-            bound_g.eq(by_phase(self.column_tiles, {SCORES: cfg.heads, CTX: cfg.heads, ATTN_OUT: d_tiles})),
+            bound_g.eq(by_phase(self.column_tiles, {SCORES: cfg.heads, CTX: cfg.heads, ATTN_OUT: d_tiles,
+                                                    HIDDEN: ff_tiles, FFN_OUT: d_tiles})),
             bound_r.eq(row_tiles),
-            bound_c.eq(by_phase(1, {SCORES: cfg.max_seq // cols, CTX: d_head // cols})),
-            bound_k.eq(by_phase(d_model, {SCORES: d_head, CTX: cfg.max_seq})),
+            bound_c.eq(by_phase(1, {SCORES: col_tiles, CTX: d_head // cols})),
+            bound_k.eq(by_phase(d_model, {SCORES: d_head, CTX: seq_len, FFN_OUT: d_ff})),
         ]
 
         def loop(counters, bounds, step):
@@ -332,8 +454,9 @@ class EncoderLayer(BlockComponent):
         m.d.comb += f_token.eq(frt * rows + fr)
         beat = Signal()
         m.d.comb += beat.eq(self.o.valid & self.o.ready)
+        in_gemm = in_phase(QKV, SCORES, CTX, ATTN_OUT, HIDDEN, FFN_OUT)
         gemm_beat = Signal()
-        m.d.comb += gemm_beat.eq(beat & (phase != PROBS) & (phase != RES1) if attention else beat)
+        m.d.comb += gemm_beat.eq(beat & in_gemm)
         row_end = (fr == rows - 1) | (f_token == seq_len - 1)
         fin_ends = [fg == bound_g - 1, frt == bound_r - 1, fc == bound_c - 1, row_end]
         # The beat on offer is its phase's last.
@@ -362,7 +485,8 @@ class EncoderLayer(BlockComponent):
 
         token_bits = self.i.payload.token.as_value()
         loading = Signal()
-        feeding, res_feeding = Signal(), Signal()
+        # Which non-matrix phase's feeder runs: the softmax's, the residuals', the LayerNorms', the GELU's.
+        feeding, res_feeding, ln_feeding, gelu_feeding = Signal(), Signal(), Signal(), Signal()
         with m.FSM() as fsm:
             with m.State("load"):
                 with m.If(self.i.valid):
@@ -373,6 +497,9 @@ class EncoderLayer(BlockComponent):
                         m.d.sync += [wr_bank.eq(0), wr_addr.eq(wr_addr + 1)]
                     with m.Else():
                         m.d.sync += wr_bank.eq(wr_bank + 1)
+                    with m.If(wr_col == 0):
+                        m.d.sync += col_tiles.eq(col_tiles + 1)
+                    m.d.sync += wr_col.eq(Mux(wr_col == cols - 1, 0, wr_col + 1))
                     with m.If(self.i.payload.last):
                         m.next = "write"
             with m.State("write"):
@@ -385,29 +512,37 @@ class EncoderLayer(BlockComponent):
                         m.d.sync += issuing.eq(0)
                 with m.If(phase_done):
                     with m.If(sequence_done):
-                        m.d.sync += [seq_len.eq(0), row_tiles.eq(0), wr_bank.eq(0), wr_addr.eq(0), phase.eq(0)]
+                        m.d.sync += [seq_len.eq(0), row_tiles.eq(0), col_tiles.eq(0), wr_bank.eq(0),
+                                     wr_col.eq(0), wr_addr.eq(0), phase.eq(0)]
                         m.next = "load"
                     with m.Else():
                         m.d.sync += phase.eq(phase + 1)
                         if attention:
                             with m.If(phase + 1 == PROBS):
                                 m.d.sync += feeding.eq(1)
-                            with m.Elif(phase + 1 == RES1):
+                            with m.Elif((phase + 1 == RES1) | (phase + 1 == RES2)):
                                 m.d.sync += res_feeding.eq(1)
+                            with m.Elif((phase + 1 == LN1) | (phase + 1 == OUT)):
+                                m.d.sync += ln_feeding.eq(1)
+                            with m.Elif(phase + 1 == GELU):
+                                m.d.sync += gelu_feeding.eq(1)
                             with m.Else():
                                 m.d.sync += issuing.eq(1)
         m.d.comb += [loading.eq(fsm.ongoing("load")), self.i.ready.eq(loading)]
 
         # An accepted token is registered, then written: the memories see no input port directly.
         pend_valid, pend_bank = Signal(), Signal(range(rows))
+        x_writes = []
         pend_addr, pend_data = Signal(range(depth_r)), Signal(8 * d_model)
         m.d.sync += [pend_valid.eq(loading & self.i.valid), pend_bank.eq(wr_bank), pend_addr.eq(wr_addr),
                      pend_data.eq(token_bits)]
         for r, (write, read) in enumerate(x_banks):
-            m.d.comb += [write.addr.eq(pend_addr), write.data.eq(pend_data),
-                         write.en.eq(pend_valid & (pend_bank == r))]
             m.d.comb += [read.addr.eq(rt), read.en.eq(advance)]
-        m.d.comb += [weight_port.addr.eq(by_phase(g * d_model + k, {ATTN_OUT: (self.column_tiles + g) * d_model + k})),
+            x_writes.append((write, pend_addr, pend_data, (pend_valid & (pend_bank == r)).replicate(len(write.en))))
+        m.d.comb += [weight_port.addr.eq(by_phase(g * d_model + k, {
+                         ATTN_OUT: (self.column_tiles + g) * d_model + k,
+                         HIDDEN: (4 * d_tiles + g) * d_model + k,
+                         FFN_OUT: (4 * d_tiles + ff_tiles) * d_model + g * d_ff + k})),
                      weight_port.en.eq(advance)]
         with m.If(advance):
             m.d.sync += [s1_valid.eq(issuing), s1_g.eq(g), s1_c.eq(c), s1_k.eq(k),
@@ -415,8 +550,8 @@ class EncoderLayer(BlockComponent):
 
         m.d.comb += [mac.i.valid.eq(s1_valid), mac.i.payload.last.eq(s1_last)]
 
-        def code(word, index):
-            return word.word_select(index, 8).as_signed()
+        def code(word, index, bits=8):
+            return word.word_select(index, bits).as_signed()
 
         a_cases, b_cases = [{} for _ in range(rows)], [{} for _ in range(cols)]
         if attention:
@@ -428,6 +563,9 @@ class EncoderLayer(BlockComponent):
                              ctx_banks[r][1].addr.eq(rt), ctx_banks[r][1].en.eq(advance)]
                 a_cases[r] = {SCORES: code(q_banks[r][1].data, head_code), CTX: code(p_banks[r][1].data, s1_k),
                               ATTN_OUT: code(ctx_banks[r][1].data, s1_k)}
+                if layer:
+                    m.d.comb += [g_banks[r][1].addr.eq(rt), g_banks[r][1].en.eq(advance)]
+                    a_cases[r][FFN_OUT] = code(g_banks[r][1].data, s1_k)
             for col in range(cols):
                 m.d.comb += [k_banks[col][1].addr.eq(c), k_banks[col][1].en.eq(advance)]
             m.d.comb += [v_read.addr.eq(k), v_read.en.eq(advance)]
@@ -448,7 +586,9 @@ class EncoderLayer(BlockComponent):
         m.d.comb += row_used.eq(ort * rows + orow < seq_len)
         loop([og, ort, oc, orow], [bound_g, bound_r, bound_c, rows], mac.o.valid & mac.o.ready)
         m.d.comb += [
-            quant_port.addr.eq(by_phase(og, {SCORES: 4 * d_tiles, CTX: 4 * d_tiles + 1, ATTN_OUT: 3 * d_tiles + og})),
+            quant_port.addr.eq(by_phase(og, {SCORES: 4 * d_tiles, CTX: 4 * d_tiles + 1, ATTN_OUT: 3 * d_tiles + og,
+                                             HIDDEN: 4 * d_tiles + 2 + og,
+                                             FFN_OUT: 4 * d_tiles + 2 + ff_tiles + og})),
             requant.i.valid.eq(mac.o.valid & row_used),
             mac.o.ready.eq(requant.i.ready | ~row_used),
             requant.output_offset.eq(0), requant.act_min.eq(-128), requant.act_max.eq(127),
@@ -461,65 +601,157 @@ class EncoderLayer(BlockComponent):
                 requant.i.payload[col].shift.eq(quant_port.data[col].shift),
             ]
 
-        # The tap stream.
-        in_probs, in_res = Signal(), Signal()
-        if attention:
-            m.submodules.requant_x = requant_x = self.requant_x
-            # The first residual: requant_x(x) + attn_out per lane, one beat of cols channels per cycle,
-            # column tile outer, tokens inner (as attn_out). x comes from the token banks' second
-            # (combinational) read port, attn_out from its memory at the output side.
-            xt, xtok = Signal(range(d_tiles)), Signal(range(cfg.max_seq))
-            with m.If(res_feeding & requant_x.i.ready):
-                with m.If(loop([xt, xtok], [d_tiles, cfg.max_seq], 1)):
-                    m.d.sync += res_feeding.eq(0)
-            x_word = x_residual[0].data
-            for r, port in enumerate(x_residual):
-                m.d.comb += port.addr.eq(xtok // rows)
-                if r:
-                    x_word = Mux(xtok % rows == r, port.data, x_word)
-            x_lanes = x_word.word_select(xt, 8 * cols)
-            res_x = params.requant["res1_x"]
-            m.d.comb += [requant_x.i.valid.eq(res_feeding), requant_x.output_offset.eq(0),
-                         requant_x.act_min.eq(-128), requant_x.act_max.eq(127)]
-            for col in range(cols):
-                m.d.comb += [
-                    requant_x.i.payload[col].acc.eq(x_lanes.word_select(col, 8).as_signed()),
-                    requant_x.i.payload[col].bias.eq(int(res_x.bias[0])),
-                    requant_x.i.payload[col].multiplier.eq(int(res_x.multiplier[0])),
-                    requant_x.i.payload[col].shift.eq(int(res_x.shift[0])),
-                ]
-            rt_tile, rtok = Signal(range(d_tiles)), Signal(range(cfg.max_seq))
-            res_beat = Signal()
-            m.d.comb += [in_res.eq(phase == RES1), res_beat.eq(beat & in_res), attn_read.addr.eq(rtok)]
-            res_done = loop([rt_tile, rtok], [d_tiles, cfg.max_seq], res_beat)
-            attn_lanes = attn_read.data.word_select(rt_tile, 8 * cols)
-            m.d.comb += requant_x.o.ready.eq(self.o.ready & in_res)
-            n = cfg.max_seq
-            ph, pi, pj = Signal(range(cfg.heads)), Signal(range(n)), Signal(range(n))
-            probs_beat = Signal()
-            m.d.comb += [in_probs.eq(phase == PROBS), probs_beat.eq(beat & in_probs)]
-            probs_done = loop([ph, pi, pj], [cfg.heads, n, n], probs_beat)
-            softmax_lanes = Cat(softmax.o.payload, Const(0, 8 * cols - len(softmax.o.payload)))
-            m.d.comb += [
-                self.o.valid.eq(Mux(in_res, requant_x.o.valid, Mux(in_probs, softmax.o.valid, requant.o.valid))),
-                softmax.o.ready.eq(self.o.ready & in_probs),
-                at_last.eq(Mux(in_res, res_done, Mux(in_probs, probs_done, gemm_at_last))),
-            ]
-            for col in range(cols):
-                residual = requant_x.o.payload[col] + attn_lanes.word_select(col, 8).as_signed()
-                prob = softmax.o.payload if col == 0 else Const(0, 8)
-                m.d.comb += self.o.payload.data[col].eq(
-                    Mux(in_res, residual, Mux(in_probs, prob, requant.o.payload[col])))
-        else:
-            m.d.comb += [self.o.valid.eq(requant.o.valid), self.o.payload.data.eq(requant.o.payload),
-                         at_last.eq(gemm_at_last)]
         m.d.comb += [
-            requant.o.ready.eq(self.o.ready & ~in_probs & ~in_res),
+            requant.o.ready.eq(self.o.ready & in_gemm),
             self.o.payload.phase.eq(phase),
             self.o.payload.last.eq(at_last & (phase == final)),
         ]
         if not attention:
+            for write, addr, word, en in x_writes:
+                m.d.comb += [write.addr.eq(addr), write.data.eq(word), write.en.eq(en)]
+            m.d.comb += [self.o.valid.eq(requant.o.valid), self.o.payload.data.eq(requant.o.payload),
+                         at_last.eq(gemm_at_last)]
             return m
+
+        # The residuals: requant_x(x) + attn_out (res1) or requant_x(ln1) + ffn_out (res2) per lane, one
+        # beat of cols channels per cycle, column tile outer, tokens inner (as attn_out). x (ln1) comes
+        # from the token banks' second (combinational) read port, attn_out (ffn_out) from its memory.
+        m.submodules.requant_x = requant_x = self.requant_x
+        in_res, in_res2 = in_phase(RES1, RES2), in_phase(RES2)
+        xt, xtok = Signal(range(d_tiles)), Signal(range(n))
+        with m.If(res_feeding & requant_x.i.ready):
+            with m.If(loop([xt, xtok], [d_tiles, seq_len], 1)):
+                m.d.sync += res_feeding.eq(0)
+        x_word = x_residual[0].data
+        for r, port in enumerate(x_residual):
+            m.d.comb += port.addr.eq(xtok // rows)
+            if r:
+                x_word = Mux(xtok % rows == r, port.data, x_word)
+        x_lanes = x_word.word_select(xt, 8 * cols)
+        m.d.comb += [requant_x.i.valid.eq(res_feeding), requant_x.output_offset.eq(0),
+                     requant_x.act_min.eq(-128), requant_x.act_max.eq(127)]
+        res_params = [params.requant["res1_x"]] + ([params.requant["res2_ln1"]] if layer else [])
+
+        def scalar(field):
+            values = [int(getattr(r, field)[0]) for r in res_params]
+            return values[0] if len(values) == 1 else Mux(in_res2, values[1], values[0])
+        for col in range(cols):
+            m.d.comb += [
+                requant_x.i.payload[col].acc.eq(x_lanes.word_select(col, 8).as_signed()),
+                requant_x.i.payload[col].bias.eq(scalar("bias")),
+                requant_x.i.payload[col].multiplier.eq(scalar("multiplier")),
+                requant_x.i.payload[col].shift.eq(scalar("shift")),
+            ]
+        rt_tile, rtok = Signal(range(d_tiles)), Signal(range(n))
+        res_beat = Signal()
+        m.d.comb += [res_beat.eq(beat & in_res), attn_read.addr.eq(rtok)]
+        res_done = loop([rt_tile, rtok], [d_tiles, seq_len], res_beat)
+        attn_lanes = attn_read.data.word_select(rt_tile, 8 * cols)
+        residual = [Signal(signed(RESIDUAL_WIDTH), name=f"residual{col}") for col in range(cols)]
+        for col in range(cols):
+            m.d.comb += residual[col].eq(requant_x.o.payload[col] + attn_lanes.word_select(col, 8).as_signed())
+        m.d.comb += requant_x.o.ready.eq(self.o.ready & in_res)
+
+        in_probs = in_phase(PROBS)
+        ph, pi, pj = Signal(range(cfg.heads)), Signal(range(n)), Signal(range(n))
+        probs_beat = Signal()
+        m.d.comb += probs_beat.eq(beat & in_probs)
+        probs_done = loop([ph, pi, pj], [cfg.heads, seq_len, seq_len], probs_beat)
+        prob_code = Signal(8)      # the probability code, zero-extended to a P bank's code
+        m.d.comb += prob_code.eq(softmax.o.payload.data)
+        m.d.comb += softmax.o.ready.eq(self.o.ready & in_probs)
+
+        # Scores past the sequence's last key (the last column tile's spare lanes) leave as zeros.
+        in_scores = in_phase(SCORES)
+        gemm_lanes = [Mux(in_scores & (fc * cols + col >= seq_len), 0, requant.o.payload[col])
+                      for col in range(cols)]
+        valid_cases = {PROBS: softmax.o.valid, RES1: requant_x.o.valid}
+        last_cases = {PROBS: probs_done, RES1: res_done}
+        lane_cases = [{PROBS: prob_code if col == 0 else Const(0, 8), RES1: residual[col]} for col in range(cols)]
+
+        if layer:
+            m.submodules.ln1 = ln1 = self.ln1
+            m.submodules.ln2 = ln2 = self.ln2
+            m.submodules.gelu = gelu = self.gelu
+            m.submodules.requant_gelu = requant_gelu = self.requant_gelu
+            in_ln1, in_out, in_gelu = in_phase(LN1), in_phase(OUT), in_phase(GELU)
+
+            # The LayerNorm feeder: each token's residual codes, channel by channel, into ln1 or ln2.
+            lt, lc = Signal(range(n)), Signal(range(d_model))
+            ln_valid, ln_c = Signal(), Signal(range(d_model))
+            ln_advance = Signal()
+            m.d.comb += [ln_advance.eq(~ln_valid | Mux(in_out, ln2.i.ready, ln1.i.ready)),
+                         res_read.addr.eq(lt), res_read.en.eq(ln_advance)]
+            with m.If(ln_feeding & ln_advance):
+                with m.If(loop([lt, lc], [seq_len, d_model], 1)):
+                    m.d.sync += ln_feeding.eq(0)
+            with m.If(ln_advance):
+                m.d.sync += [ln_valid.eq(ln_feeding), ln_c.eq(lc)]
+            ln_x = code(res_read.data, ln_c, RESIDUAL_WIDTH)
+            m.d.comb += [ln1.i.valid.eq(ln_valid & in_ln1), ln1.i.payload.eq(ln_x),
+                         ln2.i.valid.eq(ln_valid & in_out), ln2.i.payload.eq(ln_x),
+                         ln1.o.ready.eq(self.o.ready & in_ln1), ln2.o.ready.eq(self.o.ready & in_out)]
+            # Their outputs, token by token: ln1's codes replace the tokens in the X banks.
+            ut, uc = Signal(range(n)), Signal(range(d_model))
+            ln_done = loop([ut, uc], [seq_len, d_model], beat & (in_ln1 | in_out))
+
+            ln1_write = beat & in_ln1
+            for r, (write, addr, word, en) in enumerate(x_writes):
+                x_writes[r] = (write, Mux(in_ln1, ut // rows, addr),
+                               Mux(in_ln1, Value.cast(ln1.o.payload).replicate(d_model), word),
+                               Mux(in_ln1, Mux(ln1_write & (ut % rows == r), Const(1, d_model) << uc, 0), en))
+
+            # The GELU feeder: each token's hidden codes, channel by channel, through the GELU and its
+            # requantizer; the GELU's own code rides beside the requantizer (which stalls as a whole) to
+            # leave with its int8 code.
+            gt, gc = Signal(range(n)), Signal(range(d_ff))
+            g_valid, g_c = Signal(), Signal(range(d_ff))
+            g_advance = Signal()
+            m.d.comb += [g_advance.eq(~g_valid | gelu.i.ready), hidden_read.addr.eq(gt), hidden_read.en.eq(g_advance)]
+            with m.If(gelu_feeding & g_advance):
+                with m.If(loop([gt, gc], [seq_len, d_ff], 1)):
+                    m.d.sync += gelu_feeding.eq(0)
+            with m.If(g_advance):
+                m.d.sync += [g_valid.eq(gelu_feeding), g_c.eq(gc)]
+            rq_gelu = params.requant["gelu"]
+            m.d.comb += [gelu.i.valid.eq(g_valid), gelu.i.payload.eq(code(hidden_read.data, g_c)),
+                         requant_gelu.i.valid.eq(gelu.o.valid), gelu.o.ready.eq(requant_gelu.i.ready),
+                         requant_gelu.i.payload[0].acc.eq(gelu.o.payload),
+                         requant_gelu.i.payload[0].bias.eq(int(rq_gelu.bias[0])),
+                         requant_gelu.i.payload[0].multiplier.eq(int(rq_gelu.multiplier[0])),
+                         requant_gelu.i.payload[0].shift.eq(int(rq_gelu.shift[0])),
+                         requant_gelu.output_offset.eq(0), requant_gelu.act_min.eq(-128),
+                         requant_gelu.act_max.eq(127), requant_gelu.o.ready.eq(self.o.ready & in_gelu)]
+            beside = [Signal.like(gelu.o.payload, name=f"gelu_code{j}") for j in range(requant_gelu.latency)]
+            with m.If(requant_gelu.i.ready):
+                m.d.sync += [beside[0].eq(gelu.o.payload)] + [b.eq(a) for a, b in zip(beside, beside[1:])]
+            vt, vc = Signal(range(n)), Signal(range(d_ff))
+            gelu_beat = beat & in_gelu
+            gelu_done = loop([vt, vc], [seq_len, d_ff], gelu_beat)
+            gelu_q = requant_gelu.o.payload[0]
+            for r, (write, _) in enumerate(g_banks):
+                m.d.comb += [write.addr.eq(vt // rows), write.data.eq(Value.cast(gelu_q).replicate(d_ff)),
+                             write.en.eq(Mux(gelu_beat & (vt % rows == r), Const(1, d_ff) << vc, 0))]
+
+            # The residual memory: res1, then res2, as their beats leave.
+            m.d.comb += [res_write.addr.eq(rtok), res_write.data.eq(Cat(*residual).replicate(d_tiles)),
+                         res_write.en.eq(Mux(res_beat, Const(1, d_tiles) << rt_tile, 0))]
+
+            valid_cases.update({RES2: requant_x.o.valid, LN1: ln1.o.valid, GELU: requant_gelu.o.valid,
+                                OUT: ln2.o.valid})
+            last_cases.update({RES2: res_done, LN1: ln_done, GELU: gelu_done, OUT: ln_done})
+            for col, cases in enumerate(lane_cases):
+                cases[RES2] = residual[col]
+                cases[LN1] = ln1.o.payload if col == 0 else Const(0, 8)
+                cases[OUT] = ln2.o.payload if col == 0 else Const(0, 8)
+                cases[GELU] = beside[-1] if col == 0 else gelu_q if col == 1 else Const(0, 8)
+
+        for write, addr, word, en in x_writes:
+            m.d.comb += [write.addr.eq(addr), write.data.eq(word), write.en.eq(en)]
+        m.d.comb += [self.o.valid.eq(by_phase(requant.o.valid, valid_cases)),
+                     at_last.eq(by_phase(gemm_at_last, last_cases))]
+        for col in range(cols):
+            m.d.comb += self.o.payload.data[col].eq(by_phase(gemm_lanes[col], lane_cases[col]))
 
         # Writes of the projections, scores and context as their beats leave.
         lanes_bits = requant.o.payload.as_value()
@@ -528,6 +760,7 @@ class EncoderLayer(BlockComponent):
         m.d.comb += [k_tile.eq(fg - d_tiles), v_tile_w.eq(fg - 2 * d_tiles)]
         q_tile = Signal(range(d_tiles))
         m.d.comb += q_tile.eq(fg)
+
         def enable(condition, width, index):
             """The write enable of one lane group: ``1 << index`` when ``condition``, else 0."""
             return Mux(condition, Const(1, width) << index, 0)
@@ -541,31 +774,35 @@ class EncoderLayer(BlockComponent):
                                             & (fg < 2 * d_tiles), d_tiles, k_tile))]
         m.d.comb += [v_write.addr.eq(f_token), v_write.data.eq(lanes_bits.replicate(d_tiles)),
                      v_write.en.eq(enable(qkv_beat & (fg >= 2 * d_tiles), d_tiles, v_tile_w))]
-        s_tiles = cfg.max_seq // cols
-        m.d.comb += [s_write.addr.eq(fg * cfg.max_seq + f_token), s_write.data.eq(lanes_bits.replicate(s_tiles)),
-                     s_write.en.eq(enable(gemm_beat & (phase == SCORES), s_tiles, fc))]
+        s_tiles = n // cols
+        m.d.comb += [s_write.addr.eq(fg * n + f_token), s_write.data.eq(lanes_bits.replicate(s_tiles)),
+                     s_write.en.eq(enable(gemm_beat & in_scores, s_tiles, fc))]
         for r, (write, _) in enumerate(ctx_banks):
             m.d.comb += [write.addr.eq(frt), write.data.eq(lanes_bits.replicate(d_tiles)),
                          write.en.eq(enable(gemm_beat & (phase == CTX) & (fr == r), d_tiles,
                                             fg * (d_head // cols) + fc))]
-
         m.d.comb += [attn_write.addr.eq(f_token), attn_write.data.eq(lanes_bits.replicate(d_tiles)),
-                     attn_write.en.eq(enable(gemm_beat & (phase == ATTN_OUT), d_tiles, fg))]
+                     attn_write.en.eq(enable(gemm_beat & in_phase(ATTN_OUT, FFN_OUT), d_tiles, fg))]
+        if layer:
+            m.d.comb += [hidden_write.addr.eq(f_token), hidden_write.data.eq(lanes_bits.replicate(ff_tiles)),
+                         hidden_write.en.eq(enable(gemm_beat & (phase == HIDDEN), ff_tiles, fg))]
 
-        # The softmax phase: score rows in, probability rows out (into the P banks and the tap stream).
+        # The softmax phase: score rows in (``last`` ends each), probability rows out (into the P banks
+        # and the tap stream).
         sh, si, sj = Signal(range(cfg.heads)), Signal(range(n)), Signal(range(n))
-        sm_valid, sm_j = Signal(), Signal(range(n))
+        sm_valid, sm_j, sm_last = Signal(), Signal(range(n)), Signal()
         sm_advance = Signal()
         m.d.comb += sm_advance.eq(~sm_valid | softmax.i.ready)
         m.d.comb += [s_read.addr.eq(sh * n + si), s_read.en.eq(sm_advance)]
         with m.If(feeding & sm_advance):
-            with m.If(loop([sh, si, sj], [cfg.heads, n, n], 1)):
+            with m.If(loop([sh, si, sj], [cfg.heads, seq_len, seq_len], 1)):
                 m.d.sync += feeding.eq(0)
         with m.If(sm_advance):
-            m.d.sync += [sm_valid.eq(feeding), sm_j.eq(sj)]
-        m.d.comb += [softmax.i.valid.eq(sm_valid), softmax.i.payload.eq(s_read.data.word_select(sm_j, 8))]
+            m.d.sync += [sm_valid.eq(feeding), sm_j.eq(sj), sm_last.eq(sj == seq_len - 1)]
+        m.d.comb += [softmax.i.valid.eq(sm_valid), softmax.i.payload.data.eq(s_read.data.word_select(sm_j, 8)),
+                     softmax.i.payload.last.eq(sm_last)]
         for r, (write, _) in enumerate(p_banks):
             m.d.comb += [write.addr.eq(ph * depth_r + pi // rows),
-                         write.data.eq(softmax_lanes[:8].replicate(n))]
+                         write.data.eq(prob_code.replicate(n))]
             m.d.comb += write.en.eq(enable(probs_beat & (pi % rows == r), n, pj))
         return m

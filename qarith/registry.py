@@ -427,14 +427,15 @@ BLOCKS = {block.name: block for block in [
         }),
     Block(
         name="encoder_layer",
-        summary="Integer transformer encoder layer, attention block in RTL: Q/K/V, scores, softmax, P V, "
-                "O projection and first residual on one time-multiplexed mac_array + requant, every phase on "
-                "a tap stream",
+        summary="Integer transformer encoder layer in RTL, int8 in to int8 out: Q/K/V, scores, softmax, P V, "
+                "O projection, residual, LayerNorm, FFN with GELU, residual, LayerNorm on one time-multiplexed "
+                "mac_array + requant, sequences of 1..max_seq tokens, every phase on a tap stream",
         config=EncoderLayerConfig, generator=EncoderLayer, golden=encoder_layer, bench=encoder_layer_bench,
         configs={
-            # Every RTL phase (qkv, scores, ShiftMax, P V, O projection, residual), sequences of max_seq tokens.
-            "d8_h2_f16_s4_attn": EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rows=4, cols=4,
-                                                    rtl_phases="attention"),
+            # The whole layer (every phase: qkv, scores, ShiftMax, P V, O projection, residual, I-LayerNorm,
+            # FFN1, ShiftGELU, FFN2, residual, I-LayerNorm), sequences of 1..max_seq tokens.
+            "d8_h2_f16_s4_layer": EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rows=4, cols=4,
+                                                     rtl_phases="layer"),
             # The projections alone, at every sequence length 1..max_seq.
             "d8_h2_f16_s4": EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rows=4, cols=4),
             "d8_h2_f16_s8_digits": EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=8, rows=2, cols=8,

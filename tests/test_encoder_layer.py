@@ -11,7 +11,8 @@ from amaranth.hdl import Elaboratable, Module, Signal
 from qarith.golden.encoder_layer import (RTL_PHASES, TAPS, EncoderLayerConfig, FloatEncoderLayer, config_params, digits_model,
                                          encoder_layer, float_error, integerize_encoder, layer_matmul, seeded_layer)
 from qarith.golden.linear_int8 import QuantizedLinear
-from qarith.golden.shiftmax import float_softmax
+from qarith.golden.shiftmax import float_softmax, shiftmax
+from qarith.golden.softmax_lut import softmax_lut
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import run_amaranth
 from qarith.sim.encoder_layer import digits_tokens, sequence_vectors, vectors
@@ -32,10 +33,14 @@ class TestConfig:
         ({"max_seq": 0}, r"^max_seq must be between 1 and 256, not 0$"),
         ({"seed": -1}, r"^Seed must be between 0 and 2\*\*32 - 1, not -1$"),
         ({"source": "imagenet"}, r"^Source must be one of seeded, digits, not 'imagenet'$"),
-        ({"rtl_phases": "ffn"}, r"^RTL phases must be one of qkv, attention, not 'ffn'$"),
+        ({"rtl_phases": "ffn"}, r"^RTL phases must be one of qkv, attention, layer, not 'ffn'$"),
         ({"rtl_phases": "attention", "heads": 4}, r"^Array cols must divide d_head=2 for the attention phases, not 4$"),
         ({"rtl_phases": "attention", "max_seq": 6, "cols": 2},
          r"^Array rows and cols must divide max_seq=6 for the attention phases, not 4 and 2$"),
+        ({"rtl_phases": "layer", "d_ff": 18},
+         r"^Array cols must divide d_ff=18 for the FFN phases, not 4$"),
+        ({"rtl_phases": "layer", "cols": 1},
+         r"^The layer's gelu tap carries two codes a beat: array cols must be at least 2, not 1$"),
     ])
     def test_rejects(self, fields, message):
         with pytest.raises(ValueError, match=message):
@@ -104,6 +109,20 @@ class TestGolden:
         with pytest.raises(ValueError, match=r"^Token codes must be int8$"):
             encoder_layer(params, torch.full((2, 8), 128))
 
+    @pytest.mark.parametrize("softmax", ["shiftmax", "ibert", "lut"])
+    def test_variable_length_softmax_is_the_per_length_softmax(self, softmax):
+        """The hardware's one softmax block (rows of 1..max_seq ended by ``last``) computes, on a row of
+        ``L`` scores, what the model's softmax of ``L`` does: the layer model may take either."""
+        params = config_params(EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=8, softmax=softmax))
+        block = params.softmax_config(8, variable_length=True)
+        function = softmax_lut if softmax == "lut" else shiftmax
+        generator = torch.Generator().manual_seed(2)
+        for length in range(1, 9):
+            rows = torch.randint(-128, 128, (64, length), generator=generator)
+            padded = torch.nn.functional.pad(rows, (0, 8 - length))
+            got = function(block, padded, torch.full((64,), length))
+            assert torch.equal(got[:, :length], function(params.softmax_config(length), rows)), length
+
     @pytest.mark.parametrize("softmax, gelu", [
         ("shiftmax", "shiftgelu"),
         pytest.param("ibert", "igelu", marks=pytest.mark.skipif(not FULL, reason="QARITH_FULL=1 runs it")),
@@ -136,27 +155,72 @@ def test_shorter_sequences_cost_proportionally_fewer_cycles(cfg):
 
 
 def check_phase_cycles(component, case, result):
-    """Every phase of the case's first sequence ends (its last beat leaves) exactly when
-    :meth:`EncoderLayer.phase_cycles` says, counted from that sequence's last token (``o`` always ready)."""
+    """Every phase of every sequence of the case ends (its last beat leaves) exactly when
+    :meth:`EncoderLayer.phase_cycles` says for its length, counted from that sequence's last token
+    (``o`` always ready)."""
     cfg = component.cfg
-    first_last = next(n for n, beat in enumerate(case.beats) if beat["last"])
-    timing = component.phase_cycles(first_last + 1)
-    seq_end = next(j for j, beat in enumerate(case.expected) if beat["last"])
-    for code, phase in enumerate(component.phases):
-        last = max(j for j, beat in enumerate(case.expected[:seq_end + 1]) if beat["phase"] == code)
-        assert result.out_cycles[last] - result.in_cycles[first_last] == timing[phase][1], phase
+    ends = [n for n, beat in enumerate(case.beats) if beat["last"]]
+    out_ends = [j for j, beat in enumerate(case.expected) if beat["last"]]
+    first_token, first_out = 0, 0
+    for token_end, out_end in zip(ends, out_ends):
+        timing = component.phase_cycles(token_end + 1 - first_token)
+        beats = list(enumerate(case.expected))[first_out:out_end + 1]
+        for code, phase in enumerate(component.phases):
+            last = max(j for j, beat in beats if beat["phase"] == code)
+            assert result.out_cycles[last] - result.in_cycles[token_end] == timing[phase][1], (phase, token_end)
+        first_token, first_out = token_end + 1, out_end + 1
     assert list(timing) == list(RTL_PHASES[cfg.rtl_phases])
 
 
 @pytest.mark.skipif(not FULL, reason="QARITH_FULL=1 runs it; make test checks the registry config in test_fast_tier")
-def test_attention_phase_cycles_wider():
+@pytest.mark.parametrize("rtl_phases", ["attention", "layer"])
+def test_phase_cycles_wider(rtl_phases):
     """The cycle formula on another shape: d_model 16, a 2x4 array, 8 tokens (scores of two column tiles,
-    P V over two row tiles of probabilities)."""
-    cfg = EncoderLayerConfig(d_model=16, heads=2, d_ff=16, max_seq=8, rows=2, cols=4, rtl_phases="attention")
+    P V over two row tiles of probabilities), d_ff 32 (FFN1 of eight column tiles, FFN2 of 32 steps);
+    sequences of 8, 5 and 1 tokens."""
+    cfg = EncoderLayerConfig(d_model=16, heads=2, d_ff=32, max_seq=8, rows=2, cols=4, rtl_phases=rtl_phases)
     block = BLOCKS["encoder_layer"]
-    tokens = torch.randint(-128, 128, (cfg.max_seq, cfg.d_model), generator=torch.Generator().manual_seed(7))
-    case = sequence_vectors(cfg, "full", [tokens])
+    generator = torch.Generator().manual_seed(7)
+    sequences = [torch.randint(-128, 128, (seq, cfg.d_model), generator=generator) for seq in (8, 5, 1)]
+    case = sequence_vectors(cfg, "lengths", sequences)
     check_phase_cycles(block.interface(cfg), case, run_amaranth(block.elaborate(cfg), case))
+
+
+def test_attention_phases_alone():
+    """``rtl_phases="attention"`` still stops at the first residual (its last phase carries ``last``),
+    bit for bit on a sequence shorter than max_seq and on a full one, with exact phase timing."""
+    cfg = EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rtl_phases="attention")
+    block = BLOCKS["encoder_layer"]
+    generator = torch.Generator().manual_seed(11)
+    case = sequence_vectors(cfg, "lengths", [torch.randint(-128, 128, (seq, 8), generator=generator)
+                                             for seq in (3, 4)])
+    check_phase_cycles(block.interface(cfg), case, run_amaranth(block.elaborate(cfg), case))
+
+
+@pytest.mark.skipif(not FULL, reason="QARITH_FULL=1 runs it")
+@pytest.mark.parametrize("softmax, gelu", [("ibert", "igelu"), ("lut", "shiftgelu")])
+def test_layer_other_blocks(softmax, gelu):
+    """The whole layer with I-BERT's softmax and i-GELU, and with the table softmax, on a 2x2 array:
+    every case, with idles and backpressure."""
+    cfg = EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rows=2, cols=2, softmax=softmax, gelu=gelu,
+                             rtl_phases="layer")
+    block = BLOCKS["encoder_layer"]
+    for case in vectors(cfg):
+        run_amaranth(block.elaborate(cfg), case)
+        run_amaranth(block.elaborate(cfg), case, 0.3, 0.3)
+
+
+@pytest.mark.skipif(not FULL, reason="QARITH_FULL=1 runs it (trains the digits transformer)")
+def test_layer_on_digits_activations():
+    """The whole layer on real activations: the digits transformer's own layer (d_model 8, d_ff 16,
+    8 tokens, 2x4 array) on its held-out input tokens, bit for bit at every tap, plain and with idles
+    and backpressure."""
+    cfg = EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=8, rows=2, cols=4, source="digits",
+                             rtl_phases="layer")
+    block = BLOCKS["encoder_layer"]
+    case = sequence_vectors(cfg, "digits_activations", digits_tokens(cfg))
+    check_phase_cycles(block.interface(cfg), case, run_amaranth(block.elaborate(cfg), case))
+    run_amaranth(block.elaborate(cfg), case, 0.3, 0.3)
 
 
 def skip_digits_unless_full(config_name):
@@ -169,7 +233,12 @@ def test_fast_tier(config_name):
     skip_digits_unless_full(config_name)
     block = BLOCKS["encoder_layer"]
     component = block.interface(block.configs[config_name])
-    case, result = fast_tier("encoder_layer", config_name, vectors)["random_lengths"]
+    make_vectors, modes = vectors, ("plain", "both")
+    if component.cfg.rtl_phases == "layer" and not FULL:
+        # 2.5 ms a cycle in amaranth.sim: make test plays the random lengths (every phase's timing at
+        # every length) in plain mode; the cocotb tier plays every case with idles and backpressure.
+        make_vectors, modes = (lambda cfg: vectors(cfg)[:1]), ("plain",)
+    case, result = fast_tier("encoder_layer", config_name, make_vectors, modes)["random_lengths"]
     first_last = next(n for n, beat in enumerate(case.beats) if beat["last"])
     assert result.out_cycles[0] - result.in_cycles[first_last] == component.latency
     check_phase_cycles(component, case, result)

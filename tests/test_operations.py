@@ -9,6 +9,7 @@ import pytest
 from qarith.fpga.operations import COUNTS, Operations, energy_pj, operations, units_per_cycle
 from qarith.fpga.sweep import energy_proxy
 from qarith.hdl.common.winograd import count_multipliers
+from qarith.golden.encoder_layer import config_params
 from qarith.registry import BLOCKS
 from tiers import FULL
 
@@ -172,3 +173,22 @@ def test_int8_outlier_linear_multiplies(config):
     assert (cfg.in_width, 7, pytest.approx(1 / cfg.cols)) in mults
     assert sorted(n for _, _, n in mults if n < 1 / cfg.cols) == pytest.approx([1 / cfg.max_k] * 2)
     assert count_multipliers(entry.elaborate(cfg)) == 2 * cfg.rows * cfg.cols + cfg.rows + 2 * cfg.cols
+
+
+def test_encoder_layer_counts_every_phase():
+    """The layer's multiplies per MAC: the array's one, four partial products per requantization (the
+    matrix outputs, both residuals' x codes and the GELU's outputs), and the softmax, the two
+    LayerNorms and the GELU by their own counts, per score, channel and hidden element; the Q/K/V
+    projections alone keep one requantization per ``d_model`` MACs."""
+    cfg = BLOCKS["encoder_layer"].configs["d8_h2_f16_s4_layer"]
+    s, d, f, h = cfg.max_seq, cfg.d_model, cfg.d_ff, cfg.heads
+    macs = s * (4 * d * d + 2 * d * f) + 2 * s * s * d
+    assert macs == cfg.layer_macs(s)
+    requantized = 3 * s * d + h * s * s + s * d + s * d + s * f + s * d + 2 * s * d + s * f
+    params = config_params(cfg)
+    rows = (operations("shiftmax", params.softmax_config(s, variable_length=True)).mult_count * h * s * s
+            + (operations("ilayernorm", params.ln1).mult_count + operations("ilayernorm", params.ln2).mult_count) * s * d
+            + operations("shiftgelu", params.gelu).mult_count * s * f)
+    assert operations("encoder_layer", cfg).mult_count == pytest.approx(1 + (4 * requantized + rows) / macs)
+    qkv = BLOCKS["encoder_layer"].configs["d8_h2_f16_s4"]
+    assert operations("encoder_layer", qkv).mult_count == pytest.approx(1 + 4 / qkv.d_model)
