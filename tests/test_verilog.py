@@ -7,15 +7,18 @@ from qarith.manifest import write_all
 from qarith.registry import BLOCKS
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def written(tmp_path_factory):
-    """``make verilog``'s output, written once for the tests of this module: (folder, manifest)."""
+    """``make verilog``'s output: (folder, manifest)."""
     directory = tmp_path_factory.mktemp("verilog")
     return directory, write_all(directory)
 
 
-def test_make_verilog_output_is_reproducible(written, tmp_path):
+def test_make_verilog_output_is_reproducible_and_described(written, tmp_path):
+    """One test, so one xdist worker writes every config once (two tests each wrote it on its own worker:
+    124 s of CPU twice)."""
     first, _ = written
+    check_manifest_describes_ports_and_timing(written)
     names = sorted(p.name for p in first.iterdir())
     expected = {f"{b.name}__{c}.v" for b in BLOCKS.values() for c in b.configs} | {"manifest.json"}
     assert set(names) == expected
@@ -27,7 +30,7 @@ def test_make_verilog_output_is_reproducible(written, tmp_path):
         assert (tmp_path / f"{name}.v").read_bytes() == (first / f"{name}.v").read_bytes(), name
 
 
-def test_manifest_describes_ports_and_timing(written):
+def check_manifest_describes_ports_and_timing(written):
     tmp_path, manifest = written
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
     entry = manifest["mac_array__int8_4x4"]
