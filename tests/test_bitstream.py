@@ -9,6 +9,7 @@ import pytest
 from qarith.cli import main
 from qarith.fpga.bitstream import BOARDS, build_bitstream
 from qarith.registry import BLOCKS
+from tiers import FULL
 
 #: The smallest registered block with a wide beat: the build is mostly the shell. Measured here:
 #: iCEBreaker about 1 min, ULX3S-85F about 1.5 min (2 cores shared).
@@ -16,7 +17,7 @@ SMALL = ("lns_mul", "w12_b5_x4")
 
 
 #: make test builds the iCEBreaker's (the faster build); make test-full both boards'.
-BUILT_BOARDS = list(BOARDS) if os.environ.get("QARITH_FULL") == "1" else ["icebreaker"]
+BUILT_BOARDS = list(BOARDS) if FULL else ["icebreaker"]
 
 
 @pytest.mark.bitstream

@@ -1,4 +1,3 @@
-import os
 import shutil
 import subprocess
 
@@ -17,10 +16,9 @@ from qarith.registry import BLOCKS
 from qarith.sim.common.bench import run_amaranth
 from qarith.sim.encoder_layer import digits_tokens, sequence_vectors, vectors
 
-from tiers import fast_tier, slow_tier, slow_tier_params
+from tiers import FULL, fast_tier, slow_tier, slow_tier_params
 
 TINY = EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4)
-FULL = os.environ.get("QARITH_FULL") == "1"
 
 
 class TestConfig:

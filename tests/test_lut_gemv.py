@@ -1,4 +1,3 @@
-import os
 
 import pytest
 import torch
@@ -11,7 +10,7 @@ from qarith.registry import BLOCKS
 from qarith.sim.common.bench import run_amaranth
 from qarith.sim.lut_gemv import gemv_vectors, random_gemv, rtn_gemv, vectors
 
-from tiers import fast_tier, slow_tier, slow_tier_params
+from tiers import FULL, fast_tier, slow_tier, slow_tier_params
 
 
 class TestConfig:
@@ -219,7 +218,7 @@ class TestQuantization:
 def fast_params():
     """Every config; ``q8_x4_k64`` (nine planes, the slowest to simulate) only under ``QARITH_FULL=1``, for
     ``make test``'s time budget (its golden side, exact int8 RTN weights, is tested here either way)."""
-    full = os.environ.get("QARITH_FULL") == "1"
+    full = FULL
     return [name for name in BLOCKS["lut_gemv"].configs if full or name != "q8_x4_k64"]
 
 
@@ -251,7 +250,7 @@ def cocotb_params():
     """``make test``: the first config on both simulators (about a minute of simulation, most of it table
     builds); ``make test-full`` (``QARITH_FULL=1``): every config on both, as :func:`slow_tier_params`."""
     params = slow_tier_params("lut_gemv")
-    if os.environ.get("QARITH_FULL") == "1":
+    if FULL:
         return params
     first = next(iter(BLOCKS["lut_gemv"].configs))
     return [param for param in params if param.values[0] == first]

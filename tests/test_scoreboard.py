@@ -6,7 +6,6 @@ fault, in the modes where the fault shows (two of them need backpressure, and pa
 """
 
 import copy
-import os
 import re
 from xml.etree import ElementTree
 
@@ -29,6 +28,7 @@ from qarith.sim.common.bench import (
     seed_base,
 )
 from qarith.sim.common.mutants import MutantShell, shell
+from tiers import FULL
 
 CFG = BLOCKS["requant"].configs["int8_x4"]
 CASES = requant_bench.vectors(CFG)
@@ -196,10 +196,9 @@ SLOW_MUTANTS = ("drop", "unstable")
 
 
 def slow_params():
-    full = os.environ.get("QARITH_FULL") == "1"
-    simulators = runner.SIMULATORS if full else ("icarus",)
+    simulators = runner.SIMULATORS if FULL else ("icarus",)
     return [pytest.param(kind, sim, marks=pytest.mark.cocotb, id=f"{kind}-{sim}") for kind in MUTANTS
-            if full or kind in SLOW_MUTANTS for sim in simulators]
+            if FULL or kind in SLOW_MUTANTS for sim in simulators]
 
 
 @pytest.mark.parametrize("kind, simulator", slow_params())

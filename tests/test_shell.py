@@ -27,6 +27,7 @@ from qarith.registry import BLOCKS
 from qarith.sim.common.bench import pack
 from qarith.sim.common.shell import vectors_prefix
 from qarith.sim.mac_array import tile_vectors
+from tiers import FULL
 
 #: The malformed-traffic tests share one simulated board per xdist worker; boards of one config share one
 #: Verilator build, which two workers take in turn (``build_lock``).
@@ -216,7 +217,7 @@ def test_fifo_full(mac_board):
 THROUGHPUT = [("requant", "int8", 600), ("lns_mul", "w12_b5_x4", 600), ("mac_array", "int8_4x4", 400)]
 
 
-@pytest.mark.skipif(not (os.environ.get("QARITH_FULL") == "1" or os.environ.get("QARITH_THROUGHPUT") == "1"),
+@pytest.mark.skipif(not (FULL or os.environ.get("QARITH_THROUGHPUT") == "1"),
                     reason="the throughput runs take minutes: make test-full or QARITH_THROUGHPUT=1")
 @pytest.mark.parametrize("block_name, config_name, max_beats", THROUGHPUT, ids=[f"{b}-{c}" for b, c, _ in THROUGHPUT])
 def test_link_throughput(block_name, config_name, max_beats):

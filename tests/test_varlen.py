@@ -10,7 +10,7 @@ import torch
 from qarith.golden.attn_v import AttnVConfig, attn_v
 from qarith.golden.common.ragged import by_length, cut_rows, pad_rows
 from qarith.golden.ilayernorm import RESCALE_BITS, ILayerNormConfig, float_layernorm, ilayernorm, length_rescale
-from qarith.golden.log_softmax_int import LogSoftmaxIntConfig, log_softmax_int
+from qarith.golden.log_softmax_int import LogSoftmaxIntConfig
 from qarith.golden.shiftmax import ShiftmaxConfig, shiftmax
 from qarith.golden.softmax_lut import SoftmaxLutConfig, softmax_lut
 from qarith.registry import BLOCKS

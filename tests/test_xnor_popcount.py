@@ -1,5 +1,4 @@
 import math
-import os
 from fractions import Fraction
 
 import pytest
@@ -12,7 +11,7 @@ from qarith.registry import BLOCKS
 from qarith.sim.common.bench import run_amaranth
 from qarith.sim.xnor_popcount import vector_case, vectors, words_with_popcounts
 
-from tiers import fast_tier, slow_tier, slow_tier_params
+from tiers import FULL, fast_tier, slow_tier, slow_tier_params
 
 
 def exact_bn_bits(k, gamma, beta, mean, std, bias=None):
@@ -268,7 +267,6 @@ class TestBitplanes:
 #: ``make test-full`` also plays the 2^16-pair exhaustive case in amaranth.sim and the 512-MAC area config
 #: in amaranth.sim and on both simulators; ``make test`` plays the exhaustive case on Verilator (the slow
 #: tier) and smaller exhaustive cases here, and leaves the area config to the FPGA report.
-FULL = os.environ.get("QARITH_FULL") == "1"
 HEAVY_CONFIGS = ("w32_k256_c16",)
 
 

@@ -1,6 +1,5 @@
 """Shared pytest helpers: the two tiers every block runs."""
 
-
 import pytest
 
 from qarith.registry import BLOCKS
