@@ -4,7 +4,6 @@ Hugging Face BERT) run on those chains."""
 
 import dataclasses
 import math
-import os
 
 import pytest
 import torch
@@ -32,6 +31,7 @@ from qarith.golden.shiftgelu import shiftgelu
 from qarith.golden.shiftmax import ShiftmaxConfig, shiftmax
 from qarith.golden.softmax_lut import SoftmaxLutConfig, softmax_lut
 from qarith.golden.wino_conv import direct_conv_int, wino_conv2d
+from tiers import FULL
 
 
 def seeded(module, seed=0):
@@ -306,7 +306,7 @@ def test_attention_wrapper_is_huggingface_eager_attention():
 
 
 #: make test converts with two recipes (within the time budget); make test-full with all of them.
-BERT_RECIPES = sorted(RECIPES) if os.environ.get("QARITH_FULL") == "1" else ["ibert", "lut"]
+BERT_RECIPES = sorted(RECIPES) if FULL else ["ibert", "lut"]
 
 
 @pytest.mark.parametrize("recipe", BERT_RECIPES)
@@ -349,7 +349,7 @@ def test_projection_attention_wrapper_is_huggingface_eager_attention():
     assert float((expected - got).abs().max()) < 1e-5
 
 
-@pytest.mark.parametrize("recipe", ["ivit"] if os.environ.get("QARITH_FULL") != "1" else sorted(RECIPES))
+@pytest.mark.parametrize("recipe", ["ivit"] if not FULL else sorted(RECIPES))
 def test_integerized_vit(recipe):
     model = tiny_vit()
     converted = integerize(model, vit_images(count=32), recipe)
@@ -434,6 +434,9 @@ def test_octav_calibration_minimises_the_quantization_error():
         assert error(clip) < (0.5 if bits == 4 else 0.95) * error(clip_value(x, "max"))
     linear = seeded(nn.Linear(8, 2))
     by_octav = IntLinear.from_float(linear, x.reshape(-1, 8), calibration="octav")
-    clip = clip_value(x, "octav", bits=8)      # int8 codes over OCTAV's range, cut to the data's
-    assert by_octav.input_scale == pytest.approx((min(float(x.max()), clip) - max(float(x.min()), -clip)) / 255)
+    # int8 codes over OCTAV's clip: the same quantizer as the max rule on data clipped there.
+    clip = clip_value(x, "octav", bits=8)
+    by_max_of_clipped = IntLinear.from_float(linear, x.clamp(-clip, clip).reshape(-1, 8))
+    assert (by_octav.input_scale, by_octav.input_zero_point) == \
+        pytest.approx((by_max_of_clipped.input_scale, by_max_of_clipped.input_zero_point))
     assert by_octav.input_scale < IntLinear.from_float(linear, x.reshape(-1, 8)).input_scale

@@ -7,18 +7,12 @@ from qarith.manifest import write_all
 from qarith.registry import BLOCKS
 
 
-@pytest.fixture
-def written(tmp_path_factory):
-    """``make verilog``'s output: (folder, manifest)."""
-    directory = tmp_path_factory.mktemp("verilog")
-    return directory, write_all(directory)
-
-
-def test_make_verilog_output_is_reproducible_and_described(written, tmp_path):
-    """One test, so one xdist worker writes every config once (two tests each wrote it on its own worker:
-    124 s of CPU twice)."""
-    first, _ = written
-    check_manifest_describes_ports_and_timing(written)
+def test_make_verilog_output_is_reproducible_and_described(tmp_path):
+    """make verilog's output, written once in one test (so on one xdist worker: 124 s of CPU): every
+    config's Verilog and the manifest, a second emission byte-identical, the manifest's ports and timing."""
+    first = tmp_path / "verilog"
+    first.mkdir()
+    check_manifest_describes_ports_and_timing(first, write_all(first))
     names = sorted(p.name for p in first.iterdir())
     expected = {f"{b.name}__{c}.v" for b in BLOCKS.values() for c in b.configs} | {"manifest.json"}
     assert set(names) == expected
@@ -30,8 +24,7 @@ def test_make_verilog_output_is_reproducible_and_described(written, tmp_path):
         assert (tmp_path / f"{name}.v").read_bytes() == (first / f"{name}.v").read_bytes(), name
 
 
-def check_manifest_describes_ports_and_timing(written):
-    tmp_path, manifest = written
+def check_manifest_describes_ports_and_timing(tmp_path, manifest):
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
     entry = manifest["mac_array__int8_4x4"]
     ports = {p["name"]: (p["direction"], p["width"]) for p in entry["ports"]}
