@@ -66,6 +66,7 @@ class AntMacConfig:
     # The attributes below are the ones MacArray's structure reads.
     multiplier = "fabric"
     family = None
+    acc_split = 0
 
     @property
     def product_latency(self):

@@ -49,6 +49,12 @@ class MacArrayConfig:
         primitives with their own input and output registers (two cycles, needs ``mult_reg``), which
         Yosys's inference leaves unused. ``"ecp5_pipe"``: as ``"ecp5_reg"`` plus the DSP's pipeline
         register and a fabric register after it (four cycles), for the highest clock.
+    acc_split : int
+        ``0``: each accumulator is one adder. ``s`` (1 .. ``acc_bits - 1``): the adder is cut after bit
+        ``s``; the low part's carry goes into a register and is added into the high part on the next
+        step (a carry-save accumulator with one delayed carry), so the accumulator's feedback loop is
+        the longer of the two parts instead of the whole width. The last step's carry is added after the
+        column's read-out, which costs one cycle of latency.
     """
     rows: int = 4
     cols: int = 4
@@ -62,6 +68,7 @@ class MacArrayConfig:
     mult_reg: bool = True
     output_reg: bool = False
     multiplier: str = "fabric"
+    acc_split: int = 0
 
     def __post_init__(self):
         for name in ("rows", "cols", "a_width", "b_width", "max_k"):
@@ -80,6 +87,11 @@ class MacArrayConfig:
                                  f"not {self.a_width} and {self.b_width}")
         if self.multiplier != "fabric" and not self.mult_reg:
             raise ValueError(f"The {self.multiplier} multiplier registers its products: set mult_reg")
+        if not isinstance(self.acc_split, int) or isinstance(self.acc_split, bool):
+            raise TypeError(f"acc_split must be an integer, not {self.acc_split!r}")
+        if self.acc_split and not 1 <= self.acc_split < self.acc_bits:
+            raise ValueError(f"acc_split must be 0 (one adder) or a bit position between 1 and "
+                             f"{self.acc_bits - 1} (the accumulator has {self.acc_bits} bits), not {self.acc_split}")
 
     @property
     def family(self):

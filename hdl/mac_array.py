@@ -147,7 +147,7 @@ class MacArray(BlockComponent):
     def fill_latency(self):
         """Cycles from accepting a tile's last step to writing its first row into the output FIFO."""
         cfg = self.cfg
-        return int(cfg.input_reg) + cfg.cols + cfg.product_latency + 1
+        return int(cfg.input_reg) + cfg.cols + cfg.product_latency + 1 + int(bool(cfg.acc_split))
 
     @property
     def latency(self):
@@ -244,6 +244,28 @@ class MacArray(BlockComponent):
                 i_ORSTTOP=0, i_ORSTBOT=0, i_OLOADTOP=0, i_OLOADBOT=0, i_ADDSUBTOP=0, i_ADDSUBBOT=0,
                 i_OHOLDTOP=0, i_OHOLDBOT=0, i_CI=0, i_ACCUMCI=0, i_SIGNEXTIN=0,
                 o_O=result)
+
+    def _split_accumulator(self, m, name, product, flags):
+        """A carry-save accumulator for ``acc_split = s``: ``low`` holds bits ``[0, s)``, ``high`` bits
+        ``[s, acc_bits)``, ``carry`` the low adder's carry from the previous step, worth ``2 ** s``. The sum
+        is ``(high + carry) * 2 ** s + low``. Returns the step's total, with the step's own carry on top
+        (``acc_bits + 1`` bits, for the drain), and the (register, next value) pairs."""
+        cfg = self.cfg
+        s, width = cfg.acc_split, cfg.acc_bits
+        low = Signal(s, name=f"acc_low_{name}")
+        high = Signal(width - s, name=f"acc_high_{name}")
+        carry = Signal(name=f"acc_carry_{name}")
+        wide = Signal(self.acc_shape, name=f"product_wide_{name}")
+        low_total = Signal(s + 1, name=f"total_low_{name}")
+        high_total = Signal(width - s + 1, name=f"total_high_{name}")
+        m.d.comb += [
+            wide.eq(product),
+            low_total.eq(low + wide[:s]),
+            # The carry as the low bit of both operands: one adder whose carry-in is the register.
+            high_total.eq(Cat(carry, high) + Cat(carry, wide[s:])),
+        ]
+        total = Cat(low_total[:s], high_total[1:], low_total[s])
+        return total, [(low, low_total[:s]), (high, high_total[1:]), (carry, low_total[s])]
 
     def elaborate(self, platform):
         m = Module()
@@ -370,6 +392,8 @@ class MacArray(BlockComponent):
         # and the sum appears in the PE's drain register for exactly one cycle; every other cycle the
         # drain register is reset to zero. Both cost no logic, and a column's rows come out at
         # different cycles, so the column reads its drain registers through a plain OR.
+        split = cfg.acc_split
+        drain_width = cfg.acc_bits + (1 if split else 0)    # with a split: the last step's carry on top
         drains = [[None] * cols for _ in range(rows)]
         # The flags a PE needs are the line's tap p + c + product latency; rather than one tap feeding
         # every PE of an anti-diagonal (a net of hundreds of clock enables and resets), row p takes
@@ -381,27 +405,37 @@ class MacArray(BlockComponent):
                     moved = Signal.like(flags, name=f"flags_{p}_{c}")
                     m.d.sync += moved.eq(flags)
                     flags = moved
-                acc = Signal(self.acc_shape, name=f"acc_{p}_{c}")
-                drain = Signal(self.acc_shape, name=f"drain_{p}_{c}")
-                total = Signal(self.acc_shape, name=f"total_{p}_{c}")
-                m.d.comb += total.eq(acc + products[p][c])
+                drain = Signal(drain_width if split else self.acc_shape, name=f"drain_{p}_{c}")
+                if split:
+                    total, state = self._split_accumulator(m, f"{p}_{c}", products[p][c], flags)
+                else:
+                    acc = Signal(self.acc_shape, name=f"acc_{p}_{c}")
+                    total = Signal(self.acc_shape, name=f"total_{p}_{c}")
+                    m.d.comb += total.eq(acc + products[p][c])
+                    state = [(acc, total)]
                 with m.If(flags.finish):
-                    m.d.sync += acc.eq(0)
+                    m.d.sync += [register.eq(0) for register, _ in state]
                 with m.Elif(flags.valid):
-                    m.d.sync += acc.eq(total)
+                    m.d.sync += [register.eq(value) for register, value in state]
                 m.d.sync += drain.eq(Mux(flags.finish, total, 0))
                 drains[p][c] = drain
 
-        # Column c holds row p's sum in cycle t_last + 1 + p + c (+1 with the product register); it is
-        # deskewed by cols - 1 - c cycles into whole rows.
+        # Column c holds row p's sum in cycle t_last + 1 + p + c (+1 with the product register, +1 with
+        # a split accumulator, whose last carry is added here); it is deskewed by cols - 1 - c cycles
+        # into whole rows.
         row_out = []
         for c in range(cols):
-            selected = Signal(self.acc_shape, name=f"column{c}")
+            selected = Signal(drain_width if split else self.acc_shape, name=f"column{c}")
             m.d.sync += selected.eq(reduce(operator.or_, (drains[p][c] for p in range(rows))))
+            if split:
+                carried = Signal(cfg.acc_bits, name=f"column{c}_carried")
+                high = selected[split:cfg.acc_bits]
+                m.d.sync += carried.eq(Cat(selected[:split], high + selected[cfg.acc_bits]))
+                selected = carried
             row_out.append(delay(selected, cols - 1 - c, f"deskew{c}"))
 
         # Row p of the tile reaches the FIFO from column cols - 1's tap p, one cycle later.
-        row_flags = [line[mult_reg + cols + p] for p in range(rows)]
+        row_flags = [line[mult_reg + cols + p + int(bool(split))] for p in range(rows)]
         row_valid = Signal()
         row_last = Signal()
         m.d.sync += [

@@ -36,6 +36,10 @@ class TestConfig:
          r"^The ice40_dual multiplier takes operands of at most 8 bits, not 8 and 9$"),
         ({"multiplier": "ice40_dual", "mult_reg": False},
          r"^The ice40_dual multiplier registers its products: set mult_reg$"),
+        ({"acc_split": 24}, r"^acc_split must be 0 \(one adder\) or a bit position between 1 and 23 "
+                            r"\(the accumulator has 24 bits\), not 24$"),
+        ({"acc_split": -1}, r"^acc_split must be 0 \(one adder\) or a bit position between 1 and 23 "
+                            r"\(the accumulator has 24 bits\), not -1$"),
     ])
     def test_bad_values(self, kwargs, message):
         with pytest.raises(ValueError, match=message):
@@ -45,6 +49,7 @@ class TestConfig:
         ({"rows": "4"}, r"^rows must be an integer, not '4'$"),
         ({"a_signed": 1}, r"^a_signed must be a bool, not 1$"),
         ({"acc_width": 24.0}, r"^acc_width must be an integer or None, not 24\.0$"),
+        ({"acc_split": True}, r"^acc_split must be an integer, not True$"),
     ])
     def test_bad_types(self, kwargs, message):
         with pytest.raises(TypeError, match=message):
