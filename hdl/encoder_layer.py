@@ -78,6 +78,9 @@ the config's integerized layer (:func:`qarith.golden.encoder_layer.config_params
 memories' initial contents. Cycles: :meth:`EncoderLayer.phase_cycles` (exact, no stalls).
 """
 
+import operator
+from functools import reduce
+
 from amaranth.hdl import Cat, Const, Mux, Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
@@ -365,37 +368,48 @@ class EncoderLayer(BlockComponent):
         quant_port = quant.read_port(domain="comb")
         if attention:
             m.submodules.softmax = softmax = self.softmax
-            q_banks = banks("q", rows, depth_r, d_model, cols)
-            k_banks = banks("k", cols, n // cols, d_model, cols)
-            (v_write, v_read), = banks("v", 1, n, d_model, cols)
-            (s_write, s_read), = banks("scores", 1, cfg.heads * n, n, cols)
-            p_banks = banks("probs", rows, cfg.heads * depth_r, n, 1)
-            ctx_banks = banks("ctx", rows, depth_r, d_model, cols)
+            # Q, K, V and the context: one word of cols codes per (token, column tile), so that they map
+            # to block RAM.
+            q_banks = banks("q", rows, depth_r * d_tiles, cols, cols)
+            k_banks = banks("k", cols, n // cols * d_tiles, cols, cols)
+            (v_write, v_read), = banks("v", 1, n * d_tiles, cols, cols)
+            # Narrow and deep, so that they map to block RAM: one word of cols scores per (head, query,
+            # key tile); one probability code per (head, row tile, key) in each P bank.
+            (s_write, s_read), = banks("scores", 1, cfg.heads * n * (n // cols), cols, cols)
+            p_banks = banks("probs", rows, cfg.heads * depth_r * n, 1, 1)
+            ctx_banks = banks("ctx", rows, depth_r * d_tiles, cols, cols)
             # attn_out, then (layer) ffn_out: each is read by its residual phase only.
             (attn_write, attn_read), = banks("attn_out", 1, n, d_model, cols, domain="comb")
         if layer:
             (res_write, res_read), = banks("residual", 1, n, d_model, cols, code_bits=RESIDUAL_WIDTH)
-            (hidden_write, hidden_read), = banks("hidden", 1, n, d_ff, cols)
-            g_banks = banks("gelu_q", rows, depth_r, d_ff, 1)
+            # Narrow and deep, so that they map to block RAM: the hidden memory one word of cols codes per
+            # (token, column tile), the G banks one code per (row tile, channel).
+            (hidden_write, hidden_read), = banks("hidden", 1, n * ff_tiles, cols, cols)
+            g_banks = banks("gelu_q", rows, depth_r * d_ff, 1, 1)
 
         phase = Signal(range(len(self.phases)))
+        # The phase again, one-hot (bit p: phase == p), counted alongside: every choice by phase below is
+        # an AND-OR of these bits, two or three LUT levels, not a chain of compares and multiplexers.
+        phase_hot = Signal(len(self.phases), init=1)
+
+        def is_phase(code):
+            return phase_hot[code] if code < len(self.phases) else Const(0)
 
         def by_phase(default, cases):
             """``cases[phase]`` (``default`` for the other phases) as one expression: the emitted Verilog
             then drives it with a continuous assignment, not an ``always @*`` process that Icarus never
             wakes while its inputs hold their initial values (``test_icarus_time_zero_reproducer``)."""
-            value = default
-            if attention:
-                for code, case in cases.items():
-                    if code < len(self.phases):
-                        value = Mux(phase == code, case, value)
-            return value
+            live = {code: case for code, case in cases.items() if code < len(self.phases)} if attention else {}
+            if not live:
+                return default
+            others = ~Cat(phase_hot[code] for code in live).any()
+            return reduce(operator.or_, (Mux(phase_hot[code], case, 0) for code, case in live.items()),
+                          Mux(others, default, 0))
 
         def in_phase(*codes):
             value = Const(0)
             for code in codes:
-                if code < len(self.phases):
-                    value = value | (phase == code)
+                value = value | is_phase(code)
             return value
 
         seq_len = Signal(range(n + 1))
@@ -444,7 +458,7 @@ class EncoderLayer(BlockComponent):
         issuing = Signal()
         # Stage 1: the step read from the memories last cycle.
         s1_valid, s1_last = Signal(), Signal()
-        s1_g, s1_c, s1_k = Signal.like(g), Signal.like(c), Signal.like(k)
+        s1_g, s1_k = Signal.like(g), Signal.like(k)
         advance = Signal()
         m.d.comb += advance.eq(~s1_valid | mac.i.ready)
 
@@ -481,7 +495,7 @@ class EncoderLayer(BlockComponent):
 
         phase_done = Signal()
         sequence_done = Signal()
-        m.d.comb += [phase_done.eq(beat & at_last), sequence_done.eq(phase_done & (phase == final))]
+        m.d.comb += [phase_done.eq(beat & at_last), sequence_done.eq(phase_done & is_phase(final))]
 
         token_bits = self.i.payload.token.as_value()
         loading = Signal()
@@ -513,18 +527,19 @@ class EncoderLayer(BlockComponent):
                 with m.If(phase_done):
                     with m.If(sequence_done):
                         m.d.sync += [seq_len.eq(0), row_tiles.eq(0), col_tiles.eq(0), wr_bank.eq(0),
-                                     wr_col.eq(0), wr_addr.eq(0), phase.eq(0)]
+                                     wr_col.eq(0), wr_addr.eq(0), phase.eq(0), phase_hot.eq(1)]
                         m.next = "load"
                     with m.Else():
-                        m.d.sync += phase.eq(phase + 1)
+                        m.d.sync += [phase.eq(phase + 1), phase_hot.eq(phase_hot << 1)]
                         if attention:
-                            with m.If(phase + 1 == PROBS):
+                            # The next phase is p + 1: one-hot bit p now.
+                            with m.If(is_phase(PROBS - 1)):
                                 m.d.sync += feeding.eq(1)
-                            with m.Elif((phase + 1 == RES1) | (phase + 1 == RES2)):
+                            with m.Elif(is_phase(RES1 - 1) | is_phase(RES2 - 1)):
                                 m.d.sync += res_feeding.eq(1)
-                            with m.Elif((phase + 1 == LN1) | (phase + 1 == OUT)):
+                            with m.Elif(is_phase(LN1 - 1) | is_phase(OUT - 1)):
                                 m.d.sync += ln_feeding.eq(1)
-                            with m.Elif(phase + 1 == GELU):
+                            with m.Elif(is_phase(GELU - 1)):
                                 m.d.sync += gelu_feeding.eq(1)
                             with m.Else():
                                 m.d.sync += issuing.eq(1)
@@ -545,7 +560,7 @@ class EncoderLayer(BlockComponent):
                          FFN_OUT: (4 * d_tiles + ff_tiles) * d_model + g * d_ff + k})),
                      weight_port.en.eq(advance)]
         with m.If(advance):
-            m.d.sync += [s1_valid.eq(issuing), s1_g.eq(g), s1_c.eq(c), s1_k.eq(k),
+            m.d.sync += [s1_valid.eq(issuing), s1_g.eq(g), s1_k.eq(k),
                          s1_last.eq(k == bound_k - 1)]
 
         m.d.comb += [mac.i.valid.eq(s1_valid), mac.i.payload.last.eq(s1_last)]
@@ -555,25 +570,24 @@ class EncoderLayer(BlockComponent):
 
         a_cases, b_cases = [{} for _ in range(rows)], [{} for _ in range(cols)]
         if attention:
-            head_code = Signal(range(d_model))
-            m.d.comb += head_code.eq(s1_g * d_head + s1_k)
+            # The head's channel: its column tile is read, its lane selected a cycle later.
+            head_code, head_next = Signal(range(d_model)), Signal(range(d_model))
+            m.d.comb += [head_code.eq(s1_g * d_head + s1_k), head_next.eq(g * d_head + k)]
             for r in range(rows):
-                m.d.comb += [q_banks[r][1].addr.eq(rt), q_banks[r][1].en.eq(advance),
-                             p_banks[r][1].addr.eq(g * depth_r + rt), p_banks[r][1].en.eq(advance),
-                             ctx_banks[r][1].addr.eq(rt), ctx_banks[r][1].en.eq(advance)]
-                a_cases[r] = {SCORES: code(q_banks[r][1].data, head_code), CTX: code(p_banks[r][1].data, s1_k),
-                              ATTN_OUT: code(ctx_banks[r][1].data, s1_k)}
+                m.d.comb += [q_banks[r][1].addr.eq(rt * d_tiles + head_next // cols), q_banks[r][1].en.eq(advance),
+                             p_banks[r][1].addr.eq((g * depth_r + rt) * n + k), p_banks[r][1].en.eq(advance),
+                             ctx_banks[r][1].addr.eq(rt * d_tiles + k // cols), ctx_banks[r][1].en.eq(advance)]
+                a_cases[r] = {SCORES: code(q_banks[r][1].data, head_code % cols),
+                              CTX: p_banks[r][1].data.as_signed(),
+                              ATTN_OUT: code(ctx_banks[r][1].data, s1_k % cols)}
                 if layer:
-                    m.d.comb += [g_banks[r][1].addr.eq(rt), g_banks[r][1].en.eq(advance)]
-                    a_cases[r][FFN_OUT] = code(g_banks[r][1].data, s1_k)
+                    m.d.comb += [g_banks[r][1].addr.eq(rt * d_ff + k), g_banks[r][1].en.eq(advance)]
+                    a_cases[r][FFN_OUT] = g_banks[r][1].data.as_signed()
             for col in range(cols):
-                m.d.comb += [k_banks[col][1].addr.eq(c), k_banks[col][1].en.eq(advance)]
-            m.d.comb += [v_read.addr.eq(k), v_read.en.eq(advance)]
-            v_tile = Signal(range(d_tiles))
-            m.d.comb += v_tile.eq(s1_g * (d_head // cols) + s1_c)
-            v_lanes = v_read.data.word_select(v_tile, 8 * cols)
+                m.d.comb += [k_banks[col][1].addr.eq(c * d_tiles + head_next // cols), k_banks[col][1].en.eq(advance)]
+            m.d.comb += [v_read.addr.eq(k * d_tiles + g * (d_head // cols) + c), v_read.en.eq(advance)]
             for col in range(cols):
-                b_cases[col] = {SCORES: code(k_banks[col][1].data, head_code), CTX: code(v_lanes, col)}
+                b_cases[col] = {SCORES: code(k_banks[col][1].data, head_code % cols), CTX: code(v_read.data, col)}
         for r, (_, read) in enumerate(x_banks):
             m.d.comb += mac.i.payload.a[r].eq(by_phase(code(read.data, s1_k), a_cases[r]))
         for col in range(cols):
@@ -604,7 +618,7 @@ class EncoderLayer(BlockComponent):
         m.d.comb += [
             requant.o.ready.eq(self.o.ready & in_gemm),
             self.o.payload.phase.eq(phase),
-            self.o.payload.last.eq(at_last & (phase == final)),
+            self.o.payload.last.eq(at_last & is_phase(final)),
         ]
         if not attention:
             for write, addr, word, en in x_writes:
@@ -704,15 +718,16 @@ class EncoderLayer(BlockComponent):
             # The GELU feeder: each token's hidden codes, channel by channel, through the GELU and its
             # requantizer; the GELU's own code rides beside the requantizer (which stalls as a whole) to
             # leave with its int8 code.
-            gt, gc = Signal(range(n)), Signal(range(d_ff))
-            g_valid, g_c = Signal(), Signal(range(d_ff))
+            gt, g_tile, g_lane = Signal(range(n)), Signal(range(ff_tiles)), Signal(range(cols))
+            g_valid, g_c = Signal(), Signal(range(cols))
             g_advance = Signal()
-            m.d.comb += [g_advance.eq(~g_valid | gelu.i.ready), hidden_read.addr.eq(gt), hidden_read.en.eq(g_advance)]
+            m.d.comb += [g_advance.eq(~g_valid | gelu.i.ready), hidden_read.addr.eq(gt * ff_tiles + g_tile),
+                         hidden_read.en.eq(g_advance)]
             with m.If(gelu_feeding & g_advance):
-                with m.If(loop([gt, gc], [seq_len, d_ff], 1)):
+                with m.If(loop([gt, g_tile, g_lane], [seq_len, ff_tiles, cols], 1)):
                     m.d.sync += gelu_feeding.eq(0)
             with m.If(g_advance):
-                m.d.sync += [g_valid.eq(gelu_feeding), g_c.eq(gc)]
+                m.d.sync += [g_valid.eq(gelu_feeding), g_c.eq(g_lane)]
             rq_gelu = params.requant["gelu"]
             m.d.comb += [gelu.i.valid.eq(g_valid), gelu.i.payload.eq(code(hidden_read.data, g_c)),
                          requant_gelu.i.valid.eq(gelu.o.valid), gelu.o.ready.eq(requant_gelu.i.ready),
@@ -730,8 +745,8 @@ class EncoderLayer(BlockComponent):
             gelu_done = loop([vt, vc], [seq_len, d_ff], gelu_beat)
             gelu_q = requant_gelu.o.payload[0]
             for r, (write, _) in enumerate(g_banks):
-                m.d.comb += [write.addr.eq(vt // rows), write.data.eq(Value.cast(gelu_q).replicate(d_ff)),
-                             write.en.eq(Mux(gelu_beat & (vt % rows == r), Const(1, d_ff) << vc, 0))]
+                m.d.comb += [write.addr.eq(vt // rows * d_ff + vc), write.data.eq(gelu_q),
+                             write.en.eq(gelu_beat & (vt % rows == r))]
 
             # The residual memory: res1, then res2, as their beats leave.
             m.d.comb += [res_write.addr.eq(rtok), res_write.data.eq(Cat(*residual).replicate(d_tiles)),
@@ -755,7 +770,7 @@ class EncoderLayer(BlockComponent):
 
         # Writes of the projections, scores and context as their beats leave.
         lanes_bits = requant.o.payload.as_value()
-        qkv_beat = gemm_beat & (phase == QKV)
+        qkv_beat = gemm_beat & is_phase(QKV)
         k_tile, v_tile_w = Signal(range(d_tiles)), Signal(range(d_tiles))
         m.d.comb += [k_tile.eq(fg - d_tiles), v_tile_w.eq(fg - 2 * d_tiles)]
         q_tile = Signal(range(d_tiles))
@@ -766,43 +781,48 @@ class EncoderLayer(BlockComponent):
             return Mux(condition, Const(1, width) << index, 0)
 
         for r, (write, _) in enumerate(q_banks):
-            m.d.comb += [write.addr.eq(frt), write.data.eq(lanes_bits.replicate(d_tiles)),
-                         write.en.eq(enable(qkv_beat & (fr == r) & (fg < d_tiles), d_tiles, q_tile))]
+            m.d.comb += [write.addr.eq(frt * d_tiles + q_tile), write.data.eq(lanes_bits),
+                         write.en.eq(qkv_beat & (fr == r) & (fg < d_tiles))]
         for col, (write, _) in enumerate(k_banks):
-            m.d.comb += [write.addr.eq(f_token // cols), write.data.eq(lanes_bits.replicate(d_tiles)),
-                         write.en.eq(enable(qkv_beat & (f_token % cols == col) & (fg >= d_tiles)
-                                            & (fg < 2 * d_tiles), d_tiles, k_tile))]
-        m.d.comb += [v_write.addr.eq(f_token), v_write.data.eq(lanes_bits.replicate(d_tiles)),
-                     v_write.en.eq(enable(qkv_beat & (fg >= 2 * d_tiles), d_tiles, v_tile_w))]
+            m.d.comb += [write.addr.eq(f_token // cols * d_tiles + k_tile), write.data.eq(lanes_bits),
+                         write.en.eq(qkv_beat & (f_token % cols == col) & (fg >= d_tiles) & (fg < 2 * d_tiles))]
+        m.d.comb += [v_write.addr.eq(f_token * d_tiles + v_tile_w), v_write.data.eq(lanes_bits),
+                     v_write.en.eq(qkv_beat & (fg >= 2 * d_tiles))]
         s_tiles = n // cols
-        m.d.comb += [s_write.addr.eq(fg * n + f_token), s_write.data.eq(lanes_bits.replicate(s_tiles)),
-                     s_write.en.eq(enable(gemm_beat & in_scores, s_tiles, fc))]
+        m.d.comb += [s_write.addr.eq((fg * n + f_token) * s_tiles + fc), s_write.data.eq(lanes_bits),
+                     s_write.en.eq(gemm_beat & in_scores)]
         for r, (write, _) in enumerate(ctx_banks):
-            m.d.comb += [write.addr.eq(frt), write.data.eq(lanes_bits.replicate(d_tiles)),
-                         write.en.eq(enable(gemm_beat & (phase == CTX) & (fr == r), d_tiles,
-                                            fg * (d_head // cols) + fc))]
+            m.d.comb += [write.addr.eq(frt * d_tiles + fg * (d_head // cols) + fc), write.data.eq(lanes_bits),
+                         write.en.eq(gemm_beat & is_phase(CTX) & (fr == r))]
         m.d.comb += [attn_write.addr.eq(f_token), attn_write.data.eq(lanes_bits.replicate(d_tiles)),
                      attn_write.en.eq(enable(gemm_beat & in_phase(ATTN_OUT, FFN_OUT), d_tiles, fg))]
         if layer:
-            m.d.comb += [hidden_write.addr.eq(f_token), hidden_write.data.eq(lanes_bits.replicate(ff_tiles)),
-                         hidden_write.en.eq(enable(gemm_beat & (phase == HIDDEN), ff_tiles, fg))]
+            m.d.comb += [hidden_write.addr.eq(f_token * ff_tiles + fg), hidden_write.data.eq(lanes_bits),
+                         hidden_write.en.eq(gemm_beat & is_phase(HIDDEN))]
 
         # The softmax phase: score rows in (``last`` ends each), probability rows out (into the P banks
         # and the tap stream).
         sh, si, sj = Signal(range(cfg.heads)), Signal(range(n)), Signal(range(n))
-        sm_valid, sm_j, sm_last = Signal(), Signal(range(n)), Signal()
+        # sj as a key tile and a lane, counted alongside it.
+        sj_tile, sj_lane = Signal(range(s_tiles)), Signal(range(cols))
+        sm_valid, sm_j, sm_last = Signal(), Signal(range(cols)), Signal()
         sm_advance = Signal()
         m.d.comb += sm_advance.eq(~sm_valid | softmax.i.ready)
-        m.d.comb += [s_read.addr.eq(sh * n + si), s_read.en.eq(sm_advance)]
+        m.d.comb += [s_read.addr.eq((sh * n + si) * s_tiles + sj_tile), s_read.en.eq(sm_advance)]
         with m.If(feeding & sm_advance):
             with m.If(loop([sh, si, sj], [cfg.heads, seq_len, seq_len], 1)):
                 m.d.sync += feeding.eq(0)
+            with m.If(sj == seq_len - 1):
+                m.d.sync += [sj_tile.eq(0), sj_lane.eq(0)]
+            with m.Elif(sj_lane == cols - 1):
+                m.d.sync += [sj_tile.eq(sj_tile + 1), sj_lane.eq(0)]
+            with m.Else():
+                m.d.sync += sj_lane.eq(sj_lane + 1)
         with m.If(sm_advance):
-            m.d.sync += [sm_valid.eq(feeding), sm_j.eq(sj), sm_last.eq(sj == seq_len - 1)]
+            m.d.sync += [sm_valid.eq(feeding), sm_j.eq(sj_lane), sm_last.eq(sj == seq_len - 1)]
         m.d.comb += [softmax.i.valid.eq(sm_valid), softmax.i.payload.data.eq(s_read.data.word_select(sm_j, 8)),
                      softmax.i.payload.last.eq(sm_last)]
         for r, (write, _) in enumerate(p_banks):
-            m.d.comb += [write.addr.eq(ph * depth_r + pi // rows),
-                         write.data.eq(prob_code.replicate(n))]
-            m.d.comb += write.en.eq(enable(probs_beat & (pi % rows == r), n, pj))
+            m.d.comb += [write.addr.eq((ph * depth_r + pi // rows) * n + pj), write.data.eq(prob_code),
+                         write.en.eq(probs_beat & (pi % rows == r))]
         return m

@@ -45,6 +45,9 @@ ROUND_TRIPS = [
     ("lns_mul", "w12_b5_x4", 300, 1, 400),
     ("mac_array", "int8_4x4", 160, 1, 80),
 ]
+# The whole encoder layer on a simulated board: every tap of every case through the link (make test-full).
+if FULL:
+    ROUND_TRIPS.append(("encoder_layer", "d8_h2_f16_s4_layer", 40, 4, 1))
 
 
 def _board(block_name, config_name, stats=None):
