@@ -47,7 +47,7 @@ ROUND_TRIPS = [
 ]
 # The whole encoder layer on a simulated board: every tap of every case through the link (make test-full).
 if FULL:
-    ROUND_TRIPS.append(("encoder_layer", "d8_h2_f16_s4_layer", 40, 4, 1))
+    ROUND_TRIPS.append(("encoder_layer", "d8_h2_f16_s4_layer", 40, 4, 11))
 
 
 def _board(block_name, config_name, stats=None):
