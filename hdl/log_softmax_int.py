@@ -9,10 +9,10 @@ and finds the log2 code without dividing: ``r = #{k >= 1 : round(s / e) >= T_k}`
 (``k = 1``), ``u > 6 e`` (``k = 2``, odd ``T``), ``u >= 3 e << (k - 1)`` (``k >= 3``): one adder and
 ``2**bits`` comparisons against shifts of ``e`` and ``3 e``, then a count.
 
-Latency ``n + 25`` cycles from a row's last element to its first code.
+Latency ``n + 29`` cycles from a row's last element to its first code (:attr:`LogSoftmaxInt.latency`).
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
@@ -22,6 +22,9 @@ from .common.rows import RowEngine, banks_for, row_layout
 from .common.shift_exp import IBERT_EXP_STAGES, ibert_exp_stages
 
 __all__ = ["LogSoftmaxInt", "code_layout"]
+
+#: Bits per chunk of the threshold comparisons (one carry chain each).
+COMPARE_CHUNK = 16
 
 
 def code_layout(bits):
@@ -63,8 +66,8 @@ class LogSoftmaxInt(BlockComponent):
 
     @property
     def reduce_tail(self):
-        """Buffer word, its register, d, the exp stages, the sum, the parameter."""
-        return 2 + 1 + IBERT_EXP_STAGES + 1 + 1
+        """Buffer word, its register, d, the exp stages, the sum's two halves, the parameter."""
+        return 2 + 1 + IBERT_EXP_STAGES + 1 + 1 + 1
 
     @property
     def banks(self):
@@ -77,9 +80,13 @@ class LogSoftmaxInt(BlockComponent):
     def row_latency(self, length):
         """Cycles from a row's last element to its first code, for a row of ``length`` elements with
         nothing else in flight."""
-        # The output pass: buffer word, its register, d, the exp stages, u and 3e, the comparisons,
-        # the count into the output register.
-        return length + self.reduce_tail + 2 + 1 + IBERT_EXP_STAGES + 1 + 1 + 1
+        return length + self.reduce_tail + self.output_depth
+
+    @property
+    def output_depth(self):
+        """Output-pass stages: buffer word, its register, d, the exp stages, u and 3e, the chunk
+        comparisons, their combination, the count into the output register."""
+        return 2 + 1 + IBERT_EXP_STAGES + 1 + 1 + 1 + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -94,20 +101,31 @@ class LogSoftmaxInt(BlockComponent):
         d = Signal(d_shape)
         sync(d, rows.x - rows.max)
         e = ibert_exp_stages(m, d, cfg.scale, 30, 0, sync, name="sum_exp")
-        accumulator, added = Signal(cfg.sum_width), Signal(cfg.sum_width)
-        m.d.comb += added.eq(Mux(first, 0, accumulator) + e)
+        # The accumulator in two halves, the high half a cycle behind the low one with the low half's
+        # carry registered between them (one 46-bit carry chain was the iCE40 critical path, 27.2 ns).
+        low_bits = cfg.sum_width // 2
+        low, low_added = Signal(low_bits), Signal(low_bits + 1)
+        high, high_added = Signal(cfg.sum_width - low_bits), Signal(cfg.sum_width - low_bits)
+        m.d.comb += low_added.eq(Mux(first, 0, low) + e[:low_bits])
+        valid2, first2, last2, bank2 = Signal(), Signal(), Signal(), Signal(rows.bank_bits)
+        carry, e_high = Signal(), Signal(len(high))
+        m.d.sync += [valid2.eq(valid), first2.eq(first), last2.eq(last), bank2.eq(bank),
+                     carry.eq(valid & low_added[low_bits]), e_high.eq(e[low_bits:])]
+        m.d.comb += high_added.eq(Mux(first2, 0, high) + e_high + carry)
+        with m.If(valid):
+            m.d.sync += low.eq(low_added[:low_bits])
+        with m.If(valid2):
+            m.d.sync += high.eq(high_added)
         row_sum = rows.params(unsigned(cfg.sum_width), "row_sum")
         done = Signal()
-        m.d.sync += done.eq(valid & last)
+        m.d.sync += done.eq(valid2 & last2)
         done_bank, total = Signal(rows.bank_bits), Signal(cfg.sum_width)
-        with m.If(valid):
-            m.d.sync += accumulator.eq(added)
-        m.d.sync += [done_bank.eq(bank), total.eq(added)]
+        m.d.sync += [done_bank.eq(bank2), total.eq(Cat(low, high_added))]
         with m.If(done):
             m.d.sync += row_sum[done_bank].eq(total)
         m.d.comb += rows.publish.eq(done)
 
-        depth = 2 + 1 + IBERT_EXP_STAGES + 1 + 1
+        depth = self.output_depth - 1       # the output register is o's own
         out = rows.output_pass(self.o, [row_sum], depth)
         out_d = Signal(d_shape)
         out.stalled((out_d, out.x - out.values[2][0]))
@@ -115,16 +133,38 @@ class LogSoftmaxInt(BlockComponent):
         k_e = 2 + 1 + IBERT_EXP_STAGES            # the stage at which out_e is valid
         width = cfg.compare_width + 1
         u, e1, e3 = Signal(width), Signal(width), Signal(width)
-        out.stalled((u, 2 * out.values[k_e][1] + out_e), (e1, out_e), (e3, 3 * out_e))
-        above = Signal(cfg.levels)
+        # 3 e as e + 2 e: written as a product, Yosys maps it to a 42-bit multiplier (an ECP5 DSP and a
+        # carry chain behind it: the critical path, 10.1 ns).
+        out.stalled((u, (out.values[k_e][1] << 1) + out_e), (e1, out_e), (e3, (out_e << 1) + out_e))
+        # u = 2 s + e < (2 n + 1) e_max has u_width bits; a threshold m e (m = 4, 6, 3 << (k - 1)) with
+        # bits above them is larger than u. Whether it has is a compare of e with a constant, taken
+        # beside u and registered along, so only u_width bits are compared. Each comparison is split
+        # into chunks of COMPARE_CHUNK bits: one stage compares the chunks (greater, equal), the next
+        # combines them (one carry chain of 57 bits, and the zero tests of the thresholds' high bits,
+        # were the iCE40 critical path).
+        u_width = ((2 * cfg.n + 1) * cfg.e_max).bit_length()
+        multiples = [(4, False), (6, True)] + [(3 << (k - 1), False) for k in range(3, cfg.levels + 1)]
+        fits = Signal(cfg.levels)
+        out.stalled((fits, Cat(out_e <= ((1 << u_width) - 1) // multiple for multiple, _ in multiples)))
+        fits2 = Signal(cfg.levels)
+        out.stalled((fits2, fits))
+        thresholds = [e1 << 2, e3 << 1] + [e3 << (k - 1) for k in range(3, cfg.levels + 1)]
+        chunks = []
+        for k, (threshold, (_, strict)) in enumerate(zip(thresholds, multiples)):
+            pairs = []
+            for low in range(0, u_width, COMPARE_CHUNK):
+                greater, equal = Signal(name=f"above{k}_gt{low}"), Signal(name=f"above{k}_eq{low}")
+                high = min(low + COMPARE_CHUNK, u_width)
+                out.stalled((greater, u[low:high] > threshold[low:high]), (equal, u[low:high] == threshold[low:high]))
+                pairs.append((greater, equal))
+            chunks.append((pairs, strict))
         checks = []
-        for k in range(1, cfg.levels + 1):
-            if k == 1:
-                checks.append(u >= (e1 << 2))
-            elif k == 2:
-                checks.append(u > (e3 << 1))
-            else:
-                checks.append(u >= (e3 << (k - 1)))
+        for k, (pairs, strict) in enumerate(chunks):
+            holds = Const(0 if strict else 1)         # u >= t (u > t) over the chunks so far, lowest first
+            for greater, equal in pairs:
+                holds = greater | (equal & holds)
+            checks.append(fits2[k] & holds)
+        above = Signal(cfg.levels)
         out.stalled((above, Cat(*checks)))
         count = Signal(range(cfg.levels + 1))
         m.d.comb += count.eq(sum(above[k] for k in range(cfg.levels)))
