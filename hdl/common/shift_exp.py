@@ -14,6 +14,7 @@ The stages take a ``register(target, value)`` function, so the same stages serve
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 
 from ...golden.common.shift_exp import ibert_constants
+from .arith import thermometer_count
 
 __all__ = ["SHIFT_EXP_STAGES", "shift_exp_stages", "IBERT_EXP_STAGES", "ibert_exp_stages"]
 
@@ -73,7 +74,9 @@ def ibert_exp_stages(m, d, scale, n, requant_shift, register, name="iexp"):
     register(t2, t)
     q = Signal(range(n + 1), name=f"{name}_q")
     t3 = Signal.like(t, name=f"{name}_t3")
-    register(q, sum(thermometer[k] for k in range(n)))
+    # t <= k x0 holds for k = 1 .. q (k x0 decreases): a thermometer code, counted without an adder tree
+    # (the popcount was the iCE40 critical path).
+    register(q, thermometer_count(thermometer))
     register(t3, t2)
     r = Signal(signed(Const(x0).shape().width + 1), name=f"{name}_r")
     amount = Signal(range(n + 1), name=f"{name}_shift")
