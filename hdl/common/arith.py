@@ -28,13 +28,17 @@ def delay(value, stages, register, name):
     return value
 
 
-def thermometer_count(code):
-    """The number of ones of ``code``, a thermometer code (bit ``k`` set implies bit ``k - 1`` set), as
-    a combinational value: bit ``j`` of the count is the OR of the one-hot edges at counts with bit
-    ``j`` set, two or three LUT levels where a popcount's adder tree is several carry chains."""
+def thermometer_count(code, values=None, width=None):
+    """The number of ones ``q`` of ``code``, a thermometer code (bit ``k`` set implies bit ``k - 1``
+    set), or with ``values`` the constant ``values[q]`` (as ``width`` bits, two's complement), as a
+    combinational value: bit ``j`` of the result is the OR of the one-hot edges at the counts whose
+    value has bit ``j`` set, two or three LUT levels where a popcount's adder tree (or a multiplier)
+    is several carry chains."""
     n = len(code)
+    if values is None:
+        values, width = range(n + 1), n.bit_length()
     edges = [~code[0]] + [code[k - 1] & ~code[k] for k in range(1, n)] + [code[n - 1]]
-    return Cat(*(Cat(*(edges[k] for k in range(n + 1) if k >> bit & 1)).any() for bit in range(n.bit_length())))
+    return Cat(*(Cat(*(edges[k] for k in range(n + 1) if values[k] >> bit & 1)).any() for bit in range(width)))
 
 
 def divide_stages(m, numerator, divisor, quotient_width, register, name="div"):

@@ -76,11 +76,15 @@ def ibert_exp_stages(m, d, scale, n, requant_shift, register, name="iexp"):
     t3 = Signal.like(t, name=f"{name}_t3")
     # t <= k x0 holds for k = 1 .. q (k x0 decreases): a thermometer code, counted without an adder tree
     # (the popcount was the iCE40 critical path).
+    # q x0 selected the same way, beside q: as a product with a constant it was an ECP5 DSP (3.9 ns)
+    # and then the subtraction, the ECP5 critical path.
+    q_x0 = Signal(signed(Const(n * x0).shape().width), name=f"{name}_qx0")
     register(q, thermometer_count(thermometer))
+    register(q_x0, thermometer_count(thermometer, [k * x0 for k in range(n + 1)], len(q_x0)).as_signed())
     register(t3, t2)
     r = Signal(signed(Const(x0).shape().width + 1), name=f"{name}_r")
     amount = Signal(range(n + 1), name=f"{name}_shift")
-    register(r, t3 - q * Const(x0))
+    register(r, t3 - q_x0)
     register(amount, n - q)
     r5, rb = Signal.like(r, name=f"{name}_r5"), Signal(signed(len(r) + Const(b).shape().width), name=f"{name}_rb")
     amount5 = Signal.like(amount, name=f"{name}_shift5")
