@@ -9,7 +9,7 @@ and finds the log2 code without dividing: ``r = #{k >= 1 : round(s / e) >= T_k}`
 (``k = 1``), ``u > 6 e`` (``k = 2``, odd ``T``), ``u >= 3 e << (k - 1)`` (``k >= 3``): one adder and
 ``2**bits`` comparisons against shifts of ``e`` and ``3 e``, then a count.
 
-Latency ``n + 25`` cycles from a row's last element to its first code.
+Latency ``n + 30`` cycles from a row's last element to its first code (:attr:`LogSoftmaxInt.latency`).
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
@@ -17,11 +17,15 @@ from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..golden.log_softmax_int import LogSoftmaxIntConfig
+from .common.arith import delay, thermometer_count
 from .common.component import BlockComponent
 from .common.rows import RowEngine, banks_for, row_layout
 from .common.shift_exp import IBERT_EXP_STAGES, ibert_exp_stages
 
 __all__ = ["LogSoftmaxInt", "code_layout"]
+
+#: Bits per chunk of the threshold comparisons (one carry chain each).
+COMPARE_CHUNK = 16
 
 
 def code_layout(bits):
@@ -63,8 +67,8 @@ class LogSoftmaxInt(BlockComponent):
 
     @property
     def reduce_tail(self):
-        """Buffer word, its register, d, the exp stages, the sum, the parameter."""
-        return 2 + 1 + IBERT_EXP_STAGES + 1 + 1
+        """Buffer word, its register, d, the exp stages, the sum's two halves, the parameter."""
+        return 2 + 1 + IBERT_EXP_STAGES + 1 + 1 + 1
 
     @property
     def banks(self):
@@ -77,9 +81,13 @@ class LogSoftmaxInt(BlockComponent):
     def row_latency(self, length):
         """Cycles from a row's last element to its first code, for a row of ``length`` elements with
         nothing else in flight."""
-        # The output pass: buffer word, its register, d, the exp stages, u and 3e, the comparisons,
-        # the count into the output register.
-        return length + self.reduce_tail + 2 + 1 + IBERT_EXP_STAGES + 1 + 1 + 1
+        return length + self.reduce_tail + self.output_depth
+
+    @property
+    def output_depth(self):
+        """Output-pass stages: buffer word, its register, d, the exp stages, u and 3e (two), the chunk
+        comparisons, their combination, the count into the output register."""
+        return 2 + 1 + IBERT_EXP_STAGES + 2 + 1 + 1 + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -94,42 +102,96 @@ class LogSoftmaxInt(BlockComponent):
         d = Signal(d_shape)
         sync(d, rows.x - rows.max)
         e = ibert_exp_stages(m, d, cfg.scale, 30, 0, sync, name="sum_exp")
-        accumulator, added = Signal(cfg.sum_width), Signal(cfg.sum_width)
-        m.d.comb += added.eq(Mux(first, 0, accumulator) + e)
+        # The accumulator in two halves, the high half a cycle behind the low one with the low half's
+        # carry registered between them (one 46-bit carry chain was the iCE40 critical path, 27.2 ns).
+        low_bits = cfg.sum_width // 2
+        low, low_added = Signal(low_bits), Signal(low_bits + 1)
+        high, high_added = Signal(cfg.sum_width - low_bits), Signal(cfg.sum_width - low_bits)
+        m.d.comb += low_added.eq(Mux(first, 0, low) + e[:low_bits])
+        valid2, first2, last2, bank2 = Signal(), Signal(), Signal(), Signal(rows.bank_bits)
+        carry, e_high = Signal(), Signal(len(high))
+        m.d.sync += [valid2.eq(valid), first2.eq(first), last2.eq(last), bank2.eq(bank),
+                     carry.eq(valid & low_added[low_bits]), e_high.eq(e[low_bits:])]
+        m.d.comb += high_added.eq(Mux(first2, 0, high) + e_high + carry)
+        with m.If(valid):
+            m.d.sync += low.eq(low_added[:low_bits])
+        with m.If(valid2):
+            m.d.sync += high.eq(high_added)
         row_sum = rows.params(unsigned(cfg.sum_width), "row_sum")
         done = Signal()
-        m.d.sync += done.eq(valid & last)
+        m.d.sync += done.eq(valid2 & last2)
         done_bank, total = Signal(rows.bank_bits), Signal(cfg.sum_width)
-        with m.If(valid):
-            m.d.sync += accumulator.eq(added)
-        m.d.sync += [done_bank.eq(bank), total.eq(added)]
+        m.d.sync += [done_bank.eq(bank2), total.eq(Cat(low, high_added))]
         with m.If(done):
             m.d.sync += row_sum[done_bank].eq(total)
         m.d.comb += rows.publish.eq(done)
 
-        depth = 2 + 1 + IBERT_EXP_STAGES + 1 + 1
+        depth = self.output_depth - 1       # the output register is o's own
         out = rows.output_pass(self.o, [row_sum], depth)
         out_d = Signal(d_shape)
         out.stalled((out_d, out.x - out.values[2][0]))
-        out_e = ibert_exp_stages(m, out_d, cfg.scale, 30, 0, lambda a, b: out.stalled((a, b)), name="out_exp")
+
+        def register(target, value):
+            out.stalled((target, value))
+
+        out_e = ibert_exp_stages(m, out_d, cfg.scale, 30, 0, register, name="out_exp")
         k_e = 2 + 1 + IBERT_EXP_STAGES            # the stage at which out_e is valid
         width = cfg.compare_width + 1
-        u, e1, e3 = Signal(width), Signal(width), Signal(width)
-        out.stalled((u, 2 * out.values[k_e][1] + out_e), (e1, out_e), (e3, 3 * out_e))
-        above = Signal(cfg.levels)
+
+        def split_add(a, b, name):
+            """``a + b`` two stages on: the low halves in the first, the high halves and the low half's
+            carry in the second (one carry chain of up to 57 bits was the iCE40 critical path)."""
+            half = (width + 1) // 2
+            low, a_high, b_high = Signal(half + 1, name=f"{name}_low"), Signal(width - half), Signal(width - half)
+            out.stalled((low, a[:half] + b[:half]), (a_high, a[half:]), (b_high, b[half:]))
+            total = Signal(width, name=name)
+            out.stalled((total, Cat(low[:half], a_high + b_high + low[half])))
+            return total
+
+        # 3 e as e + 2 e: written as a product, Yosys maps it to a 42-bit multiplier (an ECP5 DSP and a
+        # carry chain behind it: the critical path, 10.1 ns).
+        u = split_add(out.values[k_e][1] << 1, out_e, "u")
+        e3 = split_add(out_e << 1, out_e, "e3")
+        e1 = delay(out_e, 2, register, "e1")
+        # u = 2 s + e < (2 n + 1) e_max has u_width bits; a threshold m e (m = 4, 6, 3 << (k - 1)) with
+        # bits above them is larger than u. Whether it has is a compare of e with a constant, taken
+        # beside u and registered along, so only u_width bits are compared. Each comparison is split
+        # into chunks of COMPARE_CHUNK bits: one stage compares the chunks (greater, equal), the next
+        # combines them (one carry chain of 57 bits, and the zero tests of the thresholds' high bits,
+        # were the iCE40 critical path).
+        u_width = ((2 * cfg.n + 1) * cfg.e_max).bit_length()
+        multiples = [(4, False), (6, True)] + [(3 << (k - 1), False) for k in range(3, cfg.levels + 1)]
+        fits = Signal(cfg.levels)
+        out.stalled((fits, Cat(out_e <= ((1 << u_width) - 1) // multiple for multiple, _ in multiples)))
+        fits3 = delay(fits, 2, register, "fits")
+        # u >= b << s is (u >> s) >= b, and u > b << s is (u >> s) > b or equal with u's low s bits not
+        # all zero: compared on b's own bits, so that no two comparisons share a zero test of u's low
+        # bits (Yosys chained those across the thresholds).
+        thresholds = [(e1, 2), (e3, 1)] + [(e3, k - 1) for k in range(3, cfg.levels + 1)]
+        chunks = []
+        for k, ((base, shift), (_, strict)) in enumerate(zip(thresholds, multiples)):
+            a, b = u[shift:u_width], base[:u_width - shift]
+            pairs = []
+            for low in range(0, len(a), COMPARE_CHUNK):
+                greater, equal = Signal(name=f"above{k}_gt{low}"), Signal(name=f"above{k}_eq{low}")
+                high = min(low + COMPARE_CHUNK, len(a))
+                out.stalled((greater, a[low:high] > b[low:high]), (equal, a[low:high] == b[low:high]))
+                pairs.append((greater, equal))
+            rest = Signal(name=f"above{k}_rest")
+            out.stalled((rest, u[:shift].any() if strict else 1))
+            chunks.append((pairs, rest))
         checks = []
-        for k in range(1, cfg.levels + 1):
-            if k == 1:
-                checks.append(u >= (e1 << 2))
-            elif k == 2:
-                checks.append(u > (e3 << 1))
-            else:
-                checks.append(u >= (e3 << (k - 1)))
+        for k, (pairs, holds) in enumerate(chunks):
+            for greater, equal in pairs:              # u >= t (u > t) over the chunks so far, lowest first
+                holds = greater | (equal & holds)
+            checks.append(fits3[k] & holds)
+        above = Signal(cfg.levels)
         out.stalled((above, Cat(*checks)))
+        # round(s / e) >= T_k for k = 1 .. r (T_k increases): a thermometer code.
         count = Signal(range(cfg.levels + 1))
-        m.d.comb += count.eq(sum(above[k] for k in range(cfg.levels)))
+        m.d.comb += count.eq(thermometer_count(above))
         result = out.data(self.o)
         out.stalled((self.o.valid, out.valid[depth]),
-                    (result.code, Mux(count >= cfg.levels, cfg.levels - 1, count)),
-                    (result.zero, count >= cfg.levels), *out.ends(self.o, depth))
+                    (result.code, Mux(above[-1], cfg.levels - 1, count)),
+                    (result.zero, above[-1]), *out.ends(self.o, depth))
         return m

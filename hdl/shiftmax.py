@@ -13,10 +13,10 @@ Built on :class:`qarith.hdl.rows.RowEngine` (banked row buffer and row maximum):
     ``e_i`` again through the same pipeline, then ``(e_i * f) >> (32 - out_width)``: one multiplier.
 
 ``variant="ibert"`` swaps in I-BERT's polynomial exponential
-(:func:`qarith.hdl.shift_exp.ibert_exp_stages`, seven stages and one more multiplier) and the dividend
+(:func:`qarith.hdl.shift_exp.ibert_exp_stages`, eight stages and one more multiplier) and the dividend
 ``2**32``; the rest is the same hardware.
 
-Latency from a row's last element to its first output: ``n + quotient_width + 18`` cycles (``+ 24`` for
+Latency from a row's last element to its first output: ``n + quotient_width + 18`` cycles (``+ 26`` for
 ``"ibert"``). One element per cycle in steady state; backpressure stalls the output pass and, once every
 bank is taken, the input.
 """

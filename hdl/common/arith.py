@@ -9,12 +9,14 @@ module through a ``register(target, value)`` function, so the same stages serve 
 * :func:`floor_divide_length`: the same for a divisor ``L`` that changes from row to row (a row's
   length, ``1 .. count``), the multiplier from a table of ``count`` constants;
 * :func:`isqrt_stages`: ``floor(sqrt(value))``, digit by digit, one stage per root bit;
-* :func:`delay`: a value carried through registers alongside such stages.
+* :func:`delay`: a value carried through registers alongside such stages;
+* :func:`thermometer_count`: the number of ones of a thermometer code, without an adder tree.
 """
 
 from amaranth.hdl import Array, Cat, Const, Mux, Signal, unsigned
 
-__all__ = ["delay", "divide_stages", "floor_divide_constant", "floor_divide_length", "isqrt_stages"]
+__all__ = ["delay", "divide_stages", "floor_divide_constant", "floor_divide_length", "isqrt_stages",
+           "thermometer_count"]
 
 
 def delay(value, stages, register, name):
@@ -24,6 +26,19 @@ def delay(value, stages, register, name):
         register(later, value)
         value = later
     return value
+
+
+def thermometer_count(code, values=None, width=None):
+    """The number of ones ``q`` of ``code``, a thermometer code (bit ``k`` set implies bit ``k - 1``
+    set), or with ``values`` the constant ``values[q]`` (as ``width`` bits, two's complement), as a
+    combinational value: bit ``j`` of the result is the OR of the one-hot edges at the counts whose
+    value has bit ``j`` set, two or three LUT levels where a popcount's adder tree (or a multiplier)
+    is several carry chains."""
+    n = len(code)
+    if values is None:
+        values, width = range(n + 1), n.bit_length()
+    edges = [~code[0]] + [code[k - 1] & ~code[k] for k in range(1, n)] + [code[n - 1]]
+    return Cat(*(Cat(*(edges[k] for k in range(n + 1) if values[k] >> bit & 1)).any() for bit in range(width)))
 
 
 def divide_stages(m, numerator, divisor, quotient_width, register, name="div"):

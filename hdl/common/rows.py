@@ -108,10 +108,16 @@ class RowEngine:
         index_bits = (n - 1).bit_length()
         count_shape = unsigned(bank_bits + 1)           # row counters, modulo 2 * banks
 
-        m.submodules.buffer = buffer = Memory(shape=x_shape, depth=banks << index_bits, init=[])
+        # Neither pass reads the bank being written (the reduce pass reads rows already in, the output
+        # pass rows already reduced), so Yosys need not emulate a read-write collision rule with a
+        # bypass register and multiplexer per bit behind the block RAM (``no_rw_check``). The read
+        # ports are asynchronous and their registers explicit (s1 -> s2, c1 -> c2), so that Yosys's
+        # memory_dff merges the two into the RAM's synchronous ports and then honours the attribute.
+        m.submodules.buffer = buffer = Memory(shape=x_shape, depth=banks << index_bits, init=[],
+                                              attrs={"no_rw_check": 1})
         write = buffer.write_port()
-        reduce_read = buffer.read_port(transparent_for=())
-        self._out_read = buffer.read_port(transparent_for=())
+        reduce_read = buffer.read_port(domain="comb")
+        self._out_read = buffer.read_port(domain="comb")
 
         rows_in = Signal(count_shape)         # rows completely written
         rows_reduced = Signal(count_shape)    # rows whose reduce-pass reads were issued
@@ -126,10 +132,15 @@ class RowEngine:
         in_index = Signal(range(n))
         running_max = Signal(x_shape)
         new_max = Signal(x_shape)
+        # Banks taken (rows_in - rows_out), counted rather than subtracted: i.ready is a compare of one
+        # register with a constant, not a subtractor in front of the write enables.
+        occupied = Signal(range(banks + 1))
+        row_in_done, self._row_freed = Signal(), Signal()
+        m.d.sync += occupied.eq(occupied + row_in_done - self._row_freed)
         full = Signal()
         element = i.payload.data if variable_length else i.payload
         m.d.comb += [
-            full.eq((rows_in - self._rows_out)[:bank_bits + 1] == banks),
+            full.eq(occupied == banks),
             i.ready.eq(~full),
             new_max.eq(Mux((in_index == 0) | (element > running_max), element, running_max)),
             write.addr.eq(Cat(in_index, rows_in[:bank_bits])),
@@ -151,19 +162,29 @@ class RowEngine:
         with m.If(i.valid & i.ready):
             m.d.sync += running_max.eq(new_max)
             with m.If(in_end):
-                m.d.sync += [in_index.eq(0), rows_in.eq(rows_in + 1), row_max[rows_in[:bank_bits]].eq(new_max)]
+                m.d.sync += [in_index.eq(0), rows_in.eq(rows_in + 1)]
+                m.d.comb += row_in_done.eq(1)
                 if variable_length:
                     m.d.comb += top_write.en.eq(1)
             with m.Else():
                 m.d.sync += in_index.eq(in_index + 1)
+        # The row's maximum is stored a cycle after its last element, from running_max (the compare and
+        # multiplexer of new_max are then not in front of every bank's enable). The reduce pass first
+        # reads it at its s1, two cycles after the last element.
+        max_pending, max_bank = Signal(), Signal(bank_bits)
+        m.d.sync += [max_pending.eq(row_in_done), max_bank.eq(rows_in[:bank_bits])]
+        with m.If(max_pending):
+            m.d.sync += row_max[max_bank].eq(running_max)
 
         # reduce pass: s1 has the buffer word on the read port (block RAM clock-to-out), s2 registers it
         reduce_index = Signal(range(n))
+        reduce_word = Signal(x_shape)
         issue = Signal()
         m.d.comb += [
             issue.eq(rows_reduced != rows_in),
             reduce_read.addr.eq(Cat(reduce_index, rows_reduced[:bank_bits])),
         ]
+        m.d.sync += reduce_word.eq(reduce_read.data)
         reduce_top = self.top_of(rows_reduced[:bank_bits]) if variable_length else n - 1
         with m.If(issue):
             with m.If(reduce_index == reduce_top):
@@ -177,9 +198,12 @@ class RowEngine:
         self.valid, self.first, self.last = Signal(name="s2_valid"), Signal(name="s2_first"), Signal(name="s2_last")
         self.bank, self.x = Signal(bank_bits, name="s2_bank"), Signal(x_shape, name="s2_x")
         self.index = Signal(range(n), name="s2_index")
+        # The row maximum registered beside the element (a bank's maximum is steady from the row's last
+        # write until its output pass has read it), so that the bank multiplexer is not in front of the
+        # block's arithmetic at s2.
+        self.max = Signal(x_shape, name="s2_max")
         m.d.sync += [self.valid.eq(s1[0]), self.first.eq(s1[1]), self.last.eq(s1[2]), self.bank.eq(s1[3]),
-                     self.index.eq(s1[4]), self.x.eq(reduce_read.data)]
-        self.max = row_max[self.bank]
+                     self.index.eq(s1[4]), self.x.eq(reduce_word), self.max.eq(row_max[s1[3]])]
 
     def top_of(self, bank):
         """With ``variable_length``: the last index (length minus one) of the row in ``bank``, through a
@@ -216,12 +240,12 @@ class RowEngine:
             advance.eq(~o.valid | o.ready),
             issue.eq(advance & (self._rows_out != self._rows_ready)),
             self._out_read.addr.eq(Cat(out_index, bank)),
-            self._out_read.en.eq(advance),
         ]
         out_top = self.top_of(bank) if self.variable_length else self.n - 1
         with m.If(issue):
             with m.If(out_index == out_top):
                 m.d.sync += [out_index.eq(0), self._rows_out.eq(self._rows_out + 1)]
+                m.d.comb += self._row_freed.eq(1)
             with m.Else():
                 m.d.sync += out_index.eq(out_index + 1)
         row_end = [out_index == out_top] if self.variable_length else []
@@ -238,8 +262,8 @@ class RowEngine:
             valid.append(stage_valid)
             values.append(stage_values)
             previous_valid, previous_values = stage_valid, stage_values
-        x = Signal(self.x_shape, name="c2_x")
+        word, x = Signal(self.x_shape, name="c1_x"), Signal(self.x_shape, name="c2_x")
         with m.If(advance):
-            m.d.sync += x.eq(self._out_read.data)
+            m.d.sync += [word.eq(self._out_read.data), x.eq(word)]
         last = [None] + [stage[-2] for stage in values[1:]] if self.variable_length else None
         return OutputPass(m, advance, valid, values, x, last)

@@ -5,7 +5,7 @@
   comparing ``t`` with the constants ``k x0``; ``r = t - q x0``; ``e`` by a barrel shift), shared by
   ``shiftmax`` and ``shiftgelu``;
 * :func:`ibert_exp_stages`: I-BERT's polynomial exponential (:func:`qarith.golden.common.shift_exp.ibert_exp`)
-  in seven, for ``shiftmax``'s ``"ibert"`` variant and ``log_softmax_int``.
+  in eight, for ``shiftmax``'s ``"ibert"`` variant and ``log_softmax_int``.
 
 The stages take a ``register(target, value)`` function, so the same stages serve a free-running pipeline
 (plain ``m.d.sync``) and a pipeline that stalls with its consumer.
@@ -14,6 +14,7 @@ The stages take a ``register(target, value)`` function, so the same stages serve
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 
 from ...golden.common.shift_exp import ibert_constants
+from .arith import thermometer_count
 
 __all__ = ["SHIFT_EXP_STAGES", "shift_exp_stages", "IBERT_EXP_STAGES", "ibert_exp_stages"]
 
@@ -52,15 +53,17 @@ def shift_exp_stages(m, d, x0, n, variant, register, name="exp"):
     return e
 
 
-IBERT_EXP_STAGES = 7
+IBERT_EXP_STAGES = 8
 
 
 def ibert_exp_stages(m, d, scale, n, requant_shift, register, name="iexp"):
     """``ibert_exp(d) >> requant_shift`` for a signed ``d <= 0``, :data:`IBERT_EXP_STAGES` registers after
     ``d``: the clamp; the comparisons with ``k x0`` (a thermometer code); their count ``q``;
-    ``r = t - q x0``; ``r`` and ``r + b``; the polynomial ``z = r (r + b) + c`` (one multiplier); the
-    shift ``(z << (n - q)) >> requant_shift``. (The comparisons and the count, and the sum and the
-    product, each take a stage of their own: together they were the ECP5 critical path.)"""
+    ``r = t - q x0``; ``r`` and ``r + b``; the product ``r (r + b)`` (one multiplier); ``z = r (r + b) + c``;
+    the shift ``(z << (n - q)) >> requant_shift``. (The comparisons and the count, the sum and the
+    product, and the product and ``+ c`` each take a stage of their own: together they were the ECP5
+    critical path; the product's register is the multiplier's output register, so a DSP's 3.9 ns are
+    not followed by a carry chain.)"""
     x0, b, c = ibert_constants(scale)
     limit = n * x0
     t = Signal(signed(max(len(d) + 1, Const(limit).shape().width + 1)), name=f"{name}_t")
@@ -71,11 +74,17 @@ def ibert_exp_stages(m, d, scale, n, requant_shift, register, name="iexp"):
     register(t2, t)
     q = Signal(range(n + 1), name=f"{name}_q")
     t3 = Signal.like(t, name=f"{name}_t3")
-    register(q, sum(thermometer[k] for k in range(n)))
+    # t <= k x0 holds for k = 1 .. q (k x0 decreases): a thermometer code, counted without an adder tree
+    # (the popcount was the iCE40 critical path).
+    # q x0 selected the same way, beside q: as a product with a constant it was an ECP5 DSP (3.9 ns)
+    # and then the subtraction, the ECP5 critical path.
+    q_x0 = Signal(signed(Const(n * x0).shape().width), name=f"{name}_qx0")
+    register(q, thermometer_count(thermometer))
+    register(q_x0, thermometer_count(thermometer, [k * x0 for k in range(n + 1)], len(q_x0)).as_signed())
     register(t3, t2)
     r = Signal(signed(Const(x0).shape().width + 1), name=f"{name}_r")
     amount = Signal(range(n + 1), name=f"{name}_shift")
-    register(r, t3 - q * Const(x0))
+    register(r, t3 - q_x0)
     register(amount, n - q)
     r5, rb = Signal.like(r, name=f"{name}_r5"), Signal(signed(len(r) + Const(b).shape().width), name=f"{name}_rb")
     amount5 = Signal.like(amount, name=f"{name}_shift5")
@@ -83,12 +92,15 @@ def ibert_exp_stages(m, d, scale, n, requant_shift, register, name="iexp"):
     register(rb, r + b)
     register(amount5, amount)
     z = Signal(signed(max((c + b * -x0).bit_length(), Const(c).shape().width) + 2), name=f"{name}_z")
-    amount6 = Signal.like(amount, name=f"{name}_shift6")
-    register(z, r5 * rb + c)
+    product = Signal(signed(len(r5) + len(rb)), name=f"{name}_product")
+    amount6, amount7 = Signal.like(amount, name=f"{name}_shift6"), Signal.like(amount, name=f"{name}_shift7")
+    register(product, r5 * rb)
     register(amount6, amount5)
+    register(z, product + c)
+    register(amount7, amount6)
     width = (c << n).bit_length() - requant_shift
     e = Signal(unsigned(max(width, 1)), name=f"{name}_e")
     positive = Signal(unsigned(len(z)), name=f"{name}_zpos")
     m.d.comb += positive.eq(Mux(z < 0, 0, z))
-    register(e, (positive << amount6) >> requant_shift)
+    register(e, (positive << amount7) >> requant_shift)
     return e
