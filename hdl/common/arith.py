@@ -2,6 +2,7 @@
 module through a ``register(target, value)`` function, so the same stages serve a free-running pipeline
 (plain ``m.d.sync``) and one that stalls with its consumer.
 
+* :func:`product_stages`: a product too wide for one DSP, its partial products registered before the sum;
 * :func:`divide_stages`: ``floor(numerator / divisor)`` for a constant numerator, one restoring
   compare-and-subtract stage per quotient bit (a new division can start every cycle);
 * :func:`floor_divide_constant`: ``floor(value / divisor)`` for a constant divisor, as a multiply by
@@ -12,9 +13,9 @@ module through a ``register(target, value)`` function, so the same stages serve 
 * :func:`delay`: a value carried through registers alongside such stages.
 """
 
-from amaranth.hdl import Array, Cat, Const, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, unsigned
 
-__all__ = ["delay", "divide_stages", "floor_divide_constant", "floor_divide_length", "isqrt_stages"]
+__all__ = ["delay", "PRODUCT_STAGES", "product_stages", "divide_stages", "floor_divide_constant", "floor_divide_length", "isqrt_stages"]
 
 
 def delay(value, stages, register, name):
@@ -24,6 +25,26 @@ def delay(value, stages, register, name):
         register(later, value)
         value = later
     return value
+
+
+#: Registers of :func:`product_stages`.
+PRODUCT_STAGES = 2
+
+
+def product_stages(value, factor, register, name, chunk=17):
+    """``value * factor`` for an unsigned ``factor``, after two registers: the partial products of
+    ``value`` with ``factor``'s ``chunk``-bit slices (one 18x18 DSP each while ``value`` fits 18 signed
+    bits), then their shifted sum. A wide product in one stage has the fabric adder that joins the DSPs'
+    outputs on the DSP's own delay. Returns ``(product, 2)``."""
+    parts = []
+    for low in range(0, len(factor), chunk):
+        piece = factor[low:low + chunk]
+        part = Signal(Value.cast(value * piece).shape(), name=f"{name}_part{low}")
+        register(part, value * piece)
+        parts.append(part << low)
+    product = Signal(Value.cast(value * factor).shape(), name=f"{name}_product")
+    register(product, sum(parts[1:], parts[0]))
+    return product, PRODUCT_STAGES
 
 
 def divide_stages(m, numerator, divisor, quotient_width, register, name="div"):

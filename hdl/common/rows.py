@@ -148,10 +148,18 @@ class RowEngine:
             m.d.comb += in_end.eq(i.payload.last | (in_index == n - 1))
         else:
             in_end = in_index == n - 1
+        # A row's maximum is stored from running_max in the cycle after its last element, so the compare
+        # feeds one register only (through the bank's write enable it was the ECP5 critical path). The
+        # reduce pass reads it two cycles after the row is counted in, and a refilled bank's new maximum
+        # lands a row later than the output pass's last read of the old one.
+        max_store, max_bank = Signal(), Signal(bank_bits)
+        m.d.sync += max_store.eq(i.valid & i.ready & in_end)
+        with m.If(max_store):
+            m.d.sync += row_max[max_bank].eq(running_max)
         with m.If(i.valid & i.ready):
             m.d.sync += running_max.eq(new_max)
             with m.If(in_end):
-                m.d.sync += [in_index.eq(0), rows_in.eq(rows_in + 1), row_max[rows_in[:bank_bits]].eq(new_max)]
+                m.d.sync += [in_index.eq(0), rows_in.eq(rows_in + 1), max_bank.eq(rows_in[:bank_bits])]
                 if variable_length:
                     m.d.comb += top_write.en.eq(1)
             with m.Else():

@@ -15,9 +15,26 @@ from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 
 from ...golden.common.shift_exp import ibert_constants
 
-__all__ = ["SHIFT_EXP_STAGES", "shift_exp_stages", "IBERT_EXP_STAGES", "ibert_exp_stages"]
+__all__ = ["SHIFT_EXP_STAGES", "shift_exp_stages", "thermometer_count", "IBERT_EXP_STAGES", "ibert_exp_stages"]
 
 SHIFT_EXP_STAGES = 4
+
+
+def thermometer_count(bits):
+    """The number of true ``bits`` when they form a thermometer code (``bits[k]`` implies ``bits[j]``
+    for every ``j < k``), as a binary value: bit ``b`` of the count is the parity of
+    ``bits[2**b - 1], bits[2 * 2**b - 1], ...`` (the count reaches ``j 2**b`` exactly when
+    ``bits[j 2**b - 1]`` is true). A tree of XORs, two LUT levels for 16 bits, where a sum of the bits
+    was a chain of adders (the ECP5 critical path of ``shiftmax``)."""
+    width = len(bits).bit_length()
+    count_bits = []
+    for b in range(width):
+        step = 1 << b
+        parity = Const(0, 1)
+        for index in range(step - 1, len(bits), step):
+            parity = parity ^ bits[index]
+        count_bits.append(parity)
+    return Cat(*count_bits)
 
 
 def shift_exp_stages(m, d, x0, n, variant, register, name="exp"):
@@ -32,7 +49,7 @@ def shift_exp_stages(m, d, x0, n, variant, register, name="exp"):
     # q = floor(t / x0) = the number of k in 1..n with t <= k x0 (x0 < 0, t in [n x0, 0]).
     q = Signal(range(n + 1), name=f"{name}_q")
     t2 = Signal.like(t, name=f"{name}_t2")
-    register(q, sum(t <= k * x0 for k in range(1, n + 1)))
+    register(q, thermometer_count([t <= k * x0 for k in range(1, n + 1)]))
     register(t2, t)
     # q x0 as a product with a constant (not a table: a constant lookup becomes an always block that
     # Icarus leaves at x until its index first changes).
