@@ -2,6 +2,7 @@
 module through a ``register(target, value)`` function, so the same stages serve a free-running pipeline
 (plain ``m.d.sync``) and one that stalls with its consumer.
 
+* :func:`constant_product`: a product with a constant by shifts and adds, no DSP;
 * :func:`product_stages`: a product too wide for one DSP, its partial products registered before the sum;
 * :func:`divide_stages`: ``floor(numerator / divisor)`` for a constant numerator, one restoring
   compare-and-subtract stage per quotient bit (a new division can start every cycle);
@@ -15,7 +16,7 @@ module through a ``register(target, value)`` function, so the same stages serve 
 
 from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, unsigned
 
-__all__ = ["delay", "PRODUCT_STAGES", "product_stages", "divide_stages", "floor_divide_constant", "floor_divide_length", "isqrt_stages"]
+__all__ = ["delay", "constant_product", "PRODUCT_STAGES", "product_stages", "divide_stages", "floor_divide_constant", "floor_divide_length", "isqrt_stages"]
 
 
 def delay(value, stages, register, name):
@@ -25,6 +26,14 @@ def delay(value, stages, register, name):
         register(later, value)
         value = later
     return value
+
+
+def constant_product(value, constant):
+    """``value * constant`` for a positive integer ``constant``, as the sum of ``value`` shifted to each of
+    ``constant``'s set bits: adders in the fabric, where Yosys maps a product (even with a constant) to a
+    DSP, whose delay followed by an adder was an ECP5 critical path."""
+    terms = [value << bit for bit in range(constant.bit_length()) if constant >> bit & 1]
+    return sum(terms[1:], terms[0])
 
 
 #: Registers of :func:`product_stages`.
@@ -77,10 +86,13 @@ def floor_divide_constant(m, value, divisor, low, high, register, name="cdiv"):
     top = high + offset * divisor
     k = top.bit_length() + divisor.bit_length()
     multiplier = -(-(1 << k) // divisor)
-    product = Signal(unsigned(top.bit_length() + multiplier.bit_length()), name=f"{name}_product")
-    register(product, (value + offset * divisor) * multiplier)
+    # (value + B divisor) M = value M + B divisor M: the multiplier takes value itself (no adder in front
+    # of the DSP), and floor((value M + B divisor M) / 2**k) - B = floor((value M + B divisor M - B 2**k)
+    # / 2**k) folds both constants into one adder before the shift.
+    product = Signal(Value.cast(value * multiplier).shape(), name=f"{name}_product")
+    register(product, value * multiplier)
     quotient = Signal(range(low // divisor, high // divisor + 1), name=f"{name}_quotient")
-    register(quotient, (product >> k) - offset)
+    register(quotient, (product + (offset * divisor * multiplier - (offset << k))) >> k)
     return quotient, 2
 
 

@@ -15,6 +15,7 @@ The stages take a ``register(target, value)`` function, so the same stages serve
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 
 from ...golden.common.shift_exp import ibert_constants
+from .arith import constant_product
 
 __all__ = ["SHIFT_EXP_STAGES", "shift_exp_stages", "thermometer_count", "IBERT_EXP_STAGES", "ibert_exp_stages"]
 
@@ -36,13 +37,6 @@ def thermometer_count(bits):
             parity = parity ^ bits[index]
         count_bits.append(parity)
     return Cat(*count_bits)
-
-
-def shifted_sum(value, constant):
-    """``value * constant`` for a positive integer ``constant``, as the sum of ``value`` shifted to each of
-    ``constant``'s set bits."""
-    terms = [value << bit for bit in range(constant.bit_length()) if constant >> bit & 1]
-    return sum(terms[1:], terms[0])
 
 
 def _least_reaching(limit, width):
@@ -84,7 +78,7 @@ def shift_exp_stages(m, d, x0, n, variant, register, name="exp"):
     # was the ECP5 critical path).
     r = Signal(signed(Const(x0).shape().width + 1), name=f"{name}_r")
     amount = Signal(range(n + 1), name=f"{name}_shift")
-    register(r, t2 + shifted_sum(q, -x0))
+    register(r, t2 + constant_product(q, -x0))
     register(amount, n - q)
     e = Signal(unsigned((-x0 << n).bit_length()), name=f"{name}_e")
     if variant == "pytorch":
