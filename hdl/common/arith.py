@@ -14,7 +14,7 @@ module through a ``register(target, value)`` function, so the same stages serve 
 * :func:`delay`: a value carried through registers alongside such stages.
 """
 
-from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, unsigned
+from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, signed, unsigned
 
 __all__ = ["delay", "constant_product", "PRODUCT_STAGES", "product_stages", "divide_stages", "floor_divide_constant", "floor_divide_length", "isqrt_stages"]
 
@@ -59,18 +59,25 @@ def product_stages(value, factor, register, name, chunk=17):
 def divide_stages(m, numerator, divisor, quotient_width, register, name="div"):
     """``floor(numerator / divisor)`` for a constant ``numerator`` and a divisor at least
     ``numerator >> quotient_width`` + 1 (so the quotient fits ``quotient_width`` bits), after
-    ``quotient_width`` registers. Returns ``(quotient, stage_count)``."""
-    width = max(numerator.bit_length(), len(divisor)) + 1
-    remainder = Const(numerator, unsigned(width))
+    ``quotient_width`` registers. Returns ``(quotient, stage_count)``.
+
+    Before the stage of quotient bit ``b`` the remainder is below ``divisor << (b + 1)`` (the bound on
+    the divisor makes it so for the first stage), so its bits from ``b`` up are below ``2 divisor``: the
+    stage compares and subtracts those ``len(divisor) + 1`` bits only, one carry chain (the subtraction,
+    whose sign is the comparison), not the remainder's full width twice."""
+    divisor_width = len(divisor)
+    remainder = Const(numerator, unsigned(max(numerator.bit_length(), divisor_width + quotient_width)))
     quotient = Const(0, unsigned(quotient_width))
     current_divisor = divisor
     for bit in reversed(range(quotient_width)):
-        trial = current_divisor << bit
-        fits = remainder >= trial
-        next_remainder = Signal(unsigned(width), name=f"{name}_rem{bit}")
+        high = remainder[bit:bit + divisor_width + 1]
+        difference = Signal(signed(divisor_width + 2), name=f"{name}_diff{bit}")
+        m.d.comb += difference.eq(high - current_divisor)
+        fits = ~difference[-1]
+        next_remainder = Signal(unsigned(bit + divisor_width), name=f"{name}_rem{bit}")
         next_quotient = Signal(unsigned(quotient_width), name=f"{name}_quo{bit}")
         next_divisor = Signal.like(divisor, name=f"{name}_div{bit}")
-        register(next_remainder, Mux(fits, remainder - trial, remainder))
+        register(next_remainder, Cat(remainder[:bit], Mux(fits, difference[:divisor_width], high[:divisor_width])))
         register(next_quotient, quotient | Mux(fits, 1 << bit, 0))
         register(next_divisor, current_divisor)
         remainder, quotient, current_divisor = next_remainder, next_quotient, next_divisor
