@@ -14,7 +14,7 @@ Built on :class:`qarith.hdl.rows.RowEngine` (banked row buffer) and the foundati
     ``z = ((x' - mu) f) >> 1`` (one multiplier), then the per-channel ``bias``, ``M0`` and ``shift`` from
     a ROM go with ``z`` into ``Requant`` (TFLite rounding, clamp).
 
-Latency: ``C + root_width + 64`` cycles from a row's last element to its first output (``root_width`` is
+Latency: ``C + root_width + 65`` cycles from a row's last element to its first output (``root_width`` is
 half the variance's width); one element per cycle in steady state.
 
 ``variable_length``: rows of ``L = 1 .. C`` channels ended by ``last``
@@ -22,7 +22,7 @@ half the variance's width); one element per cycle in steady state.
 (:func:`qarith.hdl.common.arith.floor_divide_length`, one stage more), the variance takes ``L mu**2``,
 and the output pass rescales ``z`` by the row's ``R_L`` (:func:`qarith.golden.ilayernorm.length_rescale`,
 one multiplier and one stage more) before ``Requant``; ``last`` travels beside ``Requant``'s pipeline.
-Latency ``L + root_width + 66`` for a row of ``L``.
+Latency ``L + root_width + 67`` for a row of ``L``.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
@@ -51,9 +51,9 @@ __all__ = ["ILayerNorm"]
 #: Reduce-pass cycles before the sums: buffer word, its register (RowEngine), PTF word, x', x'**2, sums.
 _SUM_STAGES = 2 + 1 + 1 + 1 + 1
 #: Row stages after the sums: mean (two for the division, the remainder, the rounding), mu s1 and
-#: mu**2, C mu**2 (partial products, their sum), the variance; after the square root: std; after the
-#: divider: the parameters are written.
-_MEAN_VAR_STAGES = 2 + 1 + 1 + 1 + PRODUCT_STAGES + 1
+#: mu**2, C mu**2 (each as partial products, then their sum), the variance; after the square root:
+#: std; after the divider: the parameters are written.
+_MEAN_VAR_STAGES = 2 + 1 + 1 + PRODUCT_STAGES + PRODUCT_STAGES + 1
 #: Buffer word and its register, x', x' - mu, the product (partial products, their sum), into Requant.
 _OUT_STAGES = 2 + 1 + 1 + PRODUCT_STAGES + 1
 
@@ -187,11 +187,11 @@ class ILayerNorm(BlockComponent):
         s1_m, s2_m = delayed(s1_r, 1, "s1_mu"), delayed(s2_r, 1, "s2_mu")
         row_valid, row_bank = delayed(row_valid, 1, "v_mu"), delayed(row_bank, 1, "b_mu")
         # variance = s2 - 2 mu s1 + C mu**2 (exact)
-        mu_s1, mu_sq = Signal(signed(2 * cfg.s1_width)), Signal(unsigned(2 * cfg.s1_width))
-        sync(mu_s1, mean * s1_m)
-        sync(mu_sq, mean * mean)
-        s2_v, mean_v = delayed(s2_m, 1, "s2_var"), delayed(mean, 1, "mu_var")
-        row_valid, row_bank = delayed(row_valid, 1, "v_prod"), delayed(row_bank, 1, "b_prod")
+        mu_s1, stages = product_stages(mean, s1_m, sync, "mu_s1")
+        mu_sq_signed, _ = product_stages(mean, mean, sync, "mu_sq")
+        mu_sq = mu_sq_signed.as_unsigned()[:2 * cfg.s1_width]
+        s2_v, mean_v = delayed(s2_m, stages, "s2_var"), delayed(mean, stages, "mu_var")
+        row_valid, row_bank = delayed(row_valid, stages, "v_prod"), delayed(row_bank, stages, "b_prod")
         # C mu**2 from partial products (a 32-bit mu**2 is wider than a DSP's port) while s2 - 2 mu s1
         # waits; then the variance from the two.
         s2_mu_s1 = Signal(Value.cast(s2_v - 2 * mu_s1).shape())

@@ -3,7 +3,7 @@ module through a ``register(target, value)`` function, so the same stages serve 
 (plain ``m.d.sync``) and one that stalls with its consumer.
 
 * :func:`constant_product`: a product with a constant by shifts and adds, no DSP;
-* :func:`product_stages`: a product too wide for one DSP, its partial products registered before the sum;
+* :func:`product_stages`: a product too wide for one DSP, its partial products registered before their sum;
 * :func:`divide_stages`: ``floor(numerator / divisor)`` for a constant numerator, one restoring
   compare-and-subtract stage per quotient bit (a new division can start every cycle);
 * :func:`floor_divide_constant`: ``floor(value / divisor)`` for a constant divisor, as a multiply by
@@ -40,17 +40,31 @@ def constant_product(value, constant):
 PRODUCT_STAGES = 2
 
 
-def product_stages(value, factor, register, name, chunk=17):
-    """``value * factor`` for an unsigned ``factor``, after two registers: the partial products of
-    ``value`` with ``factor``'s ``chunk``-bit slices (one 18x18 DSP each while ``value`` fits 18 signed
-    bits), then their shifted sum. A wide product in one stage has the fabric adder that joins the DSPs'
-    outputs on the DSP's own delay. Returns ``(product, 2)``."""
+def _dsp_pieces(operand, chunk=17):
+    """``(piece, offset)`` pairs that make up ``operand``: itself when it fits an 18-bit signed DSP port,
+    else ``chunk``-bit unsigned slices, the top one signed if ``operand`` is."""
+    operand = Value.cast(operand)
+    signed_operand = operand.shape().signed
+    if len(operand) <= chunk + signed_operand:
+        return [(operand, 0)]
+    pieces = []
+    for low in range(0, len(operand), chunk):
+        piece = operand[low:low + chunk]
+        pieces.append((piece.as_signed() if signed_operand and low + chunk >= len(operand) else piece, low))
+    return pieces
+
+
+def product_stages(value, factor, register, name):
+    """``value * factor`` after two registers: the partial products of the operands' pieces (17-bit
+    slices of an operand wider than a DSP's 18-bit signed port, so one 18x18 DSP each), then their
+    shifted sum. A wide product in one stage has the fabric adders that join the DSPs' outputs on the
+    DSP's own delay. Returns ``(product, 2)``."""
     parts = []
-    for low in range(0, len(factor), chunk):
-        piece = factor[low:low + chunk]
-        part = Signal(Value.cast(value * piece).shape(), name=f"{name}_part{low}")
-        register(part, value * piece)
-        parts.append(part << low)
+    for value_piece, value_low in _dsp_pieces(value):
+        for factor_piece, factor_low in _dsp_pieces(factor):
+            part = Signal(Value.cast(value_piece * factor_piece).shape(), name=f"{name}_part{value_low}_{factor_low}")
+            register(part, value_piece * factor_piece)
+            parts.append(part << (value_low + factor_low))
     product = Signal(Value.cast(value * factor).shape(), name=f"{name}_product")
     register(product, sum(parts[1:], parts[0]))
     return product, PRODUCT_STAGES
