@@ -14,7 +14,7 @@ Built on :class:`qarith.hdl.rows.RowEngine` (banked row buffer) and the foundati
     ``z = ((x' - mu) f) >> 1`` (one multiplier), then the per-channel ``bias``, ``M0`` and ``shift`` from
     a ROM go with ``z`` into ``Requant`` (TFLite rounding, clamp).
 
-Latency: ``C + root_width + 65`` cycles from a row's last element to its first output (``root_width`` is
+Latency: ``C + root_width + 66`` cycles from a row's last element to its first output (``root_width`` is
 half the variance's width); one element per cycle in steady state.
 
 ``variable_length``: rows of ``L = 1 .. C`` channels ended by ``last``
@@ -22,7 +22,7 @@ half the variance's width); one element per cycle in steady state.
 (:func:`qarith.hdl.common.arith.floor_divide_length`, one stage more), the variance takes ``L mu**2``,
 and the output pass rescales ``z`` by the row's ``R_L`` (:func:`qarith.golden.ilayernorm.length_rescale`,
 one multiplier and one stage more) before ``Requant``; ``last`` travels beside ``Requant``'s pipeline.
-Latency ``L + root_width + 67`` for a row of ``L``.
+Latency ``L + root_width + 68`` for a row of ``L``.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
@@ -48,8 +48,9 @@ from .requant import Requant
 
 __all__ = ["ILayerNorm"]
 
-#: Reduce-pass cycles before the sums: buffer word, its register (RowEngine), PTF word, x', x'**2, sums.
-_SUM_STAGES = 2 + 1 + 1 + 1 + 1
+#: Reduce-pass cycles before the sums: buffer word, its register (RowEngine), PTF word, x', x'**2 (partial
+#: products, their sum), sums.
+_SUM_STAGES = 2 + 1 + 1 + PRODUCT_STAGES + 1
 #: Row stages after the sums: mean (two for the division, the remainder, the rounding), mu s1 and
 #: mu**2, C mu**2 (each as partial products, then their sum), the variance; after the square root:
 #: std; after the divider: the parameters are written.
@@ -141,10 +142,10 @@ class ILayerNorm(BlockComponent):
         xp = Signal(xp_shape)
         sync(xp, x3 << ptf_reduce.data)
         valid, first, last, bank = (delayed(s, 1, f"r4_{s.name}") for s in (valid, first, last, bank))
-        square = Signal(unsigned(2 * xp_shape.width))
-        sync(square, xp * xp)
-        xp5 = delayed(xp, 1, "r_xp")
-        valid, first, last, bank = (delayed(s, 1, f"r5_{s.name}") for s in (valid, first, last, bank))
+        square_signed, stages = product_stages(xp, xp, sync, "square")
+        square = square_signed.as_unsigned()[:2 * xp_shape.width]
+        xp5 = delayed(xp, stages, "r_xp")
+        valid, first, last, bank = (delayed(s, stages, f"r5_{s.name}") for s in (valid, first, last, bank))
         acc1, acc2 = Signal(signed(cfg.s1_width)), Signal(unsigned(cfg.var_width + 1))
         sum1, sum2 = Signal.like(acc1, name="sum1"), Signal.like(acc2, name="sum2")
         added1, added2 = Signal.like(acc1, name="added1"), Signal.like(acc2, name="added2")
