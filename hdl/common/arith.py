@@ -70,6 +70,25 @@ def product_stages(value, factor, register, name):
     return product, PRODUCT_STAGES
 
 
+#: Subtractions longer than this are split in two halves (:func:`_subtract`).
+CARRY_SELECT_WIDTH = 16
+
+
+def _subtract(a, b):
+    """``a - b`` for unsigned ``a`` and ``b`` (``len(a) > len(b)``), ``len(a) + 1`` bits in two's
+    complement; wider than :data:`CARRY_SELECT_WIDTH`, as a carry-select subtraction: the low half, and
+    the high half both with and without the low half's borrow, side by side (two carry chains of half the
+    length; on the iCE40 a divider stage's 29-bit chain was the critical path)."""
+    width = len(a) + 1
+    if width <= CARRY_SELECT_WIDTH:
+        return a - b
+    half = width // 2
+    low = (a[:half] - b[:half])[:half + 1]
+    high_difference = a[half:] - b[half:]
+    without_borrow, with_borrow = high_difference[:width - half], (high_difference - 1)[:width - half]
+    return Cat(low[:half], Mux(low[half], with_borrow, without_borrow)).as_signed()
+
+
 def divide_stages(m, numerator, divisor, quotient_width, register, name="div"):
     """``floor(numerator / divisor)`` for a constant ``numerator`` and a divisor at least
     ``numerator >> quotient_width`` + 1 (so the quotient fits ``quotient_width`` bits), after
@@ -86,7 +105,7 @@ def divide_stages(m, numerator, divisor, quotient_width, register, name="div"):
     for bit in reversed(range(quotient_width)):
         high = remainder[bit:bit + divisor_width + 1]
         difference = Signal(signed(divisor_width + 2), name=f"{name}_diff{bit}")
-        m.d.comb += difference.eq(high - current_divisor)
+        m.d.comb += difference.eq(_subtract(high, current_divisor))
         fits = ~difference[-1]
         next_remainder = Signal(unsigned(bit + divisor_width), name=f"{name}_rem{bit}")
         next_quotient = Signal(unsigned(quotient_width), name=f"{name}_quo{bit}")
