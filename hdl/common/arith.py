@@ -4,8 +4,8 @@ module through a ``register(target, value)`` function, so the same stages serve 
 
 * :func:`constant_product`: a product with a constant by shifts and adds, no DSP;
 * :func:`product_stages`: a product too wide for one DSP, its partial products registered before their sum;
-* :func:`divide_stages`: ``floor(numerator / divisor)`` for a constant numerator, one restoring
-  compare-and-subtract stage per quotient bit (a new division can start every cycle);
+* :func:`divide_stages`: ``floor(numerator / divisor)`` for a constant numerator, one non-restoring
+  add-or-subtract stage per quotient bit (a new division can start every cycle);
 * :func:`floor_divide_constant`: ``floor(value / divisor)`` for a constant divisor, as a multiply by
   ``ceil(2**k / divisor)`` and a shift (exact over the stated range);
 * :func:`floor_divide_length`: the same for a divisor ``L`` that changes from row to row (a row's
@@ -14,7 +14,7 @@ module through a ``register(target, value)`` function, so the same stages serve 
 * :func:`delay`: a value carried through registers alongside such stages.
 """
 
-from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, unsigned
 
 __all__ = ["delay", "constant_product", "PRODUCT_STAGES", "product_stages", "divide_stages", "floor_divide_constant", "floor_divide_length", "isqrt_stages"]
 
@@ -70,50 +70,35 @@ def product_stages(value, factor, register, name):
     return product, PRODUCT_STAGES
 
 
-#: Subtractions longer than this are split in two halves (:func:`_subtract`).
-CARRY_SELECT_WIDTH = 16
-
-
-def _subtract(a, b):
-    """``a - b`` for unsigned ``a`` and ``b`` (``len(a) > len(b)``), ``len(a) + 1`` bits in two's
-    complement; wider than :data:`CARRY_SELECT_WIDTH`, as a carry-select subtraction: the low half, and
-    the high half both with and without the low half's borrow, side by side (two carry chains of half the
-    length; on the iCE40 a divider stage's 29-bit chain was the critical path)."""
-    width = len(a) + 1
-    if width <= CARRY_SELECT_WIDTH:
-        return a - b
-    half = width // 2
-    low = (a[:half] - b[:half])[:half + 1]
-    high_difference = a[half:] - b[half:]
-    without_borrow, with_borrow = high_difference[:width - half], (high_difference - 1)[:width - half]
-    return Cat(low[:half], Mux(low[half], with_borrow, without_borrow)).as_signed()
-
-
 def divide_stages(m, numerator, divisor, quotient_width, register, name="div"):
     """``floor(numerator / divisor)`` for a constant ``numerator`` and a divisor at least
     ``numerator >> quotient_width`` + 1 (so the quotient fits ``quotient_width`` bits), after
     ``quotient_width`` registers. Returns ``(quotient, stage_count)``.
 
-    Before the stage of quotient bit ``b`` the remainder is below ``divisor << (b + 1)`` (the bound on
-    the divisor makes it so for the first stage), so its bits from ``b`` up are below ``2 divisor``: the
-    stage compares and subtracts those ``len(divisor) + 1`` bits only, one carry chain (the subtraction,
-    whose sign is the comparison), not the remainder's full width twice."""
+    Non-restoring: the stage of quotient bit ``b`` adds ``divisor << b`` to a negative remainder and
+    subtracts it from a non-negative one, and the bit is 1 when the result is non-negative (the same
+    bits as restoring division, which subtracts only where the result stays non-negative). The choice
+    comes from the previous stage's register, so a stage is one carry chain, with no multiplexer after
+    it on the chain's sign. The remainder before that stage lies in ``[-(divisor << (b + 1)),
+    divisor << (b + 1))`` (the bound on the divisor makes it so for the first), and its low ``b`` bits do
+    not change: the stage adds over the ``len(divisor) + 2`` bits from ``b`` up only."""
     divisor_width = len(divisor)
-    remainder = Const(numerator, unsigned(max(numerator.bit_length(), divisor_width + quotient_width)))
+    remainder = Const(numerator, unsigned(quotient_width + divisor_width + 1))     # bit + divisor_width + 2
+    negative = Const(0, 1)
     quotient = Const(0, unsigned(quotient_width))
     current_divisor = divisor
     for bit in reversed(range(quotient_width)):
-        high = remainder[bit:bit + divisor_width + 1]
-        difference = Signal(signed(divisor_width + 2), name=f"{name}_diff{bit}")
-        m.d.comb += difference.eq(_subtract(high, current_divisor))
-        fits = ~difference[-1]
-        next_remainder = Signal(unsigned(bit + divisor_width), name=f"{name}_rem{bit}")
+        extended = Cat(current_divisor, Const(0, 2))
+        total = Signal(divisor_width + 2, name=f"{name}_sum{bit}")
+        m.d.comb += total.eq(remainder[bit:bit + divisor_width + 2] + Mux(negative, extended, ~extended) + ~negative)
+        next_remainder = Signal(unsigned(bit + divisor_width + 1), name=f"{name}_rem{bit}")
         next_quotient = Signal(unsigned(quotient_width), name=f"{name}_quo{bit}")
         next_divisor = Signal.like(divisor, name=f"{name}_div{bit}")
-        register(next_remainder, Cat(remainder[:bit], Mux(fits, difference[:divisor_width], high[:divisor_width])))
-        register(next_quotient, quotient | Mux(fits, 1 << bit, 0))
+        register(next_remainder, Cat(remainder[:bit], total[:divisor_width + 1]))
+        register(next_quotient, quotient | Mux(total[divisor_width], 0, 1 << bit))
         register(next_divisor, current_divisor)
         remainder, quotient, current_divisor = next_remainder, next_quotient, next_divisor
+        negative = remainder[-1]
     return quotient, quotient_width
 
 
