@@ -135,10 +135,12 @@ class ShiftGelu(BlockComponent):
         square = Signal(unsigned(2 * len(t)), name="square")
         stalled(square, t * t)
         poly = Signal(signed(max(len(square), Const(c).shape().width) + 2), name="poly")
-        raw = Signal.like(poly, name="poly_raw")
-        m.d.comb += raw.eq(square + c)
+        # square + c and its negation -c - square side by side: two carry chains in parallel, not one
+        # after the other (the iCE40 critical path).
+        raw, negated = Signal.like(poly, name="poly_raw"), Signal.like(poly, name="poly_negated")
+        m.d.comb += [raw.eq(square + c), negated.eq(-c - square)]
         negative3, positive3 = delayed(negative, 2, "negative"), delayed(positive, 2, "positive")
-        stalled(poly, Mux(negative3, -raw, Mux(positive3, raw, 0)))
+        stalled(poly, Mux(negative3, negated, Mux(positive3, raw, 0)))
         shifted = Signal(signed(len(poly) + Const(h).shape().width + 1), name="erf_plus_h")
         stalled(shifted, (poly >> k) + h)
         x5 = delayed(x, 5, "x_ibert")
