@@ -5,13 +5,13 @@ arithmetic, and the ``$mul`` cells of the blocks' netlists as Amaranth builds th
 import dataclasses
 
 import pytest
+from tiers import FULL
 
 from qarith.fpga.operations import COUNTS, Operations, energy_pj, operations, units_per_cycle
 from qarith.fpga.sweep import energy_proxy
-from qarith.hdl.common.winograd import count_multipliers
 from qarith.golden.encoder_layer import config_params
+from qarith.hdl.common.winograd import count_multipliers
 from qarith.registry import BLOCKS
-from tiers import FULL
 
 DIRECT_MACS_PER_OUTPUT = 9        # a 3 x 3 filter
 
