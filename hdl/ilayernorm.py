@@ -8,7 +8,7 @@ Built on :class:`qarith.hdl.rows.RowEngine` (banked row buffer) and the foundati
     ``x' = x << alpha_c`` (PTF factors from a ROM), ``x'**2`` (one multiplier), the sums ``s1`` and
     ``s2``; then per row: ``mu = round(s1 / C)`` (a multiply by ``ceil(2**k / C)``, exact, and the
     half-to-even correction), ``var = s2 - 2 mu s1 + C mu**2``, ``isqrt(var)`` digit by digit (one stage
-    per root bit) and ``f = floor((2**31 - 1) / std)`` from a restoring divider with one stage per
+    per root bit) and ``f = floor((2**31 - 1) / std)`` from a non-restoring divider with one stage per
     quotient bit (31): every row stage is pipelined, so a new row can finish every cycle.
 ``output`` pass
     ``z = ((x' - mu) f) >> 1`` (one multiplier), then the per-channel ``bias``, ``M0`` and ``shift`` from

@@ -7,7 +7,7 @@ A single pipeline that stalls as a whole while ``o.ready`` is low:
 3. two four-stage shift-exp pipelines side by side (:func:`qarith.hdl.shift_exp.shift_exp_stages`)
    give ``e1 = exp(y - m)`` and ``e2 = exp(-m)``;
 4. ``e1 + e2`` registered;
-5. a restoring divider, one stage per quotient bit (``quotient_width``), gives
+5. a non-restoring divider, one stage per quotient bit (``quotient_width``), gives
    ``f = floor((2**31 - 1) / (e1 + e2))``;
 6. the sigmoid code ``(e1 * f) >> (32 - sig_width)``, registered; 7. ``x * sigmoid``, registered.
 

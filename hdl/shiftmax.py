@@ -6,7 +6,7 @@ Built on :class:`qarith.hdl.rows.RowEngine` (banked row buffer and row maximum):
 ``reduce`` pass
     ``e_i`` through the four-stage shift-exp pipeline (:func:`qarith.hdl.shift_exp.shift_exp_stages`:
     shifts, comparisons with the constants ``k x0``, a barrel shift; no multiplier), summed; the
-    row's ``f = floor((2**31 - 1) / s)`` from a pipelined restoring divider with one stage per quotient
+    row's ``f = floor((2**31 - 1) / s)`` from a pipelined non-restoring divider with one stage per quotient
     bit (``quotient_width`` stages: ``s >= e(0)`` bounds the quotient, 12 bits for the default
     config), so the divider accepts a new row every cycle and never limits the throughput;
 ``output`` pass
