@@ -16,7 +16,8 @@ module through a ``register(target, value)`` function, so the same stages serve 
 
 from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, unsigned
 
-__all__ = ["delay", "constant_product", "PRODUCT_STAGES", "product_stages", "divide_stages", "floor_divide_constant", "floor_divide_length", "isqrt_stages"]
+__all__ = ["delay", "constant_product", "PRODUCT_STAGES", "product_stages", "divide_stages", "floor_divide_constant",
+           "floor_divide_length", "isqrt_stages"]
 
 
 def delay(value, stages, register, name):
