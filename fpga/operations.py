@@ -674,19 +674,36 @@ def _row_engine(tally, n, in_width, banks):
 
 
 def _divider(tally, numerator_bits, divisor_bits, quotient_width, per):
-    """``hdl/common/arith.py`` ``divide_stages``: a comparison and a subtraction per quotient bit."""
-    tally.add(max(numerator_bits, divisor_bits) + 1, 2 * quotient_width * per)
+    """``hdl/common/arith.py`` ``divide_stages``: one addition (or subtraction) of ``divisor_bits + 2``
+    bits per quotient bit (non-restoring)."""
+    tally.add(divisor_bits + 2, quotient_width * per)
+
+
+def _dsp_pieces(width, signed):
+    """Widths of the pieces ``hdl/common/arith.py`` ``product_stages`` cuts an operand of ``width`` bits
+    into: itself within an 18-bit signed DSP port, else 17-bit slices."""
+    if width <= 17 + signed:
+        return [width]
+    return [min(17, width - low) for low in range(0, width, 17)]
+
+
+def _product(tally, a_width, b_width, per=1, a_signed=False, b_signed=False):
+    """``product_stages``: a multiply per pair of pieces and the adds that sum them."""
+    pieces = [(a, b) for a in _dsp_pieces(a_width, a_signed) for b in _dsp_pieces(b_width, b_signed)]
+    for a, b in pieces:
+        tally.mul(a, b, per)
+    tally.add(a_width + b_width, (len(pieces) - 1) * per)
 
 
 def _shift_exp(tally, d_width, x0, n):
-    """``hdl/common/shift_exp.py`` ``shift_exp_stages``: ``d + d/2 - d/16``, the clamp, ``n``
-    comparisons and their count, ``q x0`` and ``t - q x0``, ``n - q``, the base."""
+    """``hdl/common/shift_exp.py`` ``shift_exp_stages``: ``d + d/2 - d/16``, the clamp and the ``n``
+    comparisons that give ``q`` (on ``d``; the count is a tree of XORs, not adders), ``q x0`` by shifts
+    and adds, ``t - q x0``, ``n - q``, the base."""
     t = max(d_width + 2, _bits(n * x0) + 1)
-    tally.add(t, 3)
-    tally.add(t, n)
-    tally.add(n.bit_length(), max(n - 1, 0))
+    tally.add(t, 2)
+    tally.add(d_width, 1 + n)
     q = n.bit_length()
-    tally.mul(q, _bits(x0))
+    tally.add(t, bin(-x0).count("1") - 1)
     tally.add(t)
     tally.add(q)
     tally.add(_bits(x0) + 1)
@@ -750,7 +767,7 @@ def softmax_lut(cfg):
 @_counts("shiftmax")
 def shiftmax(cfg):
     """``hdl/shiftmax.py``, per element: the row engine, ``x - max``, the exponential, the row sum; per
-    row the restoring divider; per element again ``x - max``, the exponential, the product and the
+    row the non-restoring divider; per element again ``x - max``, the exponential, the product and the
     clamp."""
     from ..hdl.shiftmax import Shiftmax
     component = interface(Shiftmax, cfg)
@@ -765,7 +782,7 @@ def shiftmax(cfg):
             _shift_exp(tally, d_width, cfg.x0, cfg.shift)
     tally.add(cfg.sum_width)
     _divider(tally, cfg.numerator.bit_length(), cfg.sum_width, cfg.quotient_width, 1 / cfg.n)
-    tally.mul(cfg.e_max.bit_length(), cfg.quotient_width)
+    _product(tally, cfg.e_max.bit_length(), cfg.quotient_width)
     tally.add(cfg.e_max.bit_length() + cfg.quotient_width)
     return tally.done("element", buffer_bytes=buffer_bytes)
 
@@ -795,7 +812,7 @@ def log_softmax_int(cfg):
 @_counts("shiftgelu")
 def shiftgelu(cfg):
     """``hdl/shiftgelu.py``. I-ViT: ``1.702 x`` by shifts and adds (``"shift"``), ``y > 0`` and ``-y``, two
-    shift exponentials, their sum, the restoring divider, ``e1 * factor`` and ``x * sigmoid``. I-BERT:
+    shift exponentials, their sum, the non-restoring divider, ``e1 * factor`` and ``x * sigmoid``. I-BERT:
     the magnitude, the clip, ``t = clipped + b``, ``t * t``, ``+ c``, the sign, ``+ h`` and ``x * ...``."""
     tally = _Tally()
     if cfg.method == "ibert":
@@ -806,7 +823,7 @@ def shiftgelu(cfg):
         tally.add(t)
         tally.mul(t, t)
         poly = max(2 * t, _bits(c)) + 2
-        tally.add(poly, 2)                                   # + c, the sign's negation
+        tally.add(poly, 2)                                   # + c and -c - square
         shifted = poly + _bits(h) + 1
         tally.add(shifted)                                   # + h
         tally.mul(cfg.in_width, shifted)
@@ -851,7 +868,7 @@ def ilayernorm(cfg):
     xp = cfg.in_width + 3
     ptf_bytes, param_bytes = _bytes(2 * C), _bytes(70 * C)
     tally.read(2, ptf_bytes, 2)
-    tally.mul(xp, xp)
+    _product(tally, xp, xp, a_signed=True, b_signed=True)
     tally.add(cfg.s1_width)
     tally.add(cfg.var_width + 1)
     per_row = 1 / C
@@ -859,21 +876,20 @@ def ilayernorm(cfg):
     offset = -(low // C) + 1
     top = high + offset * C
     k = top.bit_length() + C.bit_length()
-    tally.add(top.bit_length(), per_row)                      # value + offset
-    tally.mul(top.bit_length(), (-(-(1 << k) // C)).bit_length(), per_row)
-    tally.add(_bits(high // C) + 1, per_row)                  # - offset
-    tally.mul(cfg.s1_width, C.bit_length(), per_row)          # quotient * C
+    tally.mul(cfg.s1_width, (-(-(1 << k) // C)).bit_length(), per_row)
+    tally.add(top.bit_length() + (-(-(1 << k) // C)).bit_length(), per_row)   # + the folded offsets
+    tally.add(C.bit_length() + 2, (bin(C).count("1") - 1) * per_row)         # quotient * C, low bits
     tally.add(C.bit_length() + 2, 2 * per_row)                # remainder, 2 r > C
     tally.add(cfg.s1_width, per_row)                          # q + up
-    tally.mul(cfg.s1_width, cfg.s1_width, 2 * per_row)        # mu S1, mu**2
-    tally.mul(2 * cfg.s1_width, C.bit_length(), per_row)      # C mu**2
+    _product(tally, cfg.s1_width, cfg.s1_width, 2 * per_row, True, True)   # mu S1, mu**2
+    _product(tally, C.bit_length(), 2 * cfg.s1_width, per_row)   # C mu**2
     tally.add(cfg.var_width, 2 * per_row)
     bits = cfg.var_width + (cfg.var_width & 1)
     tally.add(bits // 2 + 2, 2 * (bits // 2) * per_row)       # isqrt: compare, subtract per root bit
     _divider(tally, 31, cfg.root_width, cfg.quotient_width, per_row)
     tally.read(70, param_bytes)
     tally.add(cfg.s1_width + 1)                               # xp - mean
-    tally.mul(cfg.s1_width + 1, cfg.quotient_width)
+    _product(tally, cfg.s1_width + 1, cfg.quotient_width, a_signed=True)
     ops = tally.done("element", table_bytes=ptf_bytes + param_bytes, buffer_bytes=buffer_bytes)
     # hdl/ilayernorm.py's requantizer: RequantConfig's default (double) rounding.
     return ops + _requant_element("double").done("element")

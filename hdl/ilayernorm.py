@@ -8,13 +8,13 @@ Built on :class:`qarith.hdl.rows.RowEngine` (banked row buffer) and the foundati
     ``x' = x << alpha_c`` (PTF factors from a ROM), ``x'**2`` (one multiplier), the sums ``s1`` and
     ``s2``; then per row: ``mu = round(s1 / C)`` (a multiply by ``ceil(2**k / C)``, exact, and the
     half-to-even correction), ``var = s2 - 2 mu s1 + C mu**2``, ``isqrt(var)`` digit by digit (one stage
-    per root bit) and ``f = floor((2**31 - 1) / std)`` from a restoring divider with one stage per
+    per root bit) and ``f = floor((2**31 - 1) / std)`` from a non-restoring divider with one stage per
     quotient bit (31): every row stage is pipelined, so a new row can finish every cycle.
 ``output`` pass
     ``z = ((x' - mu) f) >> 1`` (one multiplier), then the per-channel ``bias``, ``M0`` and ``shift`` from
     a ROM go with ``z`` into ``Requant`` (TFLite rounding, clamp).
 
-Latency: ``C + root_width + 61`` cycles from a row's last element to its first output (``root_width`` is
+Latency: ``C + root_width + 66`` cycles from a row's last element to its first output (``root_width`` is
 half the variance's width); one element per cycle in steady state.
 
 ``variable_length``: rows of ``L = 1 .. C`` channels ended by ``last``
@@ -22,29 +22,41 @@ half the variance's width); one element per cycle in steady state.
 (:func:`qarith.hdl.common.arith.floor_divide_length`, one stage more), the variance takes ``L mu**2``,
 and the output pass rescales ``z`` by the row's ``R_L`` (:func:`qarith.golden.ilayernorm.length_rescale`,
 one multiplier and one stage more) before ``Requant``; ``last`` travels beside ``Requant``'s pipeline.
-Latency ``L + root_width + 63`` for a row of ``L``.
+Latency ``L + root_width + 68`` for a row of ``L``.
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.ilayernorm import INT31_MAX, RESCALE_BITS, ILayerNormConfig, layernorm_params, length_rescale
 from ..golden.requant import RequantConfig
-from .common.arith import delay, divide_stages, floor_divide_constant, floor_divide_length, isqrt_stages
+from .common.arith import (
+    PRODUCT_STAGES,
+    constant_product,
+    delay,
+    divide_stages,
+    floor_divide_constant,
+    floor_divide_length,
+    isqrt_stages,
+    product_stages,
+)
 from .common.component import BlockComponent
 from .common.rows import RowEngine, banks_for, row_layout
 from .requant import Requant
 
 __all__ = ["ILayerNorm"]
 
-#: Reduce-pass cycles before the sums: buffer word, its register (RowEngine), PTF word, x', x'**2, sums.
-_SUM_STAGES = 2 + 1 + 1 + 1 + 1
+#: Reduce-pass cycles before the sums: buffer word, its register (RowEngine), PTF word, x', x'**2 (partial
+#: products, their sum), sums.
+_SUM_STAGES = 2 + 1 + 1 + PRODUCT_STAGES + 1
 #: Row stages after the sums: mean (two for the division, the remainder, the rounding), mu s1 and
-#: mu**2, the variance; after the square root: std; after the divider: the parameters are written.
-_MEAN_VAR_STAGES = 2 + 1 + 1 + 1 + 1
-_OUT_STAGES = 2 + 1 + 1 + 1 + 1     # buffer word and its register, x', x' - mu, the product, into Requant
+#: mu**2, C mu**2 (each as partial products, then their sum), the variance; after the square root:
+#: std; after the divider: the parameters are written.
+_MEAN_VAR_STAGES = 2 + 1 + 1 + PRODUCT_STAGES + PRODUCT_STAGES + 1
+#: Buffer word and its register, x', x' - mu, the product (partial products, their sum), into Requant.
+_OUT_STAGES = 2 + 1 + 1 + PRODUCT_STAGES + 1
 
 
 class ILayerNorm(BlockComponent):
@@ -130,10 +142,10 @@ class ILayerNorm(BlockComponent):
         xp = Signal(xp_shape)
         sync(xp, x3 << ptf_reduce.data)
         valid, first, last, bank = (delayed(s, 1, f"r4_{s.name}") for s in (valid, first, last, bank))
-        square = Signal(unsigned(2 * xp_shape.width))
-        sync(square, xp * xp)
-        xp5 = delayed(xp, 1, "r_xp")
-        valid, first, last, bank = (delayed(s, 1, f"r5_{s.name}") for s in (valid, first, last, bank))
+        square_signed, stages = product_stages(xp, xp, sync, "square")
+        square = square_signed.as_unsigned()[:2 * xp_shape.width]
+        xp5 = delayed(xp, stages, "r_xp")
+        valid, first, last, bank = (delayed(s, stages, f"r5_{s.name}") for s in (valid, first, last, bank))
         acc1, acc2 = Signal(signed(cfg.s1_width)), Signal(unsigned(cfg.var_width + 1))
         sum1, sum2 = Signal.like(acc1, name="sum1"), Signal.like(acc2, name="sum2")
         added1, added2 = Signal.like(acc1, name="added1"), Signal.like(acc2, name="added2")
@@ -159,8 +171,14 @@ class ILayerNorm(BlockComponent):
             quotient, stages = floor_divide_constant(m, sum1, C, low, high, sync, name="mean")
         s1_q, s2_q = delayed(sum1, stages, "s1_mean"), delayed(sum2, stages, "s2_mean")
         row_valid, row_bank = delayed(row_valid, stages, "v_mean"), delayed(row_bank, stages, "b_mean")
+        # The remainder lies in [0, L): its low bits need only the low bits of s1 and of the quotient
+        # (a product narrow enough for the fabric, where the full one took a DSP).
         remainder = Signal(signed(C.bit_length() + 2))
-        sync(remainder, s1_q - quotient * count(row_bank))
+        low = len(remainder)
+        if cfg.variable_length:
+            sync(remainder, (s1_q[:low] - quotient[:low] * count(row_bank))[:low])
+        else:
+            sync(remainder, (s1_q[:low] - constant_product(quotient[:low], C))[:low])
         q_r = delayed(quotient, 1, "q_round")
         s1_r, s2_r = delayed(s1_q, 1, "s1_round"), delayed(s2_q, 1, "s2_round")
         row_valid, row_bank = delayed(row_valid, 1, "v_round"), delayed(row_bank, 1, "b_round")
@@ -170,13 +188,21 @@ class ILayerNorm(BlockComponent):
         s1_m, s2_m = delayed(s1_r, 1, "s1_mu"), delayed(s2_r, 1, "s2_mu")
         row_valid, row_bank = delayed(row_valid, 1, "v_mu"), delayed(row_bank, 1, "b_mu")
         # variance = s2 - 2 mu s1 + C mu**2 (exact)
-        mu_s1, mu_sq = Signal(signed(2 * cfg.s1_width)), Signal(unsigned(2 * cfg.s1_width))
-        sync(mu_s1, mean * s1_m)
-        sync(mu_sq, mean * mean)
-        s2_v, mean_v = delayed(s2_m, 1, "s2_var"), delayed(mean, 1, "mu_var")
-        row_valid, row_bank = delayed(row_valid, 1, "v_prod"), delayed(row_bank, 1, "b_prod")
+        mu_s1, stages = product_stages(mean, s1_m, sync, "mu_s1")
+        mu_sq_signed, _ = product_stages(mean, mean, sync, "mu_sq")
+        mu_sq = mu_sq_signed.as_unsigned()[:2 * cfg.s1_width]
+        s2_v, mean_v = delayed(s2_m, stages, "s2_var"), delayed(mean, stages, "mu_var")
+        row_valid, row_bank = delayed(row_valid, stages, "v_prod"), delayed(row_bank, stages, "b_prod")
+        # C mu**2 from partial products (a 32-bit mu**2 is wider than a DSP's port) while s2 - 2 mu s1
+        # waits; then the variance from the two.
+        s2_mu_s1 = Signal(Value.cast(s2_v - 2 * mu_s1).shape())
+        sync(s2_mu_s1, s2_v - 2 * mu_s1)
+        count_mu_sq, stages = product_stages(count(row_bank), mu_sq, sync, "count_mu_sq")
+        s2_mu_s1 = delayed(s2_mu_s1, stages - 1, "s2_mu_s1")
+        mean_v = delayed(mean_v, stages, "mu_count")
+        row_valid, row_bank = delayed(row_valid, stages, "v_count"), delayed(row_bank, stages, "b_count")
         variance = Signal(unsigned(cfg.var_width))
-        sync(variance, s2_v - 2 * mu_s1 + count(row_bank) * mu_sq)
+        sync(variance, s2_mu_s1 + count_mu_sq)
         mean_s = delayed(mean_v, 1, "mu_sqrt_in")
         row_valid, row_bank = delayed(row_valid, 1, "v_var"), delayed(row_bank, 1, "b_var")
         root, stages = isqrt_stages(m, variance, sync, name="sqrt")
@@ -210,7 +236,7 @@ class ILayerNorm(BlockComponent):
         m.d.comb += [requant.output_offset.eq(0), requant.act_min.eq(cfg.out_min), requant.act_max.eq(cfg.out_max)]
         if not cfg.variable_length:
             wiring.connect(m, requant.o, wiring.flipped(self.o))
-        out = rows.output_pass(requant.i, params, depth=5 + cfg.variable_length)
+        out = rows.output_pass(requant.i, params, depth=_OUT_STAGES - 1 + cfg.variable_length)
         ptf_out, param_out = ptf_rom.read_port(transparent_for=()), param_rom.read_port(transparent_for=())
         m.d.comb += [ptf_out.addr.eq(out.values[1][-1]), ptf_out.en.eq(out.advance),
                      param_out.addr.eq(out.values[1][-1]), param_out.en.eq(out.advance)]
@@ -220,20 +246,20 @@ class ILayerNorm(BlockComponent):
         y = Signal(signed(cfg.s1_width + 1))
         out.stalled((y, out_xp - out.values[3][1]))
         params4 = delayed(params3, 1, "params_y", lambda a, b: out.stalled((a, b)))
-        product = Signal(signed(len(y) + cfg.quotient_width + 1))
-        out.stalled((product, y * out.values[4][2]))
-        params5 = delayed(params4, 1, "params_z", lambda a, b: out.stalled((a, b)))
+        product, stages = product_stages(y, out.values[4][2], lambda a, b: out.stalled((a, b)), "product")
+        params5 = delayed(params4, stages, "params_z", lambda a, b: out.stalled((a, b)))
         lane = requant.i.payload[0]
         if not cfg.variable_length:
-            out.stalled((requant.i.valid, out.valid[5]), (lane.acc, product >> 1),
+            out.stalled((requant.i.valid, out.valid[_OUT_STAGES - 1]), (lane.acc, product >> 1),
                         (lane.bias, params5[0:32]), (lane.multiplier, params5[32:64]), (lane.shift, params5[64:70]))
             return m
         # z to the C-channel scale: (z R_L + 2**(K-1)) >> K (R_C = 2**K leaves a full row unchanged).
         rescaled = Signal(signed(32))
-        out.stalled((rescaled, ((product >> 1) * out.values[5][3] + (1 << (RESCALE_BITS - 1))) >> RESCALE_BITS))
+        k = _OUT_STAGES - 1
+        out.stalled((rescaled, ((product >> 1) * out.values[k][3] + (1 << (RESCALE_BITS - 1))) >> RESCALE_BITS))
         params6 = delayed(params5, 1, "params_r", lambda a, b: out.stalled((a, b)))
         row_end = Signal()
-        out.stalled((requant.i.valid, out.valid[6]), (lane.acc, rescaled), (row_end, out.last[6]),
+        out.stalled((requant.i.valid, out.valid[k + 1]), (lane.acc, rescaled), (row_end, out.last[k + 1]),
                     (lane.bias, params6[0:32]), (lane.multiplier, params6[32:64]), (lane.shift, params6[64:70]))
         # last moves beside Requant's stages, which all advance together while its output can move.
         ends = Signal(requant.latency)

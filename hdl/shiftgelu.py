@@ -7,7 +7,7 @@ A single pipeline that stalls as a whole while ``o.ready`` is low:
 3. two four-stage shift-exp pipelines side by side (:func:`qarith.hdl.shift_exp.shift_exp_stages`)
    give ``e1 = exp(y - m)`` and ``e2 = exp(-m)``;
 4. ``e1 + e2`` registered;
-5. a restoring divider, one stage per quotient bit (``quotient_width``), gives
+5. a non-restoring divider, one stage per quotient bit (``quotient_width``), gives
    ``f = floor((2**31 - 1) / (e1 + e2))``;
 6. the sigmoid code ``(e1 * f) >> (32 - sig_width)``, registered; 7. ``x * sigmoid``, registered.
 
@@ -135,10 +135,12 @@ class ShiftGelu(BlockComponent):
         square = Signal(unsigned(2 * len(t)), name="square")
         stalled(square, t * t)
         poly = Signal(signed(max(len(square), Const(c).shape().width) + 2), name="poly")
-        raw = Signal.like(poly, name="poly_raw")
-        m.d.comb += raw.eq(square + c)
+        # square + c and its negation -c - square side by side: two carry chains in parallel, not one
+        # after the other (the iCE40 critical path).
+        raw, negated = Signal.like(poly, name="poly_raw"), Signal.like(poly, name="poly_negated")
+        m.d.comb += [raw.eq(square + c), negated.eq(-c - square)]
         negative3, positive3 = delayed(negative, 2, "negative"), delayed(positive, 2, "positive")
-        stalled(poly, Mux(negative3, -raw, Mux(positive3, raw, 0)))
+        stalled(poly, Mux(negative3, negated, Mux(positive3, raw, 0)))
         shifted = Signal(signed(len(poly) + Const(h).shape().width + 1), name="erf_plus_h")
         stalled(shifted, (poly >> k) + h)
         x5 = delayed(x, 5, "x_ibert")

@@ -6,17 +6,18 @@ Built on :class:`qarith.hdl.rows.RowEngine` (banked row buffer and row maximum):
 ``reduce`` pass
     ``e_i`` through the four-stage shift-exp pipeline (:func:`qarith.hdl.shift_exp.shift_exp_stages`:
     shifts, comparisons with the constants ``k x0``, a barrel shift; no multiplier), summed; the
-    row's ``f = floor((2**31 - 1) / s)`` from a pipelined restoring divider with one stage per quotient
+    row's ``f = floor((2**31 - 1) / s)`` from a pipelined non-restoring divider with one stage per quotient
     bit (``quotient_width`` stages: ``s >= e(0)`` bounds the quotient, 12 bits for the default
     config), so the divider accepts a new row every cycle and never limits the throughput;
 ``output`` pass
-    ``e_i`` again through the same pipeline, then ``(e_i * f) >> (32 - out_width)``: one multiplier.
+    ``e_i`` again through the same pipeline, then ``(e_i * f) >> (32 - out_width)``: one product, its
+    partial products registered before their sum (:func:`qarith.hdl.common.arith.product_stages`).
 
 ``variant="ibert"`` swaps in I-BERT's polynomial exponential
 (:func:`qarith.hdl.shift_exp.ibert_exp_stages`, eight stages and one more multiplier) and the dividend
 ``2**32``; the rest is the same hardware.
 
-Latency from a row's last element to its first output: ``n + quotient_width + 18`` cycles (``+ 26`` for
+Latency from a row's last element to its first output: ``n + quotient_width + 19`` cycles (``+ 27`` for
 ``"ibert"``). One element per cycle in steady state; backpressure stalls the output pass and, once every
 bank is taken, the input.
 """
@@ -26,7 +27,7 @@ from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from ..golden.shiftmax import ShiftmaxConfig
-from .common.arith import divide_stages
+from .common.arith import PRODUCT_STAGES, divide_stages, product_stages
 from .common.component import BlockComponent
 from .common.rows import RowEngine, banks_for, row_layout
 from .common.shift_exp import IBERT_EXP_STAGES, SHIFT_EXP_STAGES, ibert_exp_stages, shift_exp_stages
@@ -91,8 +92,8 @@ class Shiftmax(BlockComponent):
         with nothing else in flight."""
         # length reads (the first in the cycle after the last element), the reduce tail, then the
         # output pass (it reads in the cycle the parameters are visible): buffer word, its register,
-        # d, the exp stages, the product, the output register.
-        return length + self.reduce_tail + 2 + 1 + self.exp_stages + 1 + 1
+        # d, the exp stages, the product (partial products, their sum), the output register.
+        return length + self.reduce_tail + 2 + 1 + self.exp_stages + PRODUCT_STAGES + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -133,13 +134,14 @@ class Shiftmax(BlockComponent):
         m.d.comb += rows.publish.eq(done)
 
         # -- output pass: e again, times f, shifted --------------------------------------------------
-        depth = 2 + 1 + self.exp_stages + 1
+        exp_depth = 2 + 1 + self.exp_stages
+        depth = exp_depth + PRODUCT_STAGES
         out = rows.output_pass(self.o, [row_factor], depth)
         out_d = Signal(d_shape)
         out.stalled((out_d, out.x - out.values[2][0]))
         out_e = exponential(out_d, lambda a, b: out.stalled((a, b)), "out_exp")
-        product = Signal(len(out_e) + cfg.quotient_width)
-        out.stalled((product, out_e * out.values[depth - 1][1]))
+        # e is wider than a DSP's port: split it, so that f's 9 to 17 bits meet one DSP per part.
+        product, _ = product_stages(out.values[exp_depth][1], out_e, lambda a, b: out.stalled((a, b)), "product")
         shifted = product >> (32 - cfg.out_width)
         out.stalled((self.o.valid, out.valid[depth]),
                     (out.data(self.o), Mux(shifted > cfg.out_max, cfg.out_max, shifted)), *out.ends(self.o, depth))

@@ -2,8 +2,10 @@
 module through a ``register(target, value)`` function, so the same stages serve a free-running pipeline
 (plain ``m.d.sync``) and one that stalls with its consumer.
 
-* :func:`divide_stages`: ``floor(numerator / divisor)`` for a constant numerator, one restoring
-  compare-and-subtract stage per quotient bit (a new division can start every cycle);
+* :func:`constant_product`: a product with a constant by shifts and adds, no DSP;
+* :func:`product_stages`: a product too wide for one DSP, its partial products registered before their sum;
+* :func:`divide_stages`: ``floor(numerator / divisor)`` for a constant numerator, one non-restoring
+  add-or-subtract stage per quotient bit (a new division can start every cycle);
 * :func:`floor_divide_constant`: ``floor(value / divisor)`` for a constant divisor, as a multiply by
   ``ceil(2**k / divisor)`` and a shift (exact over the stated range);
 * :func:`floor_divide_length`: the same for a divisor ``L`` that changes from row to row (a row's
@@ -13,10 +15,10 @@ module through a ``register(target, value)`` function, so the same stages serve 
 * :func:`thermometer_count`: the number of ones of a thermometer code, without an adder tree.
 """
 
-from amaranth.hdl import Array, Cat, Const, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, unsigned
 
-__all__ = ["delay", "divide_stages", "floor_divide_constant", "floor_divide_length", "isqrt_stages",
-           "thermometer_count"]
+__all__ = ["delay", "constant_product", "PRODUCT_STAGES", "product_stages", "divide_stages",
+           "floor_divide_constant", "floor_divide_length", "isqrt_stages", "thermometer_count"]
 
 
 def delay(value, stages, register, name):
@@ -41,24 +43,77 @@ def thermometer_count(code, values=None, width=None):
     return Cat(*(Cat(*(edges[k] for k in range(n + 1) if values[k] >> bit & 1)).any() for bit in range(width)))
 
 
+def constant_product(value, constant):
+    """``value * constant`` for a positive integer ``constant``, as the sum of ``value`` shifted to each of
+    ``constant``'s set bits: adders in the fabric, where Yosys maps a product (even with a constant) to a
+    DSP, whose delay followed by an adder was an ECP5 critical path."""
+    terms = [value << bit for bit in range(constant.bit_length()) if constant >> bit & 1]
+    return sum(terms[1:], terms[0])
+
+
+#: Registers of :func:`product_stages`.
+PRODUCT_STAGES = 2
+
+
+def _dsp_pieces(operand, chunk=17):
+    """``(piece, offset)`` pairs that make up ``operand``: itself when it fits an 18-bit signed DSP port,
+    else ``chunk``-bit unsigned slices, the top one signed if ``operand`` is."""
+    operand = Value.cast(operand)
+    signed_operand = operand.shape().signed
+    if len(operand) <= chunk + signed_operand:
+        return [(operand, 0)]
+    pieces = []
+    for low in range(0, len(operand), chunk):
+        piece = operand[low:low + chunk]
+        pieces.append((piece.as_signed() if signed_operand and low + chunk >= len(operand) else piece, low))
+    return pieces
+
+
+def product_stages(value, factor, register, name):
+    """``value * factor`` after two registers: the partial products of the operands' pieces (17-bit
+    slices of an operand wider than a DSP's 18-bit signed port, so one 18x18 DSP each), then their
+    shifted sum. A wide product in one stage has the fabric adders that join the DSPs' outputs on the
+    DSP's own delay. Returns ``(product, 2)``."""
+    parts = []
+    for value_piece, value_low in _dsp_pieces(value):
+        for factor_piece, factor_low in _dsp_pieces(factor):
+            part = Signal(Value.cast(value_piece * factor_piece).shape(), name=f"{name}_part{value_low}_{factor_low}")
+            register(part, value_piece * factor_piece)
+            parts.append(part << (value_low + factor_low))
+    product = Signal(Value.cast(value * factor).shape(), name=f"{name}_product")
+    register(product, sum(parts[1:], parts[0]))
+    return product, PRODUCT_STAGES
+
+
 def divide_stages(m, numerator, divisor, quotient_width, register, name="div"):
     """``floor(numerator / divisor)`` for a constant ``numerator`` and a divisor at least
     ``numerator >> quotient_width`` + 1 (so the quotient fits ``quotient_width`` bits), after
-    ``quotient_width`` registers. Returns ``(quotient, stage_count)``."""
-    width = max(numerator.bit_length(), len(divisor)) + 1
-    remainder = Const(numerator, unsigned(width))
+    ``quotient_width`` registers. Returns ``(quotient, stage_count)``.
+
+    Non-restoring: the stage of quotient bit ``b`` adds ``divisor << b`` to a negative remainder and
+    subtracts it from a non-negative one, and the bit is 1 when the result is non-negative (the same
+    bits as restoring division, which subtracts only where the result stays non-negative). The choice
+    comes from the previous stage's register, so a stage is one carry chain, with no multiplexer after
+    it on the chain's sign. The remainder before that stage lies in ``[-(divisor << (b + 1)),
+    divisor << (b + 1))`` (the bound on the divisor makes it so for the first), and its low ``b`` bits do
+    not change: the stage adds over the ``len(divisor) + 2`` bits from ``b`` up only."""
+    divisor_width = len(divisor)
+    remainder = Const(numerator, unsigned(quotient_width + divisor_width + 1))     # bit + divisor_width + 2
+    negative = Const(0, 1)
     quotient = Const(0, unsigned(quotient_width))
     current_divisor = divisor
     for bit in reversed(range(quotient_width)):
-        trial = current_divisor << bit
-        fits = remainder >= trial
-        next_remainder = Signal(unsigned(width), name=f"{name}_rem{bit}")
+        extended = Cat(current_divisor, Const(0, 2))
+        total = Signal(divisor_width + 2, name=f"{name}_sum{bit}")
+        m.d.comb += total.eq(remainder[bit:bit + divisor_width + 2] + Mux(negative, extended, ~extended) + ~negative)
+        next_remainder = Signal(unsigned(bit + divisor_width + 1), name=f"{name}_rem{bit}")
         next_quotient = Signal(unsigned(quotient_width), name=f"{name}_quo{bit}")
         next_divisor = Signal.like(divisor, name=f"{name}_div{bit}")
-        register(next_remainder, Mux(fits, remainder - trial, remainder))
-        register(next_quotient, quotient | Mux(fits, 1 << bit, 0))
+        register(next_remainder, Cat(remainder[:bit], total[:divisor_width + 1]))
+        register(next_quotient, quotient | Mux(total[divisor_width], 0, 1 << bit))
         register(next_divisor, current_divisor)
         remainder, quotient, current_divisor = next_remainder, next_quotient, next_divisor
+        negative = remainder[-1]
     return quotient, quotient_width
 
 
@@ -71,10 +126,13 @@ def floor_divide_constant(m, value, divisor, low, high, register, name="cdiv"):
     top = high + offset * divisor
     k = top.bit_length() + divisor.bit_length()
     multiplier = -(-(1 << k) // divisor)
-    product = Signal(unsigned(top.bit_length() + multiplier.bit_length()), name=f"{name}_product")
-    register(product, (value + offset * divisor) * multiplier)
+    # (value + B divisor) M = value M + B divisor M: the multiplier takes value itself (no adder in front
+    # of the DSP), and floor((value M + B divisor M) / 2**k) - B = floor((value M + B divisor M - B 2**k)
+    # / 2**k) folds both constants into one adder before the shift.
+    product = Signal(Value.cast(value * multiplier).shape(), name=f"{name}_product")
+    register(product, value * multiplier)
     quotient = Signal(range(low // divisor, high // divisor + 1), name=f"{name}_quotient")
-    register(quotient, (product >> k) - offset)
+    register(quotient, (product + (offset * divisor * multiplier - (offset << k))) >> k)
     return quotient, 2
 
 

@@ -139,10 +139,14 @@ class RowEngine:
         m.d.sync += occupied.eq(occupied + row_in_done - self._row_freed)
         full = Signal()
         element = i.payload.data if variable_length else i.payload
+        # element > running_max as the sign of a subtraction: one carry chain (iCE40 synthesis made the
+        # comparison a ripple of LUTs, the UP5K critical path).
+        above = Signal()
+        m.d.comb += above.eq((running_max - element)[-1])
         m.d.comb += [
             full.eq(occupied == banks),
             i.ready.eq(~full),
-            new_max.eq(Mux((in_index == 0) | (element > running_max), element, running_max)),
+            new_max.eq(Mux((in_index == 0) | above, element, running_max)),
             write.addr.eq(Cat(in_index, rows_in[:bank_bits])),
             write.data.eq(element),
             write.en.eq(i.valid & i.ready),

@@ -1,8 +1,9 @@
 """The integer exponentials in hardware:
 
 * :func:`shift_exp_stages`: I-ViT's shift-based exponential
-  (:func:`qarith.golden.common.shift_exp.shift_exp`) in four register stages (``t`` with its clamp; ``q`` by
-  comparing ``t`` with the constants ``k x0``; ``r = t - q x0``; ``e`` by a barrel shift), shared by
+  (:func:`qarith.golden.common.shift_exp.shift_exp`) in four register stages (``t`` with its clamp and the
+  comparisons that give ``q``, all decided on the input ``d``; ``q`` from the comparisons; ``r = t - q x0``
+  by shifts and adds; ``e`` by a barrel shift), shared by
   ``shiftmax`` and ``shiftgelu``;
 * :func:`ibert_exp_stages`: I-BERT's polynomial exponential (:func:`qarith.golden.common.shift_exp.ibert_exp`)
   in eight, for ``shiftmax``'s ``"ibert"`` variant and ``log_softmax_int``.
@@ -14,11 +15,26 @@ The stages take a ``register(target, value)`` function, so the same stages serve
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 
 from ...golden.common.shift_exp import ibert_constants
-from .arith import thermometer_count
+from .arith import constant_product, thermometer_count
 
 __all__ = ["SHIFT_EXP_STAGES", "shift_exp_stages", "IBERT_EXP_STAGES", "ibert_exp_stages"]
 
 SHIFT_EXP_STAGES = 4
+
+
+def _least_reaching(limit, width):
+    """The least signed ``width``-bit ``d`` with ``d + (d >> 1) - (d >> 4) >= limit`` (a non-decreasing
+    function of ``d``), or the least ``d`` itself when every ``d`` reaches it."""
+    low, high = -(1 << (width - 1)), 0
+    if low + (low >> 1) - (low >> 4) >= limit:
+        return low
+    while high - low > 1:       # raw(low) < limit <= raw(high)
+        middle = (low + high) // 2
+        if middle + (middle >> 1) - (middle >> 4) >= limit:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def shift_exp_stages(m, d, x0, n, variant, register, name="exp"):
@@ -29,17 +45,23 @@ def shift_exp_stages(m, d, x0, n, variant, register, name="exp"):
     t = Signal(signed(max(width, Const(limit).shape().width + 1)), name=f"{name}_t")
     raw = Signal.like(t, name=f"{name}_t_raw")
     m.d.comb += raw.eq(d + (d >> 1) - (d >> 4))
-    register(t, Mux(raw < limit, limit, raw))
-    # q = floor(t / x0) = the number of k in 1..n with t <= k x0 (x0 < 0, t in [n x0, 0]).
+    # The clamp and q's comparisons are decided on d, beside the adders rather than after them: raw(d)
+    # never decreases as d grows, so raw < c exactly when d is below the least d whose raw reaches c.
+    register(t, Mux(d < _least_reaching(limit, len(d)), limit, raw))
+    # q = floor(t / x0) = the number of k in 1..n with t <= k x0 (x0 < 0, t in [n x0, 0]), and for
+    # k <= n (k x0 >= n x0) t <= k x0 exactly when raw <= k x0: the clamp does not change the count.
+    thermometer = Signal(n, name=f"{name}_thermometer")
+    register(thermometer, Cat(*(d < _least_reaching(k * x0 + 1, len(d)) for k in range(1, n + 1))))
     q = Signal(range(n + 1), name=f"{name}_q")
     t2 = Signal.like(t, name=f"{name}_t2")
-    register(q, sum(t <= k * x0 for k in range(1, n + 1)))
+    register(q, thermometer_count(thermometer))
     register(t2, t)
-    # q x0 as a product with a constant (not a table: a constant lookup becomes an always block that
-    # Icarus leaves at x until its index first changes).
+    # q x0 by shifts and adds of q (not a table: a constant lookup becomes an always block that Icarus
+    # leaves at x until its index first changes; not a product, which Yosys maps to a DSP whose delay
+    # was the ECP5 critical path).
     r = Signal(signed(Const(x0).shape().width + 1), name=f"{name}_r")
     amount = Signal(range(n + 1), name=f"{name}_shift")
-    register(r, t2 - q * Const(x0))
+    register(r, t2 + constant_product(q, -x0))
     register(amount, n - q)
     e = Signal(unsigned((-x0 << n).bit_length()), name=f"{name}_e")
     if variant == "pytorch":
