@@ -32,7 +32,7 @@ import torch
 
 from .common.codes import OutputCodes
 
-__all__ = ["RequantConfig", "INT32_MIN", "INT32_MAX", "wrap32", "srdhm", "rdbpot",
+__all__ = ["RequantConfig", "MULTIPLIERS", "INT32_MIN", "INT32_MAX", "wrap32", "srdhm", "rdbpot",
            "multiply_by_quantized_multiplier", "quantize_multiplier", "activation_range", "requantize"]
 
 INT32_MIN = -(1 << 31)
@@ -40,6 +40,9 @@ INT32_MAX = (1 << 31) - 1
 
 ACTIVATIONS = ("none", "relu", "relu6")
 ROUNDINGS = ("double", "single")
+#: How the hardware builds the Q31 multiply's four 16x16 partial products: ``"fabric"`` (``a * b``, left
+#: to synthesis) or ``"ecp5"`` (MULT18X18D instances with their own input and output registers).
+MULTIPLIERS = ("fabric", "ecp5")
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,15 @@ class RequantConfig(OutputCodes):
         Signed (int8-style) or unsigned (uint8-style) output codes.
     rounding : str
         ``"double"`` (TFLite default) or ``"single"`` (``TFLITE_SINGLE_ROUNDING``).
+    multiplier : str
+        The hardware's partial-product multipliers (:data:`MULTIPLIERS`); the function is the same.
     """
     lanes: int = 1
     acc_width: int = 32
     out_width: int = 8
     out_signed: bool = True
     rounding: str = "double"
+    multiplier: str = "fabric"
 
     def __post_init__(self):
         for name in ("lanes", "acc_width", "out_width"):
@@ -79,6 +85,8 @@ class RequantConfig(OutputCodes):
             raise ValueError(f"Output width must be between 2 and 16, not {self.out_width}")
         if self.rounding not in ROUNDINGS:
             raise ValueError(f"Rounding must be one of {', '.join(ROUNDINGS)}, not {self.rounding!r}")
+        if self.multiplier not in MULTIPLIERS:
+            raise ValueError(f"Multiplier must be one of {', '.join(MULTIPLIERS)}, not {self.multiplier!r}")
 
 
 def wrap32(x):

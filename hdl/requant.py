@@ -8,8 +8,9 @@ input ports.
 
 Ten pipeline stages (bias add; left shift; four 16x16 partial products, one DSP multiplier each; middle
 sum; full product; high word and saturation; right shift and remainder; rounding; output offset; clamp);
-latency 10 cycles, one beat per cycle. The pipeline stalls as a whole while ``o.ready``
-is low, so backpressure never loses or duplicates a beat.
+latency 10 cycles, one beat per cycle. With ``multiplier="ecp5"`` the partial products are MULT18X18D
+instances whose input registers are stage 2 and output registers stage 3 (the same latency). The
+pipeline stalls as a whole while ``o.ready`` is low, so backpressure never loses or duplicates a beat.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -18,6 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.requant import INT32_MAX, INT32_MIN, RequantConfig
 from .common.component import BlockComponent
+from .common.ecp5 import MULT18X18D_MODEL, mult18x18d
 
 __all__ = ["Requant", "requant_lane_layout"]
 
@@ -53,7 +55,11 @@ class Requant(BlockComponent):
 
     latency = 10
     throughput = 1  # beats per cycle
-    sim_sources = []
+
+    @property
+    def sim_sources(self):
+        """Simulation models the emitted Verilog needs (the ``ecp5`` multiplier's MULT18X18D)."""
+        return [MULT18X18D_MODEL] if self.cfg.multiplier == "ecp5" else []
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -71,6 +77,7 @@ class Requant(BlockComponent):
         m = Module()
         cfg = self.cfg
         single = cfg.rounding == "single"
+        ecp5 = cfg.multiplier == "ecp5"
 
         valid = Signal(self.latency)
         advance = Signal()
@@ -114,6 +121,19 @@ class Requant(BlockComponent):
             # Stage 9: output offset; stage 10: clamp.
             out = Signal(self.out_shape)
 
+            if ecp5:
+                # The DSPs' input registers are stage 2 and their output registers stage 3: the shifter
+                # feeds the DSPs directly, and the products leave them from a register.
+                shift_next = Signal(signed(32))
+                both_min2 = Signal()
+                m.d.comb += shift_next.eq((biased << left)[:32])
+                x_high, x_low = shift_next[16:].as_signed(), shift_next[:16]
+                m_high, m_low = multiplier1[16:].as_signed(), multiplier1[:16]
+                for name, a, b, partial in (("ll", x_low, m_low, low_low), ("hh", x_high, m_high, high_high),
+                                            ("lh", x_low, m_high, low_high), ("hl", x_high, m_low, high_low)):
+                    # 18-bit signed operands hold the 16-bit halves, sign- or zero-extended.
+                    mult18x18d(m, f"lane{lane}_{name}", a, b, partial, ce=advance)
+
             with m.If(advance):
                 m.d.sync += [
                     biased.eq((inp.acc + inp.bias)[:32]),
@@ -128,21 +148,29 @@ class Requant(BlockComponent):
                         right.eq(Mux(inp.shift < 0, -inp.shift, 0)),
                     ]
 
-                m.d.sync += [
-                    shifted.eq((biased << left)[:32]),
-                    multiplier2.eq(multiplier1),
-                    right2.eq(right),
-                ]
-                x_high, x_low = shifted[16:].as_signed(), shifted[:16]
-                m_high, m_low = multiplier2[16:].as_signed(), multiplier2[:16]
-                m.d.sync += [
-                    low_low.eq(x_low * m_low),
-                    high_high.eq(x_high * m_high),
-                    low_high.eq(x_low * m_high),
-                    high_low.eq(x_high * m_low),
-                    both_min3.eq((shifted == INT32_MIN) & (multiplier2 == INT32_MIN)),
-                    right3.eq(right2),
-                ]
+                if ecp5:
+                    m.d.sync += [
+                        right2.eq(right),
+                        both_min2.eq((shift_next == INT32_MIN) & (multiplier1 == INT32_MIN)),
+                        both_min3.eq(both_min2),
+                        right3.eq(right2),
+                    ]
+                else:
+                    m.d.sync += [
+                        shifted.eq((biased << left)[:32]),
+                        multiplier2.eq(multiplier1),
+                        right2.eq(right),
+                    ]
+                    x_high, x_low = shifted[16:].as_signed(), shifted[:16]
+                    m_high, m_low = multiplier2[16:].as_signed(), multiplier2[:16]
+                    m.d.sync += [
+                        low_low.eq(x_low * m_low),
+                        high_high.eq(x_high * m_high),
+                        low_high.eq(x_low * m_high),
+                        high_low.eq(x_high * m_low),
+                        both_min3.eq((shifted == INT32_MIN) & (multiplier2 == INT32_MIN)),
+                        right3.eq(right2),
+                    ]
                 m.d.sync += [
                     middle.eq(low_high + high_low),
                     low_low4.eq(low_low),

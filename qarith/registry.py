@@ -176,6 +176,9 @@ BLOCKS = {block.name: block for block in [
             "int8": RequantConfig(),
             "int8_x4": RequantConfig(lanes=4, acc_width=24),
             "uint8_single": RequantConfig(out_signed=False, rounding="single"),
+            # The partial products on MULT18X18D instances with their registers (ECP5).
+            "int8_x4_ecp5": RequantConfig(lanes=4, acc_width=24, multiplier="ecp5"),
+            "uint8_single_ecp5": RequantConfig(out_signed=False, rounding="single", multiplier="ecp5"),
         }),
     Block(
         name="linear_int8",
