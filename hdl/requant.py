@@ -178,14 +178,20 @@ class Requant(BlockComponent):
                     both_min4.eq(both_min3),
                     right4a.eq(right3),
                 ]
+                # The rounding constants' bit position, right - 1, and whether right is 0: formed here,
+                # so that stage 6 only decodes a register.
+                below = Signal.like(right)
+                right_zero = Signal()
                 m.d.sync += [
                     product.eq(Cat(low_low4, high_high4).as_signed() + (middle << 16)),
                     both_min5.eq(both_min4),
                     right4b.eq(right4a),
+                    below.eq(right4a - 1),
+                    right_zero.eq(right4a == 0),
                 ]
 
                 if single:
-                    round_bit = (Const(1, unsigned(64)) << (right4b - 1).as_unsigned())[:64]
+                    round_bit = (Const(1, unsigned(64)) << below)[:64]
                     m.d.sync += high.eq(product + round_bit)
                 else:
                     # gemmlowp adds 2**30 (or 1 - 2**30 to a negative product) and divides by 2**31
@@ -206,12 +212,11 @@ class Requant(BlockComponent):
                     # The two rounding constants are formed at stage 6, beside the high word.
                     half = Signal(33)
                     half_less_one = Signal(33)
-                    below = (right4b - 1).as_unsigned()
                     one_hot = (Const(1, unsigned(33)) << below)[:33]
                     ones_below = ~(Const((1 << 33) - 1, unsigned(33)) << below)[:33]
                     m.d.sync += [
-                        half.eq(Mux(right4b == 0, 0, one_hot)),
-                        half_less_one.eq(Mux(right4b == 0, 0, ones_below)),
+                        half.eq(Mux(right_zero, 0, one_hot)),
+                        half_less_one.eq(Mux(right_zero, 0, ones_below)),
                     ]
                     rounded = Signal(signed(35))
                     right5 = Signal.like(right)
