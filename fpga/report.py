@@ -271,9 +271,10 @@ class Record:
     operations: dict | None = None
 
 
-def implement(block, config_name, device, seeds=1, workdir=None, cfg=None):
+def implement(block, config_name, device, seeds=1, workdir=None, cfg=None, router=None):
     """Synthesize and place-and-route one config of ``block`` (a registry entry) on one device: its named
-    config ``config_name``, or ``cfg`` under that name; returns a :class:`Record`."""
+    config ``config_name``, or ``cfg`` under that name; returns a :class:`Record`. ``router`` picks
+    nextpnr's router (``"router1"``, its default, or ``"router2"``, which finishes large designs sooner)."""
     cfg = block.configs[config_name] if cfg is None else cfg
     name = f"{block.name}__{config_name}"
     workdir = Path(workdir or tempfile.mkdtemp()) / name / device.name
@@ -307,7 +308,8 @@ def implement(block, config_name, device, seeds=1, workdir=None, cfg=None):
     for seed in range(1, seeds + 1):
         report = workdir / f"nextpnr_seed{seed}.json"
         argv = [_bin(device.nextpnr), *device.nextpnr_args, "--json", "synth.json", "--report", report.name,
-                "--freq", str(device.target_mhz), "--seed", str(seed), "--timing-allow-fail"]
+                "--freq", str(device.target_mhz), "--seed", str(seed), "--timing-allow-fail",
+                *(["--router", router] if router else [])]
         command_file = workdir / f"nextpnr_seed{seed}.cmd"
         if not _up_to_date([report], [workdir / "synth.json"], command_file, " ".join(argv[1:])):
             command_file.write_text(" ".join(argv[1:]))
@@ -428,7 +430,8 @@ def dask_client(scheduler=None, workers=None):
             cluster.close()
 
 
-def run_report(output, registry, blocks=None, devices=None, seeds=1, jobs=None, configs=None, scheduler=None):
+def run_report(output, registry, blocks=None, devices=None, seeds=1, jobs=None, configs=None, scheduler=None,
+               router=None):
     """Implement every (block, config, device) of ``registry`` (the mapping of block names to registry
     entries), or of the named ``blocks``, ``devices`` and ``configs`` only, as jobs on Dask
     (:func:`dask_client` of ``scheduler``, or of a local cluster of ``jobs`` workers), and write
@@ -446,7 +449,7 @@ def run_report(output, registry, blocks=None, devices=None, seeds=1, jobs=None, 
     with Progress() as progress, dask_client(scheduler, jobs) as client:
         task = progress.add_task("place and route", total=len(jobs_list))
         work = (output / "work").resolve()
-        futures = {client.submit(implement, block, config, device, seeds, work, pure=False):
+        futures = {client.submit(implement, block, config, device, seeds, work, router=router, pure=False):
                    (block.name, config, device.name) for block, config, device in jobs_list}
         for future in as_completed(futures):
             key = futures[future]
@@ -459,9 +462,9 @@ def run_report(output, registry, blocks=None, devices=None, seeds=1, jobs=None, 
     command = "make report" if seeds == 1 else f"make report SEEDS={seeds}"
     if blocks or devices or configs:
         # A partial run updates its rows of an existing report of the same seed count.
-        command = "qarith report --seeds {}{}{}{}".format(
+        command = "qarith report --seeds {}{}{}{}{}".format(
             seeds, "".join(f" --block {b}" for b in blocks or []), "".join(f" --device {d}" for d in devices or []),
-            "".join(f" --config {c}" for c in configs or []))
+            "".join(f" --config {c}" for c in configs or []), f" --router {router}" if router else "")
         previous = output / "report.json"
         if previous.exists() and json.loads(previous.read_text()).get("seeds") == seeds:
             def key(record):
