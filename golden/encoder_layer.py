@@ -60,6 +60,10 @@ __all__ = ["EncoderLayerConfig", "SOFTMAXES", "GELUS", "FloatEncoderLayer", "Enc
 SOFTMAXES = ("shiftmax", "ibert", "lut")
 GELUS = ("shiftgelu", "igelu")
 SOURCES = ("seeded", "digits")
+#: The hardware's multipliers: ``"fabric"`` (products left to synthesis, portable, simulated by
+#: amaranth.sim too) or ``"ecp5"`` (the MAC array's ``ecp5_pipe`` MULT18X18D and the requantizers'
+#: ``ecp5`` partial products, with the DSPs' own registers; cocotb only).
+MULTIPLIERS = ("fabric", "ecp5")
 #: The phases the RTL computes for each ``rtl_phases`` choice, in the order its output stream carries
 #: their tensors (the hardware's tap stream; the last one is the block's result so far).
 RTL_PHASES = {"qkv": ("qkv",), "attention": ("qkv", "scores", "probs", "ctx", "attn_out", "res1")}
@@ -107,6 +111,8 @@ class EncoderLayerConfig:
         (on to the first residual sum) or ``"layer"`` (the whole layer, on to the second LayerNorm's
         int8 output); every choice takes sequences of 1..``max_seq`` tokens. The integer model always
         computes the whole layer.
+    multiplier : str
+        The hardware's multipliers (:data:`MULTIPLIERS`); the function is the same.
     """
     d_model: int = 8
     heads: int = 2
@@ -120,6 +126,7 @@ class EncoderLayerConfig:
     source: str = "seeded"
     seed: int = 0
     rtl_phases: str = "qkv"
+    multiplier: str = "fabric"
 
     def __post_init__(self):
         require_integers(self, ("d_model", "heads", "d_ff", "max_seq", "rows", "cols", "sig_width", "seed"))
@@ -141,6 +148,8 @@ class EncoderLayerConfig:
             raise ValueError(f"Seed must be between 0 and 2**32 - 1, not {self.seed}")
         if self.source not in SOURCES:
             raise ValueError(f"Source must be one of {', '.join(SOURCES)}, not {self.source!r}")
+        if self.multiplier not in MULTIPLIERS:
+            raise ValueError(f"Multiplier must be one of {', '.join(MULTIPLIERS)}, not {self.multiplier!r}")
         self.mac                      # the array's own checks word the rows/cols errors
         if self.d_model % self.cols:
             raise ValueError(f"Array cols must divide d_model={self.d_model}, not {self.cols}")
@@ -167,6 +176,9 @@ class EncoderLayerConfig:
     @property
     def mac(self):
         """The MAC array every GEMM runs on: int8 x int8, deep enough for the longest reduction."""
+        if self.multiplier == "ecp5":
+            return MacArrayConfig(rows=self.rows, cols=self.cols, max_k=max(self.d_model, self.d_ff, self.max_seq),
+                                  mult_reg=True, multiplier="ecp5_pipe")
         return MacArrayConfig(rows=self.rows, cols=self.cols, max_k=max(self.d_model, self.d_ff, self.max_seq))
 
     @property

@@ -101,6 +101,14 @@ __all__ = ["EncoderLayer", "TAP_PHASES", "GEMM_PHASES"]
 #: Every phase the tap stream can carry, by its ``phase`` code.
 TAP_PHASES = RTL_PHASES["layer"]
 QKV, SCORES, PROBS, CTX, ATTN_OUT, RES1, LN1, HIDDEN, GELU, FFN_OUT, RES2, OUT = range(len(TAP_PHASES))
+#: Register stages between the memories' read ports and the MAC array's input (the chosen operands).
+FEED_STAGES = 1
+#: Register stages between the MAC array's rows and the requantizer (the quantization ROM's read).
+QUANT_STAGES = 1
+#: Register stages in front of a residual phase's requantizer (the token banks' read).
+RES_STAGES = 1
+#: Register stages between a row phase's memory word and its block's input (softmax, LayerNorm, GELU).
+ROW_FEED_STAGES = 1
 #: The phases that run on the MAC array.
 GEMM_PHASES = ("qkv", "scores", "ctx", "attn_out", "hidden", "ffn_out")
 
@@ -134,22 +142,22 @@ class EncoderLayer(BlockComponent):
 
     config_class = EncoderLayerConfig
 
-    sim_sources = []
-
     def __init__(self, cfg):
         self.cfg = cfg
         self.mac = MacArray(cfg.mac)
-        self.requant = Requant(RequantConfig(lanes=cfg.cols, acc_width=cfg.mac.acc_bits))
+        self.requant = Requant(RequantConfig(lanes=cfg.cols, acc_width=cfg.mac.acc_bits, multiplier=cfg.multiplier))
         self.softmax = self.requant_x = self.ln1 = self.ln2 = self.gelu = self.requant_gelu = None
         if self.attention:
             params = config_params(cfg)
-            self.requant_x = Requant(RequantConfig(lanes=cfg.cols, acc_width=cfg.mac.acc_bits))
+            self.requant_x = Requant(RequantConfig(lanes=cfg.cols, acc_width=cfg.mac.acc_bits,
+                                                   multiplier=cfg.multiplier))
             softmax_cfg = params.softmax_config(cfg.max_seq, variable_length=True)
             self.softmax = SoftmaxLut(softmax_cfg) if cfg.softmax == "lut" else Shiftmax(softmax_cfg)
         if self.layer:
             self.ln1, self.ln2 = ILayerNorm(params.ln1), ILayerNorm(params.ln2)
             self.gelu = ShiftGelu(params.gelu)
-            self.requant_gelu = Requant(RequantConfig(lanes=1, acc_width=params.gelu.out_width))
+            self.requant_gelu = Requant(RequantConfig(lanes=1, acc_width=params.gelu.out_width,
+                                                      multiplier=cfg.multiplier))
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "token": data.ArrayLayout(signed(8), cfg.d_model), "last": 1}))),
@@ -157,6 +165,16 @@ class EncoderLayer(BlockComponent):
                 "phase": unsigned(self.phase_width),
                 "data": data.ArrayLayout(signed(self.data_width), cfg.cols), "last": 1}))),
         })
+
+    @property
+    def sim_sources(self):
+        """Simulation models of the FPGA primitives the submodules instantiate (``multiplier="ecp5"``)."""
+        sources = []
+        for block in (self.mac, self.requant, self.requant_x, self.requant_gelu):
+            for source in (block.sim_sources if block is not None else []):
+                if source not in sources:
+                    sources.append(source)
+        return sources
 
     @property
     def data_width(self):
@@ -218,9 +236,9 @@ class EncoderLayer(BlockComponent):
     @property
     def latency(self):
         """Cycles from accepting a sequence's last token to its first output beat being valid: the
-        last token's write, the sequencer's start and memory read (3), the first tile's ``d_model``
-        steps, the array and the requantizer."""
-        return 3 + self.cfg.d_model - 1 + self.mac.latency + self.requant.latency
+        last token's write, the sequencer's start and memory read (3), the operand stage, the first
+        tile's ``d_model`` steps, the array, the quantization stage and the requantizer."""
+        return 3 + FEED_STAGES + self.cfg.d_model - 1 + self.mac.latency + QUANT_STAGES + self.requant.latency
 
     @property
     def throughput(self):
@@ -263,24 +281,24 @@ class EncoderLayer(BlockComponent):
         element; the GELU phase's last code leaves the GELU's and its requantizer's latencies after the
         last element. A residual phase issues a beat per cycle through ``requant_x``. Each phase starts
         the cycle after the previous one's last beat (the first, two cycles after the last token: its
-        write)."""
+        write). The register stages named ``*_STAGES`` in this module add their cycles where they sit."""
         cfg = self.cfg
         start, timing = 2, {}
         for phase in self.phases:
             if phase == "probs":
-                last = start + cfg.heads * seq * seq + self.softmax.row_latency(seq) + seq - 1
+                last = start + cfg.heads * seq * seq + ROW_FEED_STAGES + self.softmax.row_latency(seq) + seq - 1
             elif phase in ("res1", "res2"):
-                last = start + cfg.d_model // cfg.cols * seq - 1 + self.requant_x.latency
+                last = start + cfg.d_model // cfg.cols * seq - 1 + RES_STAGES + self.requant_x.latency
             elif phase in ("ln1", "out"):
                 ln = self.ln1 if phase == "ln1" else self.ln2
-                last = start + seq * cfg.d_model + ln.latency + cfg.d_model - 1
+                last = start + seq * cfg.d_model + ROW_FEED_STAGES + ln.latency + cfg.d_model - 1
             elif phase == "gelu":
-                last = start + seq * cfg.d_ff + self.gelu.latency + self.requant_gelu.latency
+                last = start + seq * cfg.d_ff + ROW_FEED_STAGES + self.gelu.latency + self.requant_gelu.latency
             else:
                 tiles, steps = self.gemm_shape(phase, seq)
                 rows_last = (seq - 1) % cfg.rows + 1
-                last = (start + (tiles - 1) * max(steps, cfg.rows) + steps + self.mac.latency
-                        + self.requant.latency + rows_last - 1)
+                last = (start + (tiles - 1) * max(steps, cfg.rows) + steps + FEED_STAGES + self.mac.latency
+                        + QUANT_STAGES + self.requant.latency + rows_last - 1)
             timing[phase] = (start, last)
             start = last + 1
         return timing
@@ -350,7 +368,7 @@ class EncoderLayer(BlockComponent):
                 ports.append((memory.write_port(granularity=code_bits * granularity),
                               memory.read_port(domain=domain)))
                 if attention and name == "tokens":
-                    x_residual.append(memory.read_port(domain="comb"))
+                    x_residual.append(memory.read_port(domain="sync"))
             return ports
 
         x_residual = []
@@ -365,7 +383,7 @@ class EncoderLayer(BlockComponent):
         quant_rows = self._quant_rows(params)
         quant = Memory(shape=lanes, depth=len(quant_rows), init=quant_rows)
         m.submodules.quant = quant
-        quant_port = quant.read_port(domain="comb")
+        quant_port = quant.read_port(domain="sync")
         if attention:
             m.submodules.softmax = softmax = self.softmax
             # Q, K, V and the context: one word of cols codes per (token, column tile), so that they map
@@ -459,8 +477,11 @@ class EncoderLayer(BlockComponent):
         # Stage 1: the step read from the memories last cycle.
         s1_valid, s1_last = Signal(), Signal()
         s1_g, s1_k = Signal.like(g), Signal.like(k)
-        advance = Signal()
-        m.d.comb += advance.eq(~s1_valid | mac.i.ready)
+        # Stage 2 (FEED_STAGES): each source's operand code, chosen from its memory's word, in a register:
+        # a block RAM's clock-to-output leaves no time for the phase multiplexers behind it.
+        s2_valid, s2_last = Signal(), Signal()
+        advance, advance2 = Signal(), Signal()
+        m.d.comb += [advance2.eq(~s2_valid | mac.i.ready), advance.eq(~s1_valid | advance2)]
 
         # Output beats: the requantizer's rows in the issue order, skipping the rows past the sequence.
         fg, frt, fc, fr = Signal.like(g), Signal.like(rt), Signal.like(c), Signal(range(rows))
@@ -563,7 +584,16 @@ class EncoderLayer(BlockComponent):
             m.d.sync += [s1_valid.eq(issuing), s1_g.eq(g), s1_k.eq(k),
                          s1_last.eq(k == bound_k - 1)]
 
-        m.d.comb += [mac.i.valid.eq(s1_valid), mac.i.payload.last.eq(s1_last)]
+        with m.If(advance2):
+            m.d.sync += [s2_valid.eq(s1_valid), s2_last.eq(s1_last)]
+        m.d.comb += [mac.i.valid.eq(s2_valid), mac.i.payload.last.eq(s2_last)]
+
+        def staged(value, name):
+            """``value`` (chosen from a stage-1 memory word) registered at stage 2."""
+            register = Signal(value.shape(), name=name)
+            with m.If(advance2):
+                m.d.sync += register.eq(value)
+            return register
 
         def code(word, index, bits=8):
             return word.word_select(index, bits).as_signed()
@@ -588,10 +618,23 @@ class EncoderLayer(BlockComponent):
             m.d.comb += [v_read.addr.eq(k * d_tiles + g * (d_head // cols) + c), v_read.en.eq(advance)]
             for col in range(cols):
                 b_cases[col] = {SCORES: code(k_banks[col][1].data, head_code % cols), CTX: code(v_read.data, col)}
+        def feed_register(valid, values, ready):
+            """A register stage (ROW_FEED_STAGES) between a feeder's memory word and a row block's input:
+            returns its valid, its registers of ``values`` and its advance (the feeder's ready)."""
+            out_valid, out_advance = Signal(), Signal()
+            registers = [Signal(value.shape()) for value in values]
+            m.d.comb += out_advance.eq(~out_valid | ready)
+            with m.If(out_advance):
+                m.d.sync += [out_valid.eq(valid)] + [r.eq(v) for r, v in zip(registers, values)]
+            return out_valid, registers, out_advance
+
+        live = set(range(len(self.phases))) if attention else set()
         for r, (_, read) in enumerate(x_banks):
-            m.d.comb += mac.i.payload.a[r].eq(by_phase(code(read.data, s1_k), a_cases[r]))
+            cases = {p: staged(v, f"a{r}_{TAP_PHASES[p]}") for p, v in a_cases[r].items() if p in live}
+            m.d.comb += mac.i.payload.a[r].eq(by_phase(staged(code(read.data, s1_k), f"a{r}_x"), cases))
         for col in range(cols):
-            m.d.comb += mac.i.payload.b[col].eq(by_phase(code(weight_port.data, col), b_cases[col]))
+            cases = {p: staged(v, f"b{col}_{TAP_PHASES[p]}") for p, v in b_cases[col].items() if p in live}
+            m.d.comb += mac.i.payload.b[col].eq(by_phase(staged(code(weight_port.data, col), f"b{col}_w"), cases))
 
         # The array's rows in issue order: drop the rows past the sequence's end, attach the tile's
         # quantization parameters.
@@ -599,17 +642,26 @@ class EncoderLayer(BlockComponent):
         row_used = Signal()
         m.d.comb += row_used.eq(ort * rows + orow < seq_len)
         loop([og, ort, oc, orow], [bound_g, bound_r, bound_c, rows], mac.o.valid & mac.o.ready)
+        # The quantization stage: a row is registered beside its tile's parameters, read from the ROM at
+        # the same edge (QUANT_STAGES), so neither the ROM nor its address logic sits in front of the
+        # requantizer's first adder.
+        q_valid, q_advance = Signal(), Signal()
+        q_acc = Signal.like(mac.o.payload.acc)
         m.d.comb += [
+            q_advance.eq(~q_valid | requant.i.ready),
             quant_port.addr.eq(by_phase(og, {SCORES: 4 * d_tiles, CTX: 4 * d_tiles + 1, ATTN_OUT: 3 * d_tiles + og,
                                              HIDDEN: 4 * d_tiles + 2 + og,
                                              FFN_OUT: 4 * d_tiles + 2 + ff_tiles + og})),
-            requant.i.valid.eq(mac.o.valid & row_used),
-            mac.o.ready.eq(requant.i.ready | ~row_used),
+            quant_port.en.eq(q_advance),
+            mac.o.ready.eq(q_advance),
+            requant.i.valid.eq(q_valid),
             requant.output_offset.eq(0), requant.act_min.eq(-128), requant.act_max.eq(127),
         ]
+        with m.If(q_advance):
+            m.d.sync += [q_valid.eq(mac.o.valid & row_used), q_acc.eq(mac.o.payload.acc)]
         for col in range(cols):
             m.d.comb += [
-                requant.i.payload[col].acc.eq(mac.o.payload.acc[col]),
+                requant.i.payload[col].acc.eq(q_acc[col]),
                 requant.i.payload[col].bias.eq(quant_port.data[col].bias),
                 requant.i.payload[col].multiplier.eq(quant_port.data[col].multiplier),
                 requant.i.payload[col].shift.eq(quant_port.data[col].shift),
@@ -632,17 +684,23 @@ class EncoderLayer(BlockComponent):
         # from the token banks' second (combinational) read port, attn_out (ffn_out) from its memory.
         m.submodules.requant_x = requant_x = self.requant_x
         in_res, in_res2 = in_phase(RES1, RES2), in_phase(RES2)
+        # A read stage (RES_STAGES): the token banks' words are registered in their read ports, the bank
+        # and the column tile chosen from them a cycle later.
         xt, xtok = Signal(range(d_tiles)), Signal(range(n))
-        with m.If(res_feeding & requant_x.i.ready):
+        x_valid, x_tile, x_bank, x_advance = Signal(), Signal.like(xt), Signal(range(rows)), Signal()
+        m.d.comb += x_advance.eq(~x_valid | requant_x.i.ready)
+        with m.If(res_feeding & x_advance):
             with m.If(loop([xt, xtok], [d_tiles, seq_len], 1)):
                 m.d.sync += res_feeding.eq(0)
+        with m.If(x_advance):
+            m.d.sync += [x_valid.eq(res_feeding), x_tile.eq(xt), x_bank.eq(xtok % rows)]
         x_word = x_residual[0].data
         for r, port in enumerate(x_residual):
-            m.d.comb += port.addr.eq(xtok // rows)
+            m.d.comb += [port.addr.eq(xtok // rows), port.en.eq(x_advance)]
             if r:
-                x_word = Mux(xtok % rows == r, port.data, x_word)
-        x_lanes = x_word.word_select(xt, 8 * cols)
-        m.d.comb += [requant_x.i.valid.eq(res_feeding), requant_x.output_offset.eq(0),
+                x_word = Mux(x_bank == r, port.data, x_word)
+        x_lanes = x_word.word_select(x_tile, 8 * cols)
+        m.d.comb += [requant_x.i.valid.eq(x_valid), requant_x.output_offset.eq(0),
                      requant_x.act_min.eq(-128), requant_x.act_max.eq(127)]
         res_params = [params.requant["res1_x"]] + ([params.requant["res2_ln1"]] if layer else [])
 
@@ -694,16 +752,17 @@ class EncoderLayer(BlockComponent):
             lt, lc = Signal(range(n)), Signal(range(d_model))
             ln_valid, ln_c = Signal(), Signal(range(d_model))
             ln_advance = Signal()
-            m.d.comb += [ln_advance.eq(~ln_valid | Mux(in_out, ln2.i.ready, ln1.i.ready)),
+            ln_fed, (ln_x,), ln_fed_advance = feed_register(
+                ln_valid, [code(res_read.data, ln_c, RESIDUAL_WIDTH)], Mux(in_out, ln2.i.ready, ln1.i.ready))
+            m.d.comb += [ln_advance.eq(~ln_valid | ln_fed_advance),
                          res_read.addr.eq(lt), res_read.en.eq(ln_advance)]
             with m.If(ln_feeding & ln_advance):
                 with m.If(loop([lt, lc], [seq_len, d_model], 1)):
                     m.d.sync += ln_feeding.eq(0)
             with m.If(ln_advance):
                 m.d.sync += [ln_valid.eq(ln_feeding), ln_c.eq(lc)]
-            ln_x = code(res_read.data, ln_c, RESIDUAL_WIDTH)
-            m.d.comb += [ln1.i.valid.eq(ln_valid & in_ln1), ln1.i.payload.eq(ln_x),
-                         ln2.i.valid.eq(ln_valid & in_out), ln2.i.payload.eq(ln_x),
+            m.d.comb += [ln1.i.valid.eq(ln_fed & in_ln1), ln1.i.payload.eq(ln_x),
+                         ln2.i.valid.eq(ln_fed & in_out), ln2.i.payload.eq(ln_x),
                          ln1.o.ready.eq(self.o.ready & in_ln1), ln2.o.ready.eq(self.o.ready & in_out)]
             # Their outputs, token by token: ln1's codes replace the tokens in the X banks.
             ut, uc = Signal(range(n)), Signal(range(d_model))
@@ -721,7 +780,8 @@ class EncoderLayer(BlockComponent):
             gt, g_tile, g_lane = Signal(range(n)), Signal(range(ff_tiles)), Signal(range(cols))
             g_valid, g_c = Signal(), Signal(range(cols))
             g_advance = Signal()
-            m.d.comb += [g_advance.eq(~g_valid | gelu.i.ready), hidden_read.addr.eq(gt * ff_tiles + g_tile),
+            g_fed, (g_x,), g_fed_advance = feed_register(g_valid, [code(hidden_read.data, g_c)], gelu.i.ready)
+            m.d.comb += [g_advance.eq(~g_valid | g_fed_advance), hidden_read.addr.eq(gt * ff_tiles + g_tile),
                          hidden_read.en.eq(g_advance)]
             with m.If(gelu_feeding & g_advance):
                 with m.If(loop([gt, g_tile, g_lane], [seq_len, ff_tiles, cols], 1)):
@@ -729,7 +789,7 @@ class EncoderLayer(BlockComponent):
             with m.If(g_advance):
                 m.d.sync += [g_valid.eq(gelu_feeding), g_c.eq(g_lane)]
             rq_gelu = params.requant["gelu"]
-            m.d.comb += [gelu.i.valid.eq(g_valid), gelu.i.payload.eq(code(hidden_read.data, g_c)),
+            m.d.comb += [gelu.i.valid.eq(g_fed), gelu.i.payload.eq(g_x),
                          requant_gelu.i.valid.eq(gelu.o.valid), gelu.o.ready.eq(requant_gelu.i.ready),
                          requant_gelu.i.payload[0].acc.eq(gelu.o.payload),
                          requant_gelu.i.payload[0].bias.eq(int(rq_gelu.bias[0])),
@@ -807,7 +867,9 @@ class EncoderLayer(BlockComponent):
         sj_tile, sj_lane = Signal(range(s_tiles)), Signal(range(cols))
         sm_valid, sm_j, sm_last = Signal(), Signal(range(cols)), Signal()
         sm_advance = Signal()
-        m.d.comb += sm_advance.eq(~sm_valid | softmax.i.ready)
+        sm_fed, (sm_x, sm_x_last), sm_fed_advance = feed_register(
+            sm_valid, [s_read.data.word_select(sm_j, 8), sm_last], softmax.i.ready)
+        m.d.comb += sm_advance.eq(~sm_valid | sm_fed_advance)
         m.d.comb += [s_read.addr.eq((sh * n + si) * s_tiles + sj_tile), s_read.en.eq(sm_advance)]
         with m.If(feeding & sm_advance):
             with m.If(loop([sh, si, sj], [cfg.heads, seq_len, seq_len], 1)):
@@ -820,8 +882,8 @@ class EncoderLayer(BlockComponent):
                 m.d.sync += sj_lane.eq(sj_lane + 1)
         with m.If(sm_advance):
             m.d.sync += [sm_valid.eq(feeding), sm_j.eq(sj_lane), sm_last.eq(sj == seq_len - 1)]
-        m.d.comb += [softmax.i.valid.eq(sm_valid), softmax.i.payload.data.eq(s_read.data.word_select(sm_j, 8)),
-                     softmax.i.payload.last.eq(sm_last)]
+        m.d.comb += [softmax.i.valid.eq(sm_fed), softmax.i.payload.data.eq(sm_x),
+                     softmax.i.payload.last.eq(sm_x_last)]
         for r, (write, _) in enumerate(p_banks):
             m.d.comb += [write.addr.eq((ph * depth_r + pi // rows) * n + pj), write.data.eq(prob_code),
                          write.en.eq(probs_beat & (pi % rows == r))]

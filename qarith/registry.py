@@ -448,6 +448,10 @@ BLOCKS = {block.name: block for block in [
             "d8_h2_f16_s4": EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rows=4, cols=4),
             "d8_h2_f16_s8_digits": EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=8, rows=2, cols=8,
                                                       source="digits"),
+            # The whole layer on the ECP5's DSPs with their registers: the array's ecp5_pipe multipliers and
+            # the requantizers' ecp5 partial products (cocotb only: amaranth.sim cannot run MULT18X18D).
+            "d8_h2_f16_s4_layer_ecp5": EncoderLayerConfig(d_model=8, heads=2, d_ff=16, max_seq=4, rows=4, cols=4,
+                                                          rtl_phases="layer", multiplier="ecp5"),
         }),
     Block(
         name="int8_outlier_linear",
