@@ -308,10 +308,10 @@ class MacArray(BlockComponent):
                         m.d.sync += q.eq(group[0][i])
                     else:
                         rest = reduce(operator.or_, (value[i] for value in group[1:]))
-                        with m.If(group[0][i]):
-                            m.d.sync += q.eq(1)
-                        with m.Else():
-                            m.d.sync += q.eq(rest)
+                        # A Mux, which the Verilog backend writes as a continuous assignment: as an
+                        # m.If it becomes an always @* block, which Icarus runs only once an input
+                        # changes, so a register whose inputs keep their initial values loads x.
+                        m.d.sync += q.eq(Mux(group[0][i], 1, rest))
                     bits.append(q)
                 values.append(Cat(*bits))
         return values[0]
