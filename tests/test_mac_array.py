@@ -151,8 +151,9 @@ def test_fast_tier(config_name):
     assert gaps == [cfg.rows] * (len(case.beats) - 1)
 
 
-# The ecp5_pipe configs are 64 and 144 instances of the DSP model: minutes on either simulator. make test
-# runs a 2x3 ecp5_pipe array instead (test_cocotb_ecp5_pipe_small); make test-full runs them whole.
+# The ecp5_pipe configs (and ecp5_setor, the same multipliers) are 64 and 144 instances of the DSP model:
+# minutes on either simulator. make test runs a 2x3 ecp5_pipe array instead (test_cocotb_ecp5_pipe_small);
+# make test-full runs them whole.
 HEAVY = ("int8_8x8_ecp5_pipe", "int8_12x12_ecp5_pipe", "int8_8x8_ecp5_setor")
 
 
