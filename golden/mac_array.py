@@ -12,9 +12,10 @@ import torch
 
 from .common.codes import code_range, width_for
 
-__all__ = ["MacArrayConfig", "MULTIPLIERS", "mac_tiles", "check_array"]
+__all__ = ["MacArrayConfig", "MULTIPLIERS", "READOUTS", "mac_tiles", "check_array"]
 
 MULTIPLIERS = ("fabric", "ice40_dual", "ecp5_reg", "ecp5_pipe")
+READOUTS = ("lut_or", "set_or")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,13 @@ class MacArrayConfig:
         step (a carry-save accumulator with one delayed carry), so the accumulator's feedback loop is
         the longer of the two parts instead of the whole width. The last step's carry is added after the
         column's read-out, which costs one cycle of latency.
+    readout : str
+        How a column's drain registers are read out (their OR, one row per cycle). ``"lut_or"``: a
+        ``rows``-input OR in LUTs into one register, then the deskew registers. ``"set_or"``: the OR is
+        built from flip-flops with a synchronous set (``q <= set ? 1 : d`` is ``d | set`` with no LUT),
+        pipelined through the column's own deskew registers, so the latency is the same; only the
+        last columns, which have fewer deskew registers than OR levels, keep a few LUTs. It costs
+        flip-flops (each with its own set net) instead of LUTs.
     """
     rows: int = 4
     cols: int = 4
@@ -69,6 +77,7 @@ class MacArrayConfig:
     output_reg: bool = False
     multiplier: str = "fabric"
     acc_split: int = 0
+    readout: str = "lut_or"
 
     def __post_init__(self):
         for name in ("rows", "cols", "a_width", "b_width", "max_k"):
@@ -92,6 +101,12 @@ class MacArrayConfig:
         if self.acc_split and not 1 <= self.acc_split < self.acc_bits:
             raise ValueError(f"acc_split must be 0 (one adder) or a bit position between 1 and "
                              f"{self.acc_bits - 1} (the accumulator has {self.acc_bits} bits), not {self.acc_split}")
+        if not isinstance(self.readout, str):
+            raise TypeError(f"readout must be a string, not {self.readout!r}")
+        if self.readout not in READOUTS:
+            raise ValueError(f"Readout must be one of {', '.join(READOUTS)}, not {self.readout!r}")
+        if self.readout == "set_or" and self.acc_split:
+            raise ValueError("The set_or readout does not take a split accumulator: set acc_split to 0")
 
     @property
     def family(self):

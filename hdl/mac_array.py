@@ -16,7 +16,9 @@ with the flip-flop's synchronous reset and shows its sum in a drain register for
 register is held at zero otherwise, again by the synchronous reset). The rows of a column finish in
 different cycles, so an OR of the column's drain registers reads them out in row order, and a triangle
 of registers deskews the columns into whole rows. Per PE this leaves the accumulator's adder as the
-only logic besides the multiplier, and tiles follow each other without bubbles.
+only logic besides the multiplier, and tiles follow each other without bubbles. With
+``readout="set_or"`` the OR is made of flip-flops whose synchronous set is one operand, pipelined
+through the deskew registers (:meth:`MacArray._set_or_column`), so it costs almost no LUTs.
 
 The array itself never stalls: rows go into an output queue (:class:`RowQueue`: a memory, two
 pointers and a head register, in block RAM for the FPGA-specific configs), and the input accepts a
@@ -31,8 +33,7 @@ Throughput: ``rows * cols`` MACs per cycle for ``K >= rows``. Latency: :attr:`Ma
 import operator
 from functools import reduce
 
-from amaranth.hdl import (Cat, ClockSignal, Const, Elaboratable, Instance, Module, Mux, Signal, signed,
-                          unsigned)
+from amaranth.hdl import Cat, ClockSignal, Const, Elaboratable, Instance, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -267,6 +268,54 @@ class MacArray(BlockComponent):
         total = Cat(low_total[:s], high_total[1:], low_total[s])
         return total, [(low, low_total[:s]), (high, high_total[1:]), (carry, low_total[s])]
 
+    @property
+    def readout(self):
+        """How a column's drain registers are read out (:attr:`MacArrayConfig.readout`); the configs of
+        arrays built on this one without that field (:class:`~qarith.golden.ant_mac.AntMacConfig`) read
+        out through the LUT OR."""
+        return getattr(self.cfg, "readout", "lut_or")
+
+    @staticmethod
+    def _set_or_column(m, inputs, stages, name):
+        """The OR of a column's drain registers, registered ``stages`` times (the read-out register
+        and the column's deskew registers), from flip-flops with a synchronous set: ``q <= s ? 1 : d``
+        is ``q <= d | s`` with the set input as the second operand, so a level that ORs pairs needs no
+        LUT. Pairs are ORed while more than one level is left; the last level ORs what remains, all
+        but one operand in LUTs in front of ``d``; once one value is left, the levels are plain
+        registers. Every set input is a single bit, so each bit is a register of its own.
+
+        The registers have no domain reset (a flip-flop has one set/reset input, and the set is taken),
+        and those with a set start at one: an ECP5 flip-flop's initial value is its set/reset value,
+        so Yosys turns a set with initial value zero back into a LUT. Neither matters: the drain
+        registers are reset, so the OR holds zeros ``stages`` cycles after configuration or a reset,
+        before any row can be written (a row needs a tile's last step and then :attr:`fill_latency`
+        cycles, more than ``cols``)."""
+        width = len(inputs[0])
+        values = inputs
+        for level in range(stages):
+            if len(values) == 1:
+                groups = [values]
+            elif level < stages - 1:
+                groups = [values[n:n + 2] for n in range(0, len(values), 2)]
+            else:
+                groups = [values]
+            values = []
+            for k, group in enumerate(groups):
+                bits = []
+                for i in range(width):
+                    q = Signal(name=f"{name}_or{level}_{k}_{i}", init=len(group) > 1, reset_less=True)
+                    if len(group) == 1:
+                        m.d.sync += q.eq(group[0][i])
+                    else:
+                        rest = reduce(operator.or_, (value[i] for value in group[1:]))
+                        # A Mux, which the Verilog backend writes as a continuous assignment: as an
+                        # m.If it becomes an always @* block, which Icarus runs only once an input
+                        # changes, so a register whose inputs keep their initial values loads x.
+                        m.d.sync += q.eq(Mux(group[0][i], 1, rest))
+                    bits.append(q)
+                values.append(Cat(*bits))
+        return values[0]
+
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
@@ -425,6 +474,9 @@ class MacArray(BlockComponent):
         # into whole rows.
         row_out = []
         for c in range(cols):
+            if self.readout == "set_or":
+                row_out.append(self._set_or_column(m, [drains[p][c] for p in range(rows)], cols - c, f"column{c}"))
+                continue
             selected = Signal(drain_width if split else self.acc_shape, name=f"column{c}")
             m.d.sync += selected.eq(reduce(operator.or_, (drains[p][c] for p in range(rows))))
             if split:

@@ -156,12 +156,18 @@ BLOCKS = {block.name: block for block in [
             "int8_8x8_ecp5": MacArrayConfig(rows=8, cols=8, multiplier="ecp5_reg"),
             "int8_8x8_ecp5_oreg": MacArrayConfig(rows=8, cols=8, multiplier="ecp5_reg", output_reg=True),
             "int8_8x8_ecp5_pipe": MacArrayConfig(rows=8, cols=8, multiplier="ecp5_pipe"),
+            # The columns' read-out OR from flip-flops' synchronous set instead of LUTs (same latency).
+            "int8_8x8_ecp5_setor": MacArrayConfig(rows=8, cols=8, multiplier="ecp5_pipe", readout="set_or"),
             # 144 of the ECP5-85F's 156 MULT18X18D.
             "int8_12x12_ecp5_pipe": MacArrayConfig(rows=12, cols=12, multiplier="ecp5_pipe"),
             "int8_2x3_u8s8": MacArrayConfig(rows=2, cols=3, a_signed=False, max_k=64),
             # The split accumulator on the portable multiplier (checked in amaranth.sim), cut low so that
             # carries come on most steps.
             "int8_2x3_split4": MacArrayConfig(rows=2, cols=3, max_k=64, acc_split=4),
+            # The set_or read-out on the portable multiplier (checked in amaranth.sim): five rows and four
+            # columns give every kind of level (pairs with an odd one left, a last level with LUTs in
+            # front of a set, plain registers after the OR).
+            "int8_5x4_setor": MacArrayConfig(rows=5, cols=4, max_k=64, readout="set_or"),
             "int4_4x2": MacArrayConfig(rows=4, cols=2, a_width=4, b_width=4, max_k=16, mult_reg=False),
             "int16_2x2": MacArrayConfig(rows=2, cols=2, a_width=16, b_width=16, max_k=1024,
                                         input_reg=False, output_reg=True),

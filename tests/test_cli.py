@@ -104,7 +104,7 @@ def test_config_file_with_set_on_top(capsys, tmp_path):
 
 BLOCK_NAMES = ", ".join(BLOCKS)
 MAC_KEYS = ("rows, cols, a_width, a_signed, b_width, b_signed, max_k, acc_width, input_reg, mult_reg, output_reg, "
-            "multiplier, acc_split")
+            "multiplier, acc_split, readout")
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -40,6 +40,9 @@ class TestConfig:
                             r"\(the accumulator has 24 bits\), not 24$"),
         ({"acc_split": -1}, r"^acc_split must be 0 \(one adder\) or a bit position between 1 and 23 "
                             r"\(the accumulator has 24 bits\), not -1$"),
+        ({"readout": "tree"}, r"^Readout must be one of lut_or, set_or, not 'tree'$"),
+        ({"readout": "set_or", "acc_split": 12},
+         r"^The set_or readout does not take a split accumulator: set acc_split to 0$"),
     ])
     def test_bad_values(self, kwargs, message):
         with pytest.raises(ValueError, match=message):
@@ -50,6 +53,7 @@ class TestConfig:
         ({"a_signed": 1}, r"^a_signed must be a bool, not 1$"),
         ({"acc_width": 24.0}, r"^acc_width must be an integer or None, not 24\.0$"),
         ({"acc_split": True}, r"^acc_split must be an integer, not True$"),
+        ({"readout": 1}, r"^readout must be a string, not 1$"),
     ])
     def test_bad_types(self, kwargs, message):
         with pytest.raises(TypeError, match=message):
@@ -97,6 +101,17 @@ def test_ecp5_pipe_uses_pipelined_mult18x18d_and_block_ram_queue():
     assert text.count("attribute \\no_rw_check 1") == 1
 
 
+def test_set_or_reads_two_rows_out_through_a_set():
+    """With two rows, each column's OR is one register whose synchronous set is the other row's
+    drain: the set_or array has one two-input OR per column fewer than the lut_or one."""
+    from amaranth.back import rtlil
+
+    from qarith.hdl.mac_array import MacArray
+    counts = {readout: rtlil.convert(MacArray(MacArrayConfig(rows=2, cols=3, readout=readout))).count("cell $or ")
+              for readout in ("lut_or", "set_or")}
+    assert counts["lut_or"] - counts["set_or"] == 3
+
+
 class TestGolden:
     def test_matches_float_matmul(self):
         cfg = MacArrayConfig(rows=3, cols=5, max_k=40)
@@ -136,9 +151,10 @@ def test_fast_tier(config_name):
     assert gaps == [cfg.rows] * (len(case.beats) - 1)
 
 
-# The ecp5_pipe configs are 64 and 144 instances of the DSP model: minutes on either simulator. make test
-# runs a 2x3 ecp5_pipe array instead (test_cocotb_ecp5_pipe_small); make test-full runs them whole.
-HEAVY = ("int8_8x8_ecp5_pipe", "int8_12x12_ecp5_pipe")
+# The ecp5_pipe configs (and ecp5_setor, the same multipliers) are 64 and 144 instances of the DSP model:
+# minutes on either simulator. make test runs a 2x3 ecp5_pipe array instead (test_cocotb_ecp5_pipe_small);
+# make test-full runs them whole.
+HEAVY = ("int8_8x8_ecp5_pipe", "int8_12x12_ecp5_pipe", "int8_8x8_ecp5_setor")
 
 
 @pytest.mark.parametrize("config_name, simulator",
