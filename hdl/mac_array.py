@@ -40,6 +40,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.mac_array import MacArrayConfig
 from .common.component import BlockComponent
+from .common.ecp5 import MULT18X18D_MODEL, mult18x18d
 
 __all__ = ["MacArray", "RowQueue"]
 
@@ -168,8 +169,8 @@ class MacArray(BlockComponent):
     @property
     def sim_sources(self):
         """Simulation models the emitted Verilog needs besides itself (Yosys's SB_MAC16 model)."""
-        return {"ice40_dual": ["ice40:SB_MAC16"], "ecp5_reg": ["qarith:MULT18X18D"],
-                "ecp5_pipe": ["qarith:MULT18X18D"]}.get(
+        return {"ice40_dual": ["ice40:SB_MAC16"], "ecp5_reg": [MULT18X18D_MODEL],
+                "ecp5_pipe": [MULT18X18D_MODEL]}.get(
             self.cfg.multiplier, [])
 
     @property
@@ -185,31 +186,17 @@ class MacArray(BlockComponent):
         return a * b
 
     def _ecp5_product(self, m, name, a, b, product, pipelined=False):
-        """One MULT18X18D with its input and output registers (product two cycles after operands);
-        the cascade inputs stay unconnected, as nextpnr requires. ``pipelined`` adds the DSP's
-        pipeline register and a fabric register after the DSP (product four cycles after operands):
-        the multiplier array and the route out of the DSP column then each have a cycle of their own."""
-        cfg = self.cfg
-        a18 = Signal(18, name=f"{name}_a")
-        b18 = Signal(18, name=f"{name}_b")
-        p36 = Signal(36, name=f"{name}_p")
-        m.d.comb += [a18.eq(a), b18.eq(b)]
-        if pipelined:
-            m.d.sync += product.eq(p36[:len(product)])
-        else:
-            m.d.comb += product.eq(p36[:len(product)])
-        registers = {"p_REG_PIPELINE_CLK": "CLK0"} if pipelined else {}
-        ports = {f"i_A{n}": a18[n] for n in range(18)}
-        ports.update({f"i_B{n}": b18[n] for n in range(18)})
-        ports.update({f"o_P{n}": p36[n] for n in range(36)})
-        m.submodules[name] = Instance(
-            "MULT18X18D",
-            p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0", p_REG_OUTPUT_CLK="CLK0", **registers,
-            p_GSR="DISABLED", p_RESETMODE="SYNC",
-            i_SIGNEDA=int(cfg.a_signed), i_SIGNEDB=int(cfg.b_signed), i_SOURCEA=0, i_SOURCEB=0,
-            i_CLK0=ClockSignal(), i_CLK1=0, i_CLK2=0, i_CLK3=0,
-            i_CE0=1, i_CE1=0, i_CE2=0, i_CE3=0, i_RST0=0, i_RST1=0, i_RST2=0, i_RST3=0,
-            **ports)
+        """One MULT18X18D with its input and output registers (product two cycles after operands,
+        :func:`~qarith.hdl.common.ecp5.mult18x18d`). ``pipelined`` adds the DSP's pipeline register and
+        a fabric register after the DSP (product four cycles after operands): the multiplier array and
+        the route out of the DSP column then each have a cycle of their own."""
+        signs = (self.cfg.a_signed, self.cfg.b_signed)
+        if not pipelined:
+            mult18x18d(m, name, a, b, product, signed=signs)
+            return
+        dsp_product = Signal(len(product), name=f"{name}_q")
+        mult18x18d(m, name, a, b, dsp_product, signed=signs, pipeline=True)
+        m.d.sync += product.eq(dsp_product)
 
     def _ice40_dual_products(self, m, a_at, b_at, products):
         """Two PEs per SB_MAC16 in dual 8x8 mode: top half A[15:8] x B[15:8], bottom half
