@@ -195,8 +195,12 @@ class SoftmaxLut(BlockComponent):
             log_shape = unsigned(max(cfg.log_max, 1).bit_length())
             row_log = rows.params(log_shape, "row_log")
             low, high = int(lp.min()) + int(lm.min()), int(lp.max()) + int(lm.max())
+            # Lp[p] is selected a stage early, beside the Lm ROM's read, so that s10 is one add and a
+            # sign test (the iCE40 critical path had been the Lp multiplexer, the add and the clamp).
+            s10_lp = Signal(lp_values[0].shape())
+            m.d.sync += s10_lp.eq(lp_values[s9_p - cfg.p_min])
             log_sum = Signal(signed(max(abs(low), abs(high)).bit_length() + 2))
-            m.d.comb += log_sum.eq(lp_values[s10_p - cfg.p_min] + log_read.data)
+            m.d.comb += log_sum.eq(s10_lp + log_read.data)
             with m.If(s10_valid):
                 m.d.sync += row_log[s10_bank].eq(Mux(log_sum < 0, 0, log_sum))
         m.d.comb += rows.publish.eq(s10_valid)
@@ -207,12 +211,12 @@ class SoftmaxLut(BlockComponent):
         params = [row_recip, row_shift] if cfg.method == "recip" else [row_log]
         out = rows.output_pass(self.o, params, depth=7 if cfg.method == "recip" else 4)
         stalled, stages = out.stalled, out.values
-        c2_d = Signal(d_shape)
-        m.d.comb += c2_d.eq(stages[2][0] - out.x)
         c3_masked, c4_masked = Signal(), Signal()
         stalled((c3_masked, cfg.mask_min & (out.x == min_code)), (c4_masked, c3_masked))
         if cfg.method == "recip":
             exp_out_read = exp_rom.read_port(transparent_for=())
+            c2_d = Signal(d_shape)
+            m.d.comb += c2_d.eq(stages[2][0] - out.x)
             c3_index = Signal(range(len(exp)))
             stalled((c3_index, Mux(c2_d >= len(exp) - 1, len(exp) - 1, c2_d)))
             m.d.comb += [exp_out_read.addr.eq(c3_index), exp_out_read.en.eq(out.advance)]
@@ -224,18 +228,32 @@ class SoftmaxLut(BlockComponent):
             stalled((product, c5_e * stages[5][1]))
             halved = Signal(len(product))
             stalled((halved, product >> stages[6][2]))
-            rounded = Signal(len(product))
-            m.d.comb += rounded.eq((halved + 1) >> 1)
+            # round(halved / 2) > out_max exactly when halved >= 2 out_max + 1: the saturation test is a
+            # compare with a constant beside an (out_width + 1)-bit rounding add, not after a full-width one.
+            saturated = Signal()
+            m.d.comb += saturated.eq(halved >= 2 * cfg.out_max + 1)
+            rounded = Signal(cfg.out_width + 1)
+            m.d.comb += rounded.eq((halved[:cfg.out_width + 1] + 1) >> 1)
             stalled((self.o.valid, out.valid[7]),
-                    (out.data(self.o), Mux(rounded > cfg.out_max, cfg.out_max, rounded)), *out.ends(self.o, 7))
+                    (out.data(self.o), Mux(saturated, cfg.out_max, rounded)), *out.ends(self.o, 7))
         else:
             table = out_table(cfg)
             m.submodules.out_rom = out_rom = _rom(table, unsigned(cfg.out_width))
             out_rom_read = out_rom.read_port(transparent_for=())
-            k = Signal(cfg.in_width + cfg.log_frac_bits + log_shape.width + 1)
-            m.d.comb += k.eq((c2_d << cfg.log_frac_bits) + stages[2][1])
+            # k = ((max - x) << G) + L, clamped to the table. The row's part, (max << G) + L, and the same
+            # less the clamp threshold are added a stage early (c1 -> c2, from the carried maximum and
+            # L), so that c2 is two subtractions of x << G side by side and a multiplexer, not a
+            # subtraction, an add and a compare in a row (the ECP5 and iCE40 critical path).
+            top = len(table) - 1
+            wide = signed(cfg.in_width + cfg.log_frac_bits + log_shape.width + 2)
+            row_k, row_over = Signal(wide), Signal(wide)
+            stalled((row_k, (stages[1][0] << cfg.log_frac_bits) + stages[1][1]),
+                    (row_over, (stages[1][0] << cfg.log_frac_bits) + stages[1][1] - top))
+            k, over = Signal(wide), Signal(wide)
+            m.d.comb += [k.eq(row_k - (out.x << cfg.log_frac_bits)),
+                         over.eq(row_over - (out.x << cfg.log_frac_bits))]
             c3_index = Signal(range(len(table)))
-            stalled((c3_index, Mux(k >= len(table) - 1, len(table) - 1, k)))
+            stalled((c3_index, Mux(over >= 0, top, k)))
             m.d.comb += [out_rom_read.addr.eq(c3_index), out_rom_read.en.eq(out.advance)]
             stalled((self.o.valid, out.valid[4]), (out.data(self.o), Mux(c4_masked, 0, out_rom_read.data)),
                     *out.ends(self.o, 4))
