@@ -18,8 +18,8 @@ Built on :class:`qarith.hdl.rows.RowEngine` (banked row buffer and row maximum):
 (:func:`qarith.hdl.shift_exp.ibert_exp_stages`, eight stages and one more multiplier) and the dividend
 ``2**32``; the rest is the same hardware.
 
-Latency from a row's last element to its first output: ``n + 2 quotient_width + 19`` cycles (``+ 27`` for
-``"ibert"``). One element per cycle in steady state; backpressure stalls the output pass and, once every
+The input is registered once ahead of the row engine. Latency from a row's last element to its first
+output: ``n + 2 quotient_width + 20`` cycles (``+ 28`` for ``"ibert"``). One element per cycle in steady state; backpressure stalls the output pass and, once every
 bank is taken, the input.
 """
 
@@ -145,15 +145,24 @@ class Shiftmax(BlockComponent):
     def row_latency(self, length):
         """Cycles from a row's last element to its first output, for a row of ``length`` elements
         with nothing else in flight."""
-        # length reads (the first in the cycle after the last element), the reduce tail, then the
-        # output pass (it reads in the cycle the parameters are visible): buffer word, its register,
-        # d, the exp stages, the product (partial products, their sum), the output register.
-        return length + self.reduce_tail + 2 + 1 + self.exp_stages + PRODUCT_STAGES + 1
+        # the input register, length reads (the first in the cycle after the last element is in the
+        # buffer), the reduce tail, then the output pass (it reads in the cycle the parameters are
+        # visible): buffer word, its register, d, the exp stages, the product (partial products, their
+        # sum), the output register.
+        return 1 + length + self.reduce_tail + 2 + 1 + self.exp_stages + PRODUCT_STAGES + 1
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        rows = RowEngine(m, cfg.n, signed(cfg.in_width), self.banks, self.i, cfg.variable_length)
+        # The input registered ahead of the row engine (payload and valid; ready passes through, so one
+        # element a cycle still goes in): the source's logic and the ingest's comparison with the running
+        # maximum are a cycle apart (together, with the pin wrapper as the source, they were the iCE40
+        # critical path of n197_pytorch).
+        staged = stream.Signature(self.i.payload.shape()).create()
+        m.d.comb += self.i.ready.eq(~staged.valid | staged.ready)
+        with m.If(self.i.ready):
+            m.d.sync += [staged.valid.eq(self.i.valid), staged.payload.eq(self.i.payload)]
+        rows = RowEngine(m, cfg.n, signed(cfg.in_width), self.banks, staged, cfg.variable_length)
         d_shape = signed(cfg.in_width + 1)
 
         def sync(target, value):
