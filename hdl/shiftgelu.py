@@ -7,11 +7,11 @@ A single pipeline that stalls as a whole while ``o.ready`` is low:
 3. two four-stage shift-exp pipelines side by side (:func:`qarith.hdl.shift_exp.shift_exp_stages`)
    give ``e1 = exp(y - m)`` and ``e2 = exp(-m)``;
 4. ``e1 + e2`` registered;
-5. a non-restoring divider, one stage per quotient bit (``quotient_width``), gives
-   ``f = floor((2**31 - 1) / (e1 + e2))``;
+5. a non-restoring divider, two stages per quotient bit (:func:`qarith.hdl.shiftmax.split_divide_stages`,
+   ``2 quotient_width``), gives ``f = floor((2**31 - 1) / (e1 + e2))``;
 6. the sigmoid code ``(e1 * f) >> (32 - sig_width)``, registered; 7. ``x * sigmoid``, registered.
 
-Latency ``quotient_width + 9`` cycles; two multipliers (``e1 * f`` and ``x * sigmoid``), no table.
+Latency ``2 quotient_width + 9`` cycles; two multipliers (``e1 * f`` and ``x * sigmoid``), no table.
 
 ``method="ibert"`` is I-BERT's i-GELU instead: ``min(|x|, -b)`` and the sign, ``+ b``, the square,
 ``sign (... + c) >> erf_shift``, ``+ h``, ``-(x * ...)``: six stages, two multipliers, latency 6.
@@ -23,9 +23,10 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.shiftgelu import ShiftGeluConfig, ibert_gelu_constants
 from ..golden.shiftmax import INT31_MAX
-from .common.arith import delay, divide_stages
+from .common.arith import delay
 from .common.component import BlockComponent
 from .common.shift_exp import SHIFT_EXP_STAGES, shift_exp_stages
+from .shiftmax import split_divide_stages
 
 __all__ = ["ShiftGelu"]
 
@@ -65,7 +66,7 @@ class ShiftGelu(BlockComponent):
     def latency(self):
         if self.cfg.method == "ibert":
             return IBERT_STAGES
-        return 2 + SHIFT_EXP_STAGES + 1 + self.cfg.quotient_width + 2
+        return 2 + SHIFT_EXP_STAGES + 1 + 2 * self.cfg.quotient_width + 2
 
     def elaborate(self, platform):
         m = Module()
@@ -105,7 +106,7 @@ class ShiftGelu(BlockComponent):
         e1 = delayed(e1, 1, "e1_sum")
         x4 = delayed(x3, 1, "x4")
         valid = delayed(valid, 1, "valid_sum")
-        factor, stages = divide_stages(m, INT31_MAX, total, cfg.quotient_width, stalled, name="div")
+        factor, stages = split_divide_stages(m, INT31_MAX, total, cfg.quotient_width, stalled, name="div")
         e1 = delayed(e1, stages, "e1_div")
         x5 = delayed(x4, stages, "x5")
         valid = delayed(valid, stages, "valid_div")

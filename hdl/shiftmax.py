@@ -6,9 +6,10 @@ Built on :class:`qarith.hdl.rows.RowEngine` (banked row buffer and row maximum):
 ``reduce`` pass
     ``e_i`` through the four-stage shift-exp pipeline (:func:`qarith.hdl.shift_exp.shift_exp_stages`:
     shifts, comparisons with the constants ``k x0``, a barrel shift; no multiplier), summed; the
-    row's ``f = floor((2**31 - 1) / s)`` from a pipelined non-restoring divider with one stage per quotient
-    bit (``quotient_width`` stages: ``s >= e(0)`` bounds the quotient, 12 bits for the default
-    config), so the divider accepts a new row every cycle and never limits the throughput;
+    row's ``f = floor((2**31 - 1) / s)`` from a pipelined non-restoring divider with two stages per
+    quotient bit (:func:`split_divide_stages`, ``2 quotient_width`` stages: ``s >= e(0)`` bounds the
+    quotient, 12 bits for the default config), so the divider accepts a new row every cycle and never
+    limits the throughput;
 ``output`` pass
     ``e_i`` again through the same pipeline, then ``(e_i * f) >> (32 - out_width)``: one product, its
     partial products registered before their sum (:func:`qarith.hdl.common.arith.product_stages`).
@@ -17,22 +18,76 @@ Built on :class:`qarith.hdl.rows.RowEngine` (banked row buffer and row maximum):
 (:func:`qarith.hdl.shift_exp.ibert_exp_stages`, eight stages and one more multiplier) and the dividend
 ``2**32``; the rest is the same hardware.
 
-Latency from a row's last element to its first output: ``n + quotient_width + 19`` cycles (``+ 27`` for
-``"ibert"``). One element per cycle in steady state; backpressure stalls the output pass and, once every
+The input is registered once ahead of the row engine. Latency from a row's last element to its first
+output: ``n + 2 quotient_width + 20`` cycles (``+ 28`` for ``"ibert"``). One element per cycle in steady state; backpressure stalls the output pass and, once every
 bank is taken, the input.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from ..golden.shiftmax import ShiftmaxConfig
-from .common.arith import PRODUCT_STAGES, divide_stages, product_stages
+from .common.arith import PRODUCT_STAGES, product_stages
 from .common.component import BlockComponent
 from .common.rows import RowEngine, banks_for, row_layout
 from .common.shift_exp import IBERT_EXP_STAGES, SHIFT_EXP_STAGES, ibert_exp_stages, shift_exp_stages
 
-__all__ = ["Shiftmax"]
+__all__ = ["Shiftmax", "split_divide_stages"]
+
+
+def split_divide_stages(m, numerator, divisor, quotient_width, register, name="div"):
+    """``floor(numerator / divisor)`` as :func:`qarith.hdl.common.arith.divide_stages` computes it
+    (non-restoring, the same quotient bits), with each quotient bit's add-or-subtract cut into two
+    register stages: the low half of the ``len(divisor) + 1`` kept bits and its carry, then the high
+    half from that registered carry, with its operand (the divisor or its complement) already chosen.
+    A stage is half a carry chain with no multiplexer in front of it (the iCE40 critical path of
+    ``shiftmax`` and ``shiftgelu`` was one whole chain, 27 to 31 bits, behind that multiplexer).
+    Returns ``(quotient, 2 * quotient_width)``.
+
+    The kept bits of a stage's sum depend on the kept bits of its operands only (a sum modulo
+    ``2**(len(divisor) + 1)``), and the remainder's bits below the quotient bit are the numerator's own,
+    constants, so the stage adds the window ``[bit, bit + len(divisor)]`` of the remainder alone."""
+    divisor_width = len(divisor)
+    width = divisor_width + 1                  # kept bits of each sum; the top one is the sign
+    low_width = width // 2
+    numerator_bits = Const(numerator, unsigned(quotient_width + width))
+    remainder = numerator_bits                  # bits [bit, bit + width) are the window of quotient bit `bit`
+    negative = Const(0, 1)
+    quotient = Const(0, unsigned(quotient_width))
+    current_divisor = divisor
+
+    def stage_signal(shape, label, bit):
+        return Signal(shape, name=f"{name}_{label}{bit}", reset_less=True)
+
+    for bit in reversed(range(quotient_width)):
+        window = remainder[bit:bit + width]
+        operand = Mux(negative, Cat(current_divisor, Const(0, 1)), ~Cat(current_divisor, Const(0, 1)))
+        # first register stage: the low half with its carry out; the high half's operands
+        low = stage_signal(low_width + 1, "low", bit)
+        high_window = stage_signal(width - low_width, "hwin", bit)
+        high_operand = stage_signal(width - low_width, "hop", bit)
+        half_divisor = stage_signal(divisor_width, "hdiv", bit)
+        half_quotient = stage_signal(quotient_width, "hquo", bit)
+        register(low, window[:low_width] + operand[:low_width] + ~negative)
+        register(high_window, window[low_width:])
+        register(high_operand, operand[low_width:])
+        register(half_divisor, current_divisor)
+        register(half_quotient, quotient)
+        # second register stage: the high half, the carry brought in as a bit below both operands
+        carry = low[low_width]
+        high = Signal(width - low_width + 1, name=f"{name}_high{bit}")
+        m.d.comb += high.eq(Cat(carry, high_window) + Cat(carry, high_operand))
+        kept = stage_signal(width, "rem", bit)
+        next_quotient = stage_signal(quotient_width, "quo", bit)
+        next_divisor = stage_signal(divisor_width, "div", bit)
+        register(kept, Cat(low[:low_width], high[1:]))
+        register(next_quotient, half_quotient | Mux(high[-1], 0, 1 << bit))
+        register(next_divisor, half_divisor)
+        remainder = Cat(numerator_bits[:bit], kept)
+        negative = kept[-1]
+        quotient, current_divisor = next_quotient, next_divisor
+    return quotient, 2 * quotient_width
 
 
 class Shiftmax(BlockComponent):
@@ -77,7 +132,7 @@ class Shiftmax(BlockComponent):
     def reduce_tail(self):
         """Cycles from the reduce pass's last read to the row's ``f`` being visible to the output pass:
         buffer word, its register, d, the exp stages, the accumulator, the divider, the parameter."""
-        return 2 + 1 + self.exp_stages + 1 + self.cfg.quotient_width + 1
+        return 2 + 1 + self.exp_stages + 1 + 2 * self.cfg.quotient_width + 1
 
     @property
     def banks(self):
@@ -90,22 +145,31 @@ class Shiftmax(BlockComponent):
     def row_latency(self, length):
         """Cycles from a row's last element to its first output, for a row of ``length`` elements
         with nothing else in flight."""
-        # length reads (the first in the cycle after the last element), the reduce tail, then the
-        # output pass (it reads in the cycle the parameters are visible): buffer word, its register,
-        # d, the exp stages, the product (partial products, their sum), the output register.
-        return length + self.reduce_tail + 2 + 1 + self.exp_stages + PRODUCT_STAGES + 1
+        # the input register, length reads (the first in the cycle after the last element is in the
+        # buffer), the reduce tail, then the output pass (it reads in the cycle the parameters are
+        # visible): buffer word, its register, d, the exp stages, the product (partial products, their
+        # sum), the output register.
+        return 1 + length + self.reduce_tail + 2 + 1 + self.exp_stages + PRODUCT_STAGES + 1
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        rows = RowEngine(m, cfg.n, signed(cfg.in_width), self.banks, self.i, cfg.variable_length)
+        # The input registered ahead of the row engine (payload and valid; ready passes through, so one
+        # element a cycle still goes in): the source's logic and the ingest's comparison with the running
+        # maximum are a cycle apart (together, with the pin wrapper as the source, they were the iCE40
+        # critical path of n197_pytorch).
+        staged = stream.Signature(self.i.payload.shape()).create()
+        m.d.comb += self.i.ready.eq(~staged.valid | staged.ready)
+        with m.If(self.i.ready):
+            m.d.sync += [staged.valid.eq(self.i.valid), staged.payload.eq(self.i.payload)]
+        rows = RowEngine(m, cfg.n, signed(cfg.in_width), self.banks, staged, cfg.variable_length)
         d_shape = signed(cfg.in_width + 1)
 
         def sync(target, value):
             m.d.sync += target.eq(value)
 
         # -- reduce pass: d = x - max; e; the row sum; f = floor((2**31 - 1) / sum) ----------------
-        valid, first, last, bank = rows.tags(1 + self.exp_stages)
+        valid, _, last, bank = rows.tags(1 + self.exp_stages)
         d = Signal(d_shape)
         sync(d, rows.x - rows.max)
         def exponential(d, register, name):
@@ -114,15 +178,18 @@ class Shiftmax(BlockComponent):
             return shift_exp_stages(m, d, cfg.x0, cfg.shift, cfg.variant, register, name=name)
 
         e = exponential(d, sync, "sum_exp")
+        # The accumulator is cleared by the row's last element rather than masked at its first: the
+        # clear is the register's synchronous reset, off the sum's carry chain (a multiplexer in front of
+        # the chain was the iCE40 critical path once the divider was split).
         accumulator, added = Signal(cfg.sum_width), Signal(cfg.sum_width)
-        m.d.comb += added.eq(Mux(first, 0, accumulator) + e)
+        m.d.comb += added.eq(accumulator + e)
         total, total_valid, total_bank = Signal(cfg.sum_width), Signal(), Signal(rows.bank_bits)
         m.d.sync += [total_valid.eq(valid & last), total_bank.eq(bank)]
         with m.If(valid):
             m.d.sync += accumulator.eq(added)
             with m.If(last):
-                m.d.sync += total.eq(added)
-        factor, stages = divide_stages(m, cfg.numerator, total, cfg.quotient_width, sync, name="div")
+                m.d.sync += [total.eq(added), accumulator.eq(0)]
+        factor, stages = split_divide_stages(m, cfg.numerator, total, cfg.quotient_width, sync, name="div")
         done, done_bank = total_valid, total_bank
         for stage in range(stages):
             later_valid, later_bank = Signal(name=f"div_valid{stage}"), Signal(rows.bank_bits, name=f"div_bank{stage}")

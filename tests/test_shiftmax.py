@@ -1,10 +1,15 @@
+import random
+
 import pytest
 import torch
+from amaranth.hdl import Module, Signal
+from amaranth.sim import Simulator
 from shift_exp_bounds import shift_exp_interval
 
 from qarith.golden.common.scores import KINDS, score_rows
 from qarith.golden.common.shift_exp import exp_max, ibert_constants, ibert_exp, shift_exp, x0_of
-from qarith.golden.shiftmax import ShiftmaxConfig, float_softmax, row_exponentials, shiftmax
+from qarith.golden.shiftmax import INT31_MAX, ShiftmaxConfig, float_softmax, row_exponentials, shiftmax
+from qarith.hdl.shiftmax import split_divide_stages
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import run_amaranth
 from qarith.sim.common.rows import row_vectors
@@ -149,6 +154,51 @@ class TestGolden:
         bound = torch.maximum((p_low - reference).abs(), (p_high - reference).abs()) + 1e-12
         error = (shiftmax(cfg, x).to(torch.float64) / 128 - reference).abs()
         assert bool((error <= bound).all())
+
+
+def _divider_cases():
+    """(numerator, quotient width, divisor width) of every named shiftmax and shiftgelu config's divider."""
+    cases = {}
+    for name, cfg in BLOCKS["shiftmax"].configs.items():
+        cases[f"shiftmax-{name}"] = (cfg.numerator, cfg.quotient_width, cfg.sum_width)
+    for name, cfg in BLOCKS["shiftgelu"].configs.items():
+        if cfg.method == "shift":
+            cases[f"shiftgelu-{name}"] = (INT31_MAX, cfg.quotient_width, cfg.e_max.bit_length() + 1)
+    return [pytest.param(*case, id=name) for name, case in cases.items()]
+
+
+@pytest.mark.parametrize("numerator, quotient_width, divisor_width", _divider_cases())
+def test_split_divider(numerator, quotient_width, divisor_width):
+    """``split_divide_stages`` gives ``floor(numerator / divisor)`` ``2 quotient_width`` cycles after each
+    divisor, a new divisor every cycle: the range's ends (the least divisor whose quotient fits, the
+    widest divisor), the quotient's steps (divisors at and beside ``numerator // q``) and random ones."""
+    low, high = (numerator >> quotient_width) + 1, (1 << divisor_width) - 1
+    rng = random.Random(quotient_width * 64 + divisor_width)
+    steps = [numerator // q + k for q in (1, 2, 3, (1 << quotient_width) - 1) for k in (-1, 0, 1)]
+    divisors = [low, low + 1, high, high - 1] + [d for d in steps if low <= d <= high]
+    divisors += [rng.randint(low, high) for _ in range(200)]
+    m = Module()
+    divisor = Signal(divisor_width)
+
+    def register(target, value):
+        m.d.sync += target.eq(value)
+
+    quotient, stages = split_divide_stages(m, numerator, divisor, quotient_width, register)
+    assert stages == 2 * quotient_width
+    got = []
+
+    async def testbench(ctx):
+        for cycle in range(len(divisors) + stages):
+            ctx.set(divisor, divisors[cycle] if cycle < len(divisors) else 0)
+            await ctx.tick()
+            if cycle >= stages - 1 and len(got) < len(divisors):
+                got.append(ctx.get(quotient))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert got == [numerator // d for d in divisors]
 
 
 @pytest.mark.parametrize("config_name", fixed_configs("shiftmax"))
