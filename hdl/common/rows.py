@@ -143,10 +143,13 @@ class RowEngine:
         # comparison a ripple of LUTs, the UP5K critical path).
         above = Signal()
         m.d.comb += above.eq((running_max - element)[-1])
+        # The next element starts a row: a flip-flop, not a compare of in_index in front of the
+        # multiplexer and running_max's enable (with the comparison above, the iCE40 ingest path).
+        at_first = Signal(init=1)
         m.d.comb += [
             full.eq(occupied == banks),
             i.ready.eq(~full),
-            new_max.eq(Mux((in_index == 0) | above, element, running_max)),
+            new_max.eq(Mux(at_first | above, element, running_max)),
             write.addr.eq(Cat(in_index, rows_in[:bank_bits])),
             write.data.eq(element),
             write.en.eq(i.valid & i.ready),
@@ -164,7 +167,7 @@ class RowEngine:
         else:
             in_end = in_index == n - 1
         with m.If(i.valid & i.ready):
-            m.d.sync += running_max.eq(new_max)
+            m.d.sync += [running_max.eq(new_max), at_first.eq(in_end)]
             with m.If(in_end):
                 m.d.sync += [in_index.eq(0), rows_in.eq(rows_in + 1)]
                 m.d.comb += row_in_done.eq(1)

@@ -53,25 +53,25 @@ def shift_exp_stages(m, d, x0, n, variant, register, name="exp"):
     thermometer = Signal(n, name=f"{name}_thermometer")
     register(thermometer, Cat(*(d < _least_reaching(k * x0 + 1, len(d)) for k in range(1, n + 1))))
     q = Signal(range(n + 1), name=f"{name}_q")
-    t2 = Signal.like(t, name=f"{name}_t2")
+    # t2 carries t - 2 x0: the offset of the last stage's base (r - 2 x0) is added here, beside q's
+    # count, so that the last stage is the barrel shift alone (with the add, the iCE40 critical path).
+    t2 = Signal(signed(max(len(t), Const(-2 * x0).shape().width + 1) + 1), name=f"{name}_t2")
     register(q, thermometer_count(thermometer))
-    register(t2, t)
+    register(t2, t - 2 * x0)
     # q x0 by shifts and adds of q (not a table: a constant lookup becomes an always block that Icarus
     # leaves at x until its index first changes; not a product, which Yosys maps to a DSP whose delay
     # was the ECP5 critical path).
-    r = Signal(signed(Const(x0).shape().width + 1), name=f"{name}_r")
+    # base = r - 2 x0 with r = t - q x0 in (x0, 0]: base in (-x0, -2 x0], positive.
+    base = Signal(unsigned(Const(-2 * x0).shape().width), name=f"{name}_base")
     amount = Signal(range(n + 1), name=f"{name}_shift")
-    register(r, t2 + constant_product(q, -x0))
+    register(base, t2 + constant_product(q, -x0))
     register(amount, n - q)
     e = Signal(unsigned((-x0 << n).bit_length()), name=f"{name}_e")
     if variant == "pytorch":
-        base = Signal(unsigned(Const(-2 * x0).shape().width), name=f"{name}_base")    # r - 2 x0 > 0
-        m.d.comb += base.eq(r - 2 * x0)
         register(e, (base << amount) >> 1)
     else:
-        base = Signal(unsigned(Const(-x0).shape().width), name=f"{name}_base")        # (r >> 1) - x0 > 0
-        m.d.comb += base.eq((r >> 1) - x0)
-        register(e, base << amount)
+        # (r >> 1) - x0 is (r - 2 x0) >> 1: 2 x0 is even.
+        register(e, (base >> 1) << amount)
     return e
 
 
