@@ -44,7 +44,7 @@ import torch
 
 from .common.codes import code_range, require_integers
 from .common.ragged import by_length, check_variable_length
-from .requant import RequantConfig, quantize_multiplier, requantize
+from .requant import MULTIPLIERS, RequantConfig, quantize_multiplier, requantize
 
 __all__ = ["ILayerNormConfig", "activation_rows", "isqrt", "reference_sqrt", "mean_round", "layernorm_params", "ilayernorm",
            "float_layernorm", "length_rescale", "INT31_MAX", "RESCALE_BITS"]
@@ -85,6 +85,10 @@ class ILayerNormConfig:
     variable_length : bool
         Rows of any length ``1..C``, each ended by the input's ``last`` (payloads ``{"data", "last"}``
         in and out; see the module docstring); ``False``: every row has ``C`` elements.
+    multiplier : str
+        The output requantizer's partial-product multipliers (:data:`qarith.golden.requant.MULTIPLIERS`:
+        ``"fabric"`` or ``"ecp5"``, MULT18X18D instances with their registers); the function is
+        the same.
     """
     channels: int = 64
     in_width: int = 8
@@ -94,9 +98,12 @@ class ILayerNormConfig:
     out_scale: float = 1 / 32
     out_width: int = 8
     variable_length: bool = False
+    multiplier: str = "fabric"
 
     def __post_init__(self):
         require_integers(self, ("channels", "in_width", "out_width"))
+        if self.multiplier not in MULTIPLIERS:
+            raise ValueError(f"Multiplier must be one of {', '.join(MULTIPLIERS)}, not {self.multiplier!r}")
         check_variable_length(self)
         if not isinstance(self.out_scale, (int, float)) or isinstance(self.out_scale, bool):
             raise TypeError(f"out_scale must be a number, not {self.out_scale!r}")

@@ -78,6 +78,7 @@ the config's integerized layer (:func:`qarith.golden.encoder_layer.config_params
 memories' initial contents. Cycles: :meth:`EncoderLayer.phase_cycles` (exact, no stalls).
 """
 
+import dataclasses
 import operator
 from functools import reduce
 
@@ -154,7 +155,8 @@ class EncoderLayer(BlockComponent):
             softmax_cfg = params.softmax_config(cfg.max_seq, variable_length=True)
             self.softmax = SoftmaxLut(softmax_cfg) if cfg.softmax == "lut" else Shiftmax(softmax_cfg)
         if self.layer:
-            self.ln1, self.ln2 = ILayerNorm(params.ln1), ILayerNorm(params.ln2)
+            self.ln1 = ILayerNorm(dataclasses.replace(params.ln1, multiplier=cfg.multiplier))
+            self.ln2 = ILayerNorm(dataclasses.replace(params.ln2, multiplier=cfg.multiplier))
             self.gelu = ShiftGelu(params.gelu)
             self.requant_gelu = Requant(RequantConfig(lanes=1, acc_width=params.gelu.out_width,
                                                       multiplier=cfg.multiplier))
@@ -170,7 +172,7 @@ class EncoderLayer(BlockComponent):
     def sim_sources(self):
         """Simulation models of the FPGA primitives the submodules instantiate (``multiplier="ecp5"``)."""
         sources = []
-        for block in (self.mac, self.requant, self.requant_x, self.requant_gelu):
+        for block in (self.mac, self.requant, self.requant_x, self.requant_gelu, self.ln1, self.ln2):
             for source in (block.sim_sources if block is not None else []):
                 if source not in sources:
                     sources.append(source)

@@ -76,11 +76,15 @@ class ILayerNorm(BlockComponent):
     config_class = ILayerNormConfig
 
     throughput = 1  # elements per cycle, in steady state
-    sim_sources = []
+    @property
+    def sim_sources(self):
+        """Simulation models of the primitives the requantizer instantiates (``multiplier="ecp5"``)."""
+        return self._requant.sim_sources
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self._requant = Requant(RequantConfig(lanes=1, acc_width=32, out_width=cfg.out_width, out_signed=True))
+        self._requant = Requant(RequantConfig(lanes=1, acc_width=32, out_width=cfg.out_width, out_signed=True,
+                                              multiplier=cfg.multiplier))
         i_shape, o_shape = signed(cfg.in_width), signed(cfg.out_width)
         if cfg.variable_length:
             i_shape, o_shape = row_layout(i_shape), row_layout(o_shape)

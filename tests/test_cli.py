@@ -171,7 +171,8 @@ def test_bad_config_files(capsys, tmp_path, text, message):
 
 def test_config_file_text_is_the_canonical_form():
     text = to_text(BLOCKS["ilayernorm"].configs["c3_i6"])
-    assert text == "channels = 3\nin_width = 6\nout_scale = 0.0625\nout_width = 8\nvariable_length = false\n"
+    assert text == ("channels = 3\nin_width = 6\nout_scale = 0.0625\nout_width = 8\nvariable_length = false\n"
+                    "multiplier = \"fabric\"\n")
     assert from_text(BLOCKS["ilayernorm"].config, text) == BLOCKS["ilayernorm"].configs["c3_i6"]
 
 
