@@ -738,17 +738,22 @@ def softmax_lut(cfg):
     from ..hdl.softmax_lut import SoftmaxLut
     component = interface(SoftmaxLut, cfg)
     tables = {name: (len(entries), width) for name, (entries, width, _) in cfg.tables().items()}
+    # A padded exp ROM (every in_width-bit d has an entry) needs no clamp of its index.
+    clamp = 0 if component.exp_padded else 1
+    if component.exp_padded:
+        tables["exp"] = (1 << cfg.in_width, tables["exp"][1])
 
     def read(name, per=1):
         entries, width = tables[name]
         tally.read(width, _bytes(entries * width), per)
     tally = _Tally()
     buffer_bytes = _row_engine(tally, cfg.n, cfg.in_width, component.banks)
-    tally.add(cfg.in_width, 2)                               # max - x, clamp to the exp table
+    tally.add(cfg.in_width, 1 + clamp)                       # max - x, clamp to the exp table
     read("exp")
     tally.add(cfg.sum_width)
     tally.add(cfg.sum_width, 1 / cfg.n)                      # sum < 2**p_min
-    tally.add(cfg.in_width, 2)                               # output pass: max - x, clamp
+    # output pass: max - x, and the exp index's clamp (recip) or the log-domain one's operand (log)
+    tally.add(cfg.in_width, 1 + clamp if cfg.method == "recip" else 2)
     if cfg.method == "recip":
         read("recip", 1 / cfg.n)
         tally.add(8, 1 / cfg.n)                              # the row's shift: p + constant
@@ -761,7 +766,7 @@ def softmax_lut(cfg):
         tally.add(cfg.in_width + 4, 2 / cfg.n)               # lp + lm, < 0
         tally.add(cfg.in_width + cfg.log_frac_bits + 4, 2)   # (d << f) + row log, clamp
         read("out")
-    return tally.done("element", table_bytes=cfg.table_bytes, buffer_bytes=buffer_bytes)
+    return tally.done("element", table_bytes=component.table_bytes, buffer_bytes=buffer_bytes)
 
 
 @_counts("shiftmax")

@@ -23,6 +23,8 @@ input stops only when every buffer bank is taken, so backpressure loses nothing.
 one element per cycle.
 """
 
+import math
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream
 from amaranth.lib.memory import Memory
@@ -101,8 +103,20 @@ class SoftmaxLut(BlockComponent):
         return length + SUM_TAIL + (8 if self.cfg.method == "recip" else 5)
 
     @property
+    def exp_padded(self):
+        """Whether the exp ROM holds an entry for every ``d`` of ``in_width`` bits (the table's last entry
+        repeated): when that is at most 256 entries, the depth of one iCE40 block RAM at 16 bits and a
+        fraction of one DP16KD. Synthesis then puts it in block RAM, one copy per read port, where the
+        shorter table had been partly logic (iCE40 ``n64_recip_o12``: 5 block RAMs instead of 3, 947
+        logic cells instead of 1265)."""
+        return (1 << self.cfg.in_width) <= 256
+
+    @property
     def table_bytes(self):
-        return self.cfg.table_bytes
+        """The tables' bytes as built: :attr:`SoftmaxLutConfig.table_bytes` plus the padded exp entries."""
+        exp, width, _ = self.cfg.tables()["exp"]
+        extra = (1 << self.cfg.in_width) - len(exp) if self.exp_padded else 0
+        return self.cfg.table_bytes - math.ceil(len(exp) * width / 8) + math.ceil((len(exp) + extra) * width / 8)
 
     def elaborate(self, platform):
         m = Module()
@@ -114,6 +128,11 @@ class SoftmaxLut(BlockComponent):
 
         exp = exp_table(cfg)
         exp_shape = unsigned(int(exp.max()).bit_length())
+        padded = self.exp_padded
+        if padded:
+            # Every d = max - x (in_width bits) has its own entry, the last one repeated past the table:
+            # the index needs no clamp (a subtraction then a compare, the iCE40 path of n64_recip_o12).
+            exp = list(exp.tolist()) + [int(exp[-1])] * ((1 << cfg.in_width) - len(exp))
         m.submodules.exp_rom = exp_rom = _rom(exp, exp_shape)
         exp_sum_read = exp_rom.read_port(transparent_for=())
 
@@ -132,7 +151,7 @@ class SoftmaxLut(BlockComponent):
         s3, s3_masked, s3_index = tags(3), Signal(), Signal(range(len(exp)))
         follow(s3, s2)
         m.d.sync += [s3_masked.eq(cfg.mask_min & (rows.x == min_code)),
-                     s3_index.eq(Mux(s2_d >= len(exp) - 1, len(exp) - 1, s2_d))]
+                     s3_index.eq(s2_d if padded else Mux(s2_d >= len(exp) - 1, len(exp) - 1, s2_d))]
         m.d.comb += exp_sum_read.addr.eq(s3_index)
         s4, s4_masked = tags(4), Signal()
         follow(s4, s3)
@@ -218,7 +237,7 @@ class SoftmaxLut(BlockComponent):
             c2_d = Signal(d_shape)
             m.d.comb += c2_d.eq(stages[2][0] - out.x)
             c3_index = Signal(range(len(exp)))
-            stalled((c3_index, Mux(c2_d >= len(exp) - 1, len(exp) - 1, c2_d)))
+            stalled((c3_index, c2_d if padded else Mux(c2_d >= len(exp) - 1, len(exp) - 1, c2_d)))
             m.d.comb += [exp_out_read.addr.eq(c3_index), exp_out_read.en.eq(out.advance)]
             # c5: E[d] registered (masked scores read 0); c6: the product E[d] * R; c7: shifted right by
             # t - 1; output: rounded (+1 >> 1), clamped.

@@ -79,7 +79,11 @@ class TestConfig:
         # recip: R[0] = round(1024 / (1 + 0.5/128)) = 1020 needs 10 bits: 128 entries of 10 bits = 160 bytes.
         assert len(exp_table(cfg)) == 101 and int(recip_table(cfg)[0]) == 1020
         assert cfg.table_bytes == 101 + 160
-        assert BLOCKS["softmax_lut"].interface(cfg).table_bytes == cfg.table_bytes
+        # The block's exp ROM holds every 8-bit d (the last entry repeated, so its index needs no
+        # clamp): 155 more 8-bit entries than the table.
+        assert BLOCKS["softmax_lut"].interface(cfg).table_bytes == cfg.table_bytes + (256 - 101)
+        assert BLOCKS["softmax_lut"].interface(SoftmaxLutConfig(in_width=10, n=256)).table_bytes == \
+            SoftmaxLutConfig(in_width=10, n=256).table_bytes
         # The budget for the default configuration, and the peer's tables for scale.
         assert cfg.table_bytes <= 700 and SoftmaxLutConfig(method="log").table_bytes <= 700
         assert HLS4ML_TABLE_BYTES == 4608
