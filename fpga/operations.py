@@ -674,8 +674,8 @@ def _row_engine(tally, n, in_width, banks):
 
 
 def _divider(tally, numerator_bits, divisor_bits, quotient_width, per):
-    """``hdl/common/arith.py`` ``divide_stages``: one addition (or subtraction) of ``divisor_bits + 2``
-    bits per quotient bit (non-restoring)."""
+    """``hdl/common/arith.py`` ``divide_stages`` (and ``split_divide_stages``, the same add in two
+    halves): one addition (or subtraction) of ``divisor_bits + 2`` bits per quotient bit (non-restoring)."""
     tally.add(divisor_bits + 2, quotient_width * per)
 
 

@@ -7,7 +7,7 @@ A single pipeline that stalls as a whole while ``o.ready`` is low:
 3. two four-stage shift-exp pipelines side by side (:func:`qarith.hdl.shift_exp.shift_exp_stages`)
    give ``e1 = exp(y - m)`` and ``e2 = exp(-m)``;
 4. ``e1 + e2`` registered;
-5. a non-restoring divider, two stages per quotient bit (:func:`qarith.hdl.shiftmax.split_divide_stages`,
+5. a non-restoring divider, two stages per quotient bit (:func:`qarith.hdl.common.arith.split_divide_stages`,
    ``2 quotient_width``), gives ``f = floor((2**31 - 1) / (e1 + e2))``;
 6. the sigmoid code ``(e1 * f) >> (32 - sig_width)``, registered; 7. ``x * sigmoid``, registered.
 
@@ -23,10 +23,9 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.shiftgelu import ShiftGeluConfig, ibert_gelu_constants
 from ..golden.shiftmax import INT31_MAX
-from .common.arith import delay
+from .common.arith import delay, split_divide_stages
 from .common.component import BlockComponent
 from .common.shift_exp import SHIFT_EXP_STAGES, shift_exp_stages
-from .shiftmax import split_divide_stages
 
 __all__ = ["ShiftGelu"]
 

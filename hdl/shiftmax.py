@@ -19,75 +19,21 @@ Built on :class:`qarith.hdl.rows.RowEngine` (banked row buffer and row maximum):
 ``2**32``; the rest is the same hardware.
 
 The input is registered once ahead of the row engine. Latency from a row's last element to its first
-output: ``n + 2 quotient_width + 20`` cycles (``+ 28`` for ``"ibert"``). One element per cycle in steady state; backpressure stalls the output pass and, once every
-bank is taken, the input.
+output: ``n + 2 quotient_width + 20`` cycles (``+ 28`` for ``"ibert"``). One element per cycle in steady
+state; backpressure stalls the output pass and, once every bank is taken, the input.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from ..golden.shiftmax import ShiftmaxConfig
-from .common.arith import PRODUCT_STAGES, product_stages
+from .common.arith import PRODUCT_STAGES, product_stages, split_divide_stages
 from .common.component import BlockComponent
 from .common.rows import RowEngine, banks_for, row_layout
 from .common.shift_exp import IBERT_EXP_STAGES, SHIFT_EXP_STAGES, ibert_exp_stages, shift_exp_stages
 
-__all__ = ["Shiftmax", "split_divide_stages"]
-
-
-def split_divide_stages(m, numerator, divisor, quotient_width, register, name="div"):
-    """``floor(numerator / divisor)`` as :func:`qarith.hdl.common.arith.divide_stages` computes it
-    (non-restoring, the same quotient bits), with each quotient bit's add-or-subtract cut into two
-    register stages: the low half of the ``len(divisor) + 1`` kept bits and its carry, then the high
-    half from that registered carry, with its operand (the divisor or its complement) already chosen.
-    A stage is half a carry chain with no multiplexer in front of it (the iCE40 critical path of
-    ``shiftmax`` and ``shiftgelu`` was one whole chain, 27 to 31 bits, behind that multiplexer).
-    Returns ``(quotient, 2 * quotient_width)``.
-
-    The kept bits of a stage's sum depend on the kept bits of its operands only (a sum modulo
-    ``2**(len(divisor) + 1)``), and the remainder's bits below the quotient bit are the numerator's own,
-    constants, so the stage adds the window ``[bit, bit + len(divisor)]`` of the remainder alone."""
-    divisor_width = len(divisor)
-    width = divisor_width + 1                  # kept bits of each sum; the top one is the sign
-    low_width = width // 2
-    numerator_bits = Const(numerator, unsigned(quotient_width + width))
-    remainder = numerator_bits                  # bits [bit, bit + width) are the window of quotient bit `bit`
-    negative = Const(0, 1)
-    quotient = Const(0, unsigned(quotient_width))
-    current_divisor = divisor
-
-    def stage_signal(shape, label, bit):
-        return Signal(shape, name=f"{name}_{label}{bit}", reset_less=True)
-
-    for bit in reversed(range(quotient_width)):
-        window = remainder[bit:bit + width]
-        operand = Mux(negative, Cat(current_divisor, Const(0, 1)), ~Cat(current_divisor, Const(0, 1)))
-        # first register stage: the low half with its carry out; the high half's operands
-        low = stage_signal(low_width + 1, "low", bit)
-        high_window = stage_signal(width - low_width, "hwin", bit)
-        high_operand = stage_signal(width - low_width, "hop", bit)
-        half_divisor = stage_signal(divisor_width, "hdiv", bit)
-        half_quotient = stage_signal(quotient_width, "hquo", bit)
-        register(low, window[:low_width] + operand[:low_width] + ~negative)
-        register(high_window, window[low_width:])
-        register(high_operand, operand[low_width:])
-        register(half_divisor, current_divisor)
-        register(half_quotient, quotient)
-        # second register stage: the high half, the carry brought in as a bit below both operands
-        carry = low[low_width]
-        high = Signal(width - low_width + 1, name=f"{name}_high{bit}")
-        m.d.comb += high.eq(Cat(carry, high_window) + Cat(carry, high_operand))
-        kept = stage_signal(width, "rem", bit)
-        next_quotient = stage_signal(quotient_width, "quo", bit)
-        next_divisor = stage_signal(divisor_width, "div", bit)
-        register(kept, Cat(low[:low_width], high[1:]))
-        register(next_quotient, half_quotient | Mux(high[-1], 0, 1 << bit))
-        register(next_divisor, half_divisor)
-        remainder = Cat(numerator_bits[:bit], kept)
-        negative = kept[-1]
-        quotient, current_divisor = next_quotient, next_divisor
-    return quotient, 2 * quotient_width
+__all__ = ["Shiftmax"]
 
 
 class Shiftmax(BlockComponent):

@@ -109,7 +109,7 @@ class SoftmaxLut(BlockComponent):
         fraction of one DP16KD. Synthesis then puts it in block RAM, one copy per read port, where the
         shorter table had been partly logic (iCE40 ``n64_recip_o12``: 5 block RAMs instead of 3, 947
         logic cells instead of 1265)."""
-        return (1 << self.cfg.in_width) <= 256
+        return len(exp_table(self.cfg)) < (1 << self.cfg.in_width) <= 256
 
     @property
     def table_bytes(self):

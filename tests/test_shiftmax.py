@@ -9,7 +9,7 @@ from shift_exp_bounds import shift_exp_interval
 from qarith.golden.common.scores import KINDS, score_rows
 from qarith.golden.common.shift_exp import exp_max, ibert_constants, ibert_exp, shift_exp, x0_of
 from qarith.golden.shiftmax import INT31_MAX, ShiftmaxConfig, float_softmax, row_exponentials, shiftmax
-from qarith.hdl.shiftmax import split_divide_stages
+from qarith.hdl.common.arith import split_divide_stages
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import run_amaranth
 from qarith.sim.common.rows import row_vectors

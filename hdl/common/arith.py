@@ -6,6 +6,7 @@ module through a ``register(target, value)`` function, so the same stages serve 
 * :func:`product_stages`: a product too wide for one DSP, its partial products registered before their sum;
 * :func:`divide_stages`: ``floor(numerator / divisor)`` for a constant numerator, one non-restoring
   add-or-subtract stage per quotient bit (a new division can start every cycle);
+* :func:`split_divide_stages`: the same quotient with each add-or-subtract cut into two stages;
 * :func:`floor_divide_constant`: ``floor(value / divisor)`` for a constant divisor, as a multiply by
   ``ceil(2**k / divisor)`` and a shift (exact over the stated range);
 * :func:`floor_divide_length`: the same for a divisor ``L`` that changes from row to row (a row's
@@ -18,7 +19,7 @@ module through a ``register(target, value)`` function, so the same stages serve 
 from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, unsigned
 
 __all__ = ["delay", "constant_product", "PRODUCT_STAGES", "product_stages", "divide_stages",
-           "floor_divide_constant", "floor_divide_length", "isqrt_stages", "thermometer_count"]
+           "split_divide_stages", "floor_divide_constant", "floor_divide_length", "isqrt_stages", "thermometer_count"]
 
 
 def delay(value, stages, register, name):
@@ -115,6 +116,60 @@ def divide_stages(m, numerator, divisor, quotient_width, register, name="div"):
         remainder, quotient, current_divisor = next_remainder, next_quotient, next_divisor
         negative = remainder[-1]
     return quotient, quotient_width
+
+
+def split_divide_stages(m, numerator, divisor, quotient_width, register, name="div"):
+    """``floor(numerator / divisor)`` as :func:`divide_stages` computes it
+    (non-restoring, the same quotient bits), with each quotient bit's add-or-subtract cut into two
+    register stages: the low half of the ``len(divisor) + 1`` kept bits and its carry, then the high
+    half from that registered carry, with its operand (the divisor or its complement) already chosen.
+    A stage is half a carry chain with no multiplexer in front of it (the iCE40 critical path of
+    ``shiftmax`` and ``shiftgelu`` was one whole chain, 27 to 31 bits, behind that multiplexer).
+    Returns ``(quotient, 2 * quotient_width)``.
+
+    The kept bits of a stage's sum depend on the kept bits of its operands only (a sum modulo
+    ``2**(len(divisor) + 1)``), and the remainder's bits below the quotient bit are the numerator's own,
+    constants, so the stage adds the window ``[bit, bit + len(divisor)]`` of the remainder alone."""
+    divisor_width = len(divisor)
+    width = divisor_width + 1                  # kept bits of each sum; the top one is the sign
+    low_width = width // 2
+    numerator_bits = Const(numerator, unsigned(quotient_width + width))
+    remainder = numerator_bits                  # bits [bit, bit + width) are the window of quotient bit `bit`
+    negative = Const(0, 1)
+    quotient = Const(0, unsigned(quotient_width))
+    current_divisor = divisor
+
+    def stage_signal(shape, label, bit):
+        return Signal(shape, name=f"{name}_{label}{bit}", reset_less=True)
+
+    for bit in reversed(range(quotient_width)):
+        window = remainder[bit:bit + width]
+        operand = Mux(negative, Cat(current_divisor, Const(0, 1)), ~Cat(current_divisor, Const(0, 1)))
+        # first register stage: the low half with its carry out; the high half's operands
+        low = stage_signal(low_width + 1, "low", bit)
+        high_window = stage_signal(width - low_width, "hwin", bit)
+        high_operand = stage_signal(width - low_width, "hop", bit)
+        half_divisor = stage_signal(divisor_width, "hdiv", bit)
+        half_quotient = stage_signal(quotient_width, "hquo", bit)
+        register(low, window[:low_width] + operand[:low_width] + ~negative)
+        register(high_window, window[low_width:])
+        register(high_operand, operand[low_width:])
+        register(half_divisor, current_divisor)
+        register(half_quotient, quotient)
+        # second register stage: the high half, the carry brought in as a bit below both operands
+        carry = low[low_width]
+        high = Signal(width - low_width + 1, name=f"{name}_high{bit}")
+        m.d.comb += high.eq(Cat(carry, high_window) + Cat(carry, high_operand))
+        kept = stage_signal(width, "rem", bit)
+        next_quotient = stage_signal(quotient_width, "quo", bit)
+        next_divisor = stage_signal(divisor_width, "div", bit)
+        register(kept, Cat(low[:low_width], high[1:]))
+        register(next_quotient, half_quotient | Mux(high[-1], 0, 1 << bit))
+        register(next_divisor, half_divisor)
+        remainder = Cat(numerator_bits[:bit], kept)
+        negative = kept[-1]
+        quotient, current_divisor = next_quotient, next_divisor
+    return quotient, 2 * quotient_width
 
 
 def floor_divide_constant(m, value, divisor, low, high, register, name="cdiv"):
