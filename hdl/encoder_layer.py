@@ -33,7 +33,8 @@ Phases of one sequence of ``seq`` tokens (``1 .. max_seq``, every phase), each s
 one's last beat has left:
 
 ``load``
-    One token (``d_model`` int8 codes) per input beat into the X banks (token ``t`` in bank ``t % rows``);
+    One token (``d_model`` int8 codes) per input beat into the X banks (token ``t`` in bank ``t % rows``),
+    a beat taken every ``d_model / cols`` cycles at most: a token is written a column tile per cycle;
     ``last`` ends the sequence.
 ``qkv``
     The fused ``[Wq | Wk | Wv]`` projection: ``3 d_model / cols`` column tiles, each over the
@@ -238,9 +239,18 @@ class EncoderLayer(BlockComponent):
     @property
     def latency(self):
         """Cycles from accepting a sequence's last token to its first output beat being valid: the
-        last token's write, the sequencer's start and memory read (3), the operand stage, the first
-        tile's ``d_model`` steps, the array, the quantization stage and the requantizer."""
-        return 3 + FEED_STAGES + self.cfg.d_model - 1 + self.mac.latency + QUANT_STAGES + self.requant.latency
+        last token's write (a column tile per cycle), the sequencer's start and memory read, the
+        operand stage, the first tile's ``d_model`` steps, the array, the quantization stage and the
+        requantizer."""
+        return (self.start_cycle + 1 + FEED_STAGES + self.cfg.d_model - 1 + self.mac.latency + QUANT_STAGES
+                + self.requant.latency)
+
+    @property
+    def start_cycle(self):
+        """The cycle, counted from accepting a sequence's last token, at which the first phase issues
+        its first step: the token's ``d_model / cols`` column tiles written one per cycle, then the
+        sequencer's start."""
+        return 1 + self.cfg.d_model // self.cfg.cols
 
     @property
     def throughput(self):
@@ -282,10 +292,10 @@ class EncoderLayer(BlockComponent):
         its last row leaves the block's row latency and the row's length less one cycles after its last
         element; the GELU phase's last code leaves the GELU's and its requantizer's latencies after the
         last element. A residual phase issues a beat per cycle through ``requant_x``. Each phase starts
-        the cycle after the previous one's last beat (the first, two cycles after the last token: its
-        write). The register stages named ``*_STAGES`` in this module add their cycles where they sit."""
+        the cycle after the previous one's last beat (the first at :attr:`start_cycle`, after the last
+        token's write, a column tile per cycle). The register stages named ``*_STAGES`` in this module add their cycles where they sit."""
         cfg = self.cfg
-        start, timing = 2, {}
+        start, timing = self.start_cycle, {}
         for phase in self.phases:
             if phase == "probs":
                 last = start + cfg.heads * seq * seq + ROW_FEED_STAGES + self.softmax.row_latency(seq) + seq - 1
@@ -374,8 +384,10 @@ class EncoderLayer(BlockComponent):
             return ports
 
         x_residual = []
-        # The layer writes the first LayerNorm's codes over the tokens, one code at a time.
-        x_banks = banks("tokens", rows, depth_r, d_model, 1 if layer else d_model)
+        # One word of cols codes per (token, column tile), so that they map to block RAM: a token is
+        # written a column tile per cycle, and the layer writes the first LayerNorm's codes over the
+        # tokens one code at a time.
+        x_banks = banks("tokens", rows, depth_r * d_tiles, cols, 1 if layer else cols)
         weight_words = self._weight_words(params)
         weights = Memory(shape=unsigned(8 * cols), depth=len(weight_words), init=weight_words)
         m.submodules.weights = weights
@@ -398,10 +410,11 @@ class EncoderLayer(BlockComponent):
             (s_write, s_read), = banks("scores", 1, cfg.heads * n * (n // cols), cols, cols)
             p_banks = banks("probs", rows, cfg.heads * depth_r * n, 1, 1)
             ctx_banks = banks("ctx", rows, depth_r * d_tiles, cols, cols)
-            # attn_out, then (layer) ffn_out: each is read by its residual phase only.
-            (attn_write, attn_read), = banks("attn_out", 1, n, d_model, cols, domain="comb")
+            # attn_out, then (layer) ffn_out: each is read by its residual phase only; one word of cols
+            # codes per (token, column tile).
+            (attn_write, attn_read), = banks("attn_out", 1, n * d_tiles, cols, cols)
         if layer:
-            (res_write, res_read), = banks("residual", 1, n, d_model, cols, code_bits=RESIDUAL_WIDTH)
+            (res_write, res_read), = banks("residual", 1, n * d_tiles, cols, cols, code_bits=RESIDUAL_WIDTH)
             # Narrow and deep, so that they map to block RAM: the hidden memory one word of cols codes per
             # (token, column tile), the G banks one code per (row tile, channel).
             (hidden_write, hidden_read), = banks("hidden", 1, n * ff_tiles, cols, cols)
@@ -522,11 +535,19 @@ class EncoderLayer(BlockComponent):
 
         token_bits = self.i.payload.token.as_value()
         loading = Signal()
+        # An accepted token is registered, then written to its bank a column tile per cycle (the lowest
+        # tile of a register shifted down by a tile each cycle): the memories see no input port directly.
+        # A new token is taken as the last tile of the one before is written.
+        pend_valid, pend_bank, pend_tile = Signal(), Signal(range(rows)), Signal(range(d_tiles))
+        pend_addr, pend_data = Signal(range(depth_r)), Signal(8 * d_model)
+        pend_last = (pend_tile == d_tiles - 1) if d_tiles > 1 else Const(1)
+        pend_free = Signal()
+        m.d.comb += pend_free.eq(~pend_valid | pend_last)
         # Which non-matrix phase's feeder runs: the softmax's, the residuals', the LayerNorms', the GELU's.
         feeding, res_feeding, ln_feeding, gelu_feeding = Signal(), Signal(), Signal(), Signal()
         with m.FSM() as fsm:
             with m.State("load"):
-                with m.If(self.i.valid):
+                with m.If(self.i.valid & pend_free):
                     m.d.sync += seq_len.eq(seq_len + 1)
                     with m.If(wr_bank == 0):
                         m.d.sync += row_tiles.eq(row_tiles + 1)
@@ -540,9 +561,10 @@ class EncoderLayer(BlockComponent):
                     with m.If(self.i.payload.last):
                         m.next = "write"
             with m.State("write"):
-                # The last token reaches its bank at the end of this cycle.
-                m.d.sync += [issuing.eq(1), g.eq(0), rt.eq(0), c.eq(0), k.eq(0)]
-                m.next = "run"
+                # The last token's last column tile reaches its bank at the end of the cycle of pend_last.
+                with m.If(pend_last):
+                    m.d.sync += [issuing.eq(1), g.eq(0), rt.eq(0), c.eq(0), k.eq(0)]
+                    m.next = "run"
             with m.State("run"):
                 with m.If(issuing & advance):
                     with m.If(loop([g, rt, c, k], [bound_g, bound_r, bound_c, bound_k], 1)):
@@ -566,17 +588,18 @@ class EncoderLayer(BlockComponent):
                                 m.d.sync += gelu_feeding.eq(1)
                             with m.Else():
                                 m.d.sync += issuing.eq(1)
-        m.d.comb += [loading.eq(fsm.ongoing("load")), self.i.ready.eq(loading)]
+        m.d.comb += [loading.eq(fsm.ongoing("load")), self.i.ready.eq(loading & pend_free)]
 
-        # An accepted token is registered, then written: the memories see no input port directly.
-        pend_valid, pend_bank = Signal(), Signal(range(rows))
+        with m.If(pend_free):
+            m.d.sync += [pend_valid.eq(loading & self.i.valid), pend_bank.eq(wr_bank), pend_addr.eq(wr_addr),
+                         pend_data.eq(token_bits), pend_tile.eq(0)]
+        with m.Else():
+            m.d.sync += [pend_tile.eq(pend_tile + 1), pend_data.eq(pend_data >> (8 * cols))]
         x_writes = []
-        pend_addr, pend_data = Signal(range(depth_r)), Signal(8 * d_model)
-        m.d.sync += [pend_valid.eq(loading & self.i.valid), pend_bank.eq(wr_bank), pend_addr.eq(wr_addr),
-                     pend_data.eq(token_bits)]
         for r, (write, read) in enumerate(x_banks):
-            m.d.comb += [read.addr.eq(rt), read.en.eq(advance)]
-            x_writes.append((write, pend_addr, pend_data, (pend_valid & (pend_bank == r)).replicate(len(write.en))))
+            m.d.comb += [read.addr.eq(rt * d_tiles + k // cols), read.en.eq(advance)]
+            x_writes.append((write, pend_addr * d_tiles + pend_tile, pend_data[:8 * cols],
+                             (pend_valid & (pend_bank == r)).replicate(len(write.en))))
         m.d.comb += [weight_port.addr.eq(by_phase(g * d_model + k, {
                          ATTN_OUT: (self.column_tiles + g) * d_model + k,
                          HIDDEN: (4 * d_tiles + g) * d_model + k,
@@ -633,7 +656,7 @@ class EncoderLayer(BlockComponent):
         live = set(range(len(self.phases))) if attention else set()
         for r, (_, read) in enumerate(x_banks):
             cases = {p: staged(v, f"a{r}_{TAP_PHASES[p]}") for p, v in a_cases[r].items() if p in live}
-            m.d.comb += mac.i.payload.a[r].eq(by_phase(staged(code(read.data, s1_k), f"a{r}_x"), cases))
+            m.d.comb += mac.i.payload.a[r].eq(by_phase(staged(code(read.data, s1_k % cols), f"a{r}_x"), cases))
         for col in range(cols):
             cases = {p: staged(v, f"b{col}_{TAP_PHASES[p]}") for p, v in b_cases[col].items() if p in live}
             m.d.comb += mac.i.payload.b[col].eq(by_phase(staged(code(weight_port.data, col), f"b{col}_w"), cases))
@@ -701,19 +724,18 @@ class EncoderLayer(BlockComponent):
         # A read stage (RES_STAGES): the token banks' words are registered in their read ports, the bank
         # and the column tile chosen from them a cycle later.
         xt, xtok = Signal(range(d_tiles)), Signal(range(n))
-        x_valid, x_tile, x_bank, x_advance = Signal(), Signal.like(xt), Signal(range(rows)), Signal()
+        x_valid, x_bank, x_advance = Signal(), Signal(range(rows)), Signal()
         m.d.comb += x_advance.eq(~x_valid | requant_x.i.ready)
         with m.If(res_feeding & x_advance):
             with m.If(loop([xt, xtok], [d_tiles, seq_len], 1)):
                 m.d.sync += res_feeding.eq(0)
         with m.If(x_advance):
-            m.d.sync += [x_valid.eq(res_feeding), x_tile.eq(xt), x_bank.eq(xtok % rows)]
-        x_word = x_residual[0].data
+            m.d.sync += [x_valid.eq(res_feeding), x_bank.eq(xtok % rows)]
+        x_lanes = x_residual[0].data
         for r, port in enumerate(x_residual):
-            m.d.comb += [port.addr.eq(xtok // rows), port.en.eq(x_advance)]
+            m.d.comb += [port.addr.eq(xtok // rows * d_tiles + xt), port.en.eq(x_advance)]
             if r:
-                x_word = Mux(x_bank == r, port.data, x_word)
-        x_lanes = x_word.word_select(x_tile, 8 * cols)
+                x_lanes = Mux(x_bank == r, port.data, x_lanes)
         m.d.comb += [requant_x.i.valid.eq(x_valid), requant_x.output_offset.eq(0),
                      requant_x.act_min.eq(-128), requant_x.act_max.eq(127)]
         res_params = [params.requant["res1_x"]] + ([params.requant["res2_ln1"]] if layer else [])
@@ -730,9 +752,16 @@ class EncoderLayer(BlockComponent):
             ]
         rt_tile, rtok = Signal(range(d_tiles)), Signal(range(n))
         res_beat = Signal()
-        m.d.comb += [res_beat.eq(beat & in_res), attn_read.addr.eq(rtok)]
+        m.d.comb += res_beat.eq(beat & in_res)
         res_done = loop([rt_tile, rtok], [d_tiles, seq_len], res_beat)
-        attn_lanes = attn_read.data.word_select(rt_tile, 8 * cols)
+        # The attn_out (ffn_out) word of the beat on offer: the read port is addressed a beat ahead (the
+        # next token and tile once this beat leaves), so its register holds the current beat's word.
+        res_tok_end = rtok == seq_len - 1
+        next_tok = Mux(res_tok_end, 0, rtok + 1)
+        next_tile = Mux(res_tok_end, Mux(rt_tile == d_tiles - 1, 0, rt_tile + 1), rt_tile)
+        m.d.comb += [attn_read.addr.eq(Mux(res_beat, next_tok * d_tiles + next_tile, rtok * d_tiles + rt_tile)),
+                     attn_read.en.eq(1)]
+        attn_lanes = attn_read.data
         residual = [Signal(signed(RESIDUAL_WIDTH), name=f"residual{col}") for col in range(cols)]
         for col in range(cols):
             m.d.comb += residual[col].eq(requant_x.o.payload[col] + attn_lanes.word_select(col, 8).as_signed())
@@ -767,9 +796,10 @@ class EncoderLayer(BlockComponent):
             ln_valid, ln_c = Signal(), Signal(range(d_model))
             ln_advance = Signal()
             ln_fed, (ln_x,), ln_fed_advance = feed_register(
-                ln_valid, [code(res_read.data, ln_c, RESIDUAL_WIDTH)], Mux(in_out, ln2.i.ready, ln1.i.ready))
+                ln_valid, [code(res_read.data, ln_c % cols, RESIDUAL_WIDTH)],
+                Mux(in_out, ln2.i.ready, ln1.i.ready))
             m.d.comb += [ln_advance.eq(~ln_valid | ln_fed_advance),
-                         res_read.addr.eq(lt), res_read.en.eq(ln_advance)]
+                         res_read.addr.eq(lt * d_tiles + lc // cols), res_read.en.eq(ln_advance)]
             with m.If(ln_feeding & ln_advance):
                 with m.If(loop([lt, lc], [seq_len, d_model], 1)):
                     m.d.sync += ln_feeding.eq(0)
@@ -784,9 +814,9 @@ class EncoderLayer(BlockComponent):
 
             ln1_write = beat & in_ln1
             for r, (write, addr, word, en) in enumerate(x_writes):
-                x_writes[r] = (write, Mux(in_ln1, ut // rows, addr),
-                               Mux(in_ln1, Value.cast(ln1.o.payload).replicate(d_model), word),
-                               Mux(in_ln1, Mux(ln1_write & (ut % rows == r), Const(1, d_model) << uc, 0), en))
+                x_writes[r] = (write, Mux(in_ln1, ut // rows * d_tiles + uc // cols, addr),
+                               Mux(in_ln1, Value.cast(ln1.o.payload).replicate(cols), word),
+                               Mux(in_ln1, Mux(ln1_write & (ut % rows == r), Const(1, cols) << (uc % cols), 0), en))
 
             # The GELU feeder: each token's hidden codes, channel by channel, through the GELU and its
             # requantizer; the GELU's own code rides beside the requantizer (which stalls as a whole) to
@@ -823,8 +853,8 @@ class EncoderLayer(BlockComponent):
                              write.en.eq(gelu_beat & (vt % rows == r))]
 
             # The residual memory: res1, then res2, as their beats leave.
-            m.d.comb += [res_write.addr.eq(rtok), res_write.data.eq(Cat(*residual).replicate(d_tiles)),
-                         res_write.en.eq(Mux(res_beat, Const(1, d_tiles) << rt_tile, 0))]
+            m.d.comb += [res_write.addr.eq(rtok * d_tiles + rt_tile), res_write.data.eq(Cat(*residual)),
+                         res_write.en.eq(res_beat)]
 
             valid_cases.update({RES2: requant_x.o.valid, LN1: ln1.o.valid, GELU: requant_gelu.o.valid,
                                 OUT: ln2.o.valid})
@@ -850,10 +880,6 @@ class EncoderLayer(BlockComponent):
         q_tile = Signal(range(d_tiles))
         m.d.comb += q_tile.eq(fg)
 
-        def enable(condition, width, index):
-            """The write enable of one lane group: ``1 << index`` when ``condition``, else 0."""
-            return Mux(condition, Const(1, width) << index, 0)
-
         for r, (write, _) in enumerate(q_banks):
             m.d.comb += [write.addr.eq(frt * d_tiles + q_tile), write.data.eq(lanes_bits),
                          write.en.eq(qkv_beat & (fr == r) & (fg < d_tiles))]
@@ -868,8 +894,8 @@ class EncoderLayer(BlockComponent):
         for r, (write, _) in enumerate(ctx_banks):
             m.d.comb += [write.addr.eq(frt * d_tiles + fg * (d_head // cols) + fc), write.data.eq(lanes_bits),
                          write.en.eq(gemm_beat & is_phase(CTX) & (fr == r))]
-        m.d.comb += [attn_write.addr.eq(f_token), attn_write.data.eq(lanes_bits.replicate(d_tiles)),
-                     attn_write.en.eq(enable(gemm_beat & in_phase(ATTN_OUT, FFN_OUT), d_tiles, fg))]
+        m.d.comb += [attn_write.addr.eq(f_token * d_tiles + fg), attn_write.data.eq(lanes_bits),
+                     attn_write.en.eq(gemm_beat & in_phase(ATTN_OUT, FFN_OUT))]
         if layer:
             m.d.comb += [hidden_write.addr.eq(f_token * ff_tiles + fg), hidden_write.data.eq(lanes_bits),
                          hidden_write.en.eq(gemm_beat & is_phase(HIDDEN))]
