@@ -24,9 +24,10 @@ from ..hdl.mac_array import MacArray
 from ..sim.common.bench import run_amaranth, slow_modes
 from ..sim.common.runner import SIMULATORS, run_cocotb
 from ..sim.mac_array import random_tiles, tile_vectors
+from .accuracy.ant import ant_accuracy, ant_markdown
 from .accuracy.dfp import dfp_accuracy, dfp_markdown
 from .accuracy.elbert import elbert_accuracy, elbert_markdown
-from .accuracy.ant import ant_accuracy, ant_markdown
+from .accuracy.encoder import encoder_cycles, encoder_markdown
 from .accuracy.llm_int8 import llm_int8_accuracy, llm_int8_markdown
 from .accuracy.lns import lns_add_accuracy, lns_add_markdown, lns_errors, lns_markdown, lns_plot, lns_summary
 from .accuracy.lut_gemv import gemv_cycles_table, lut_gemv_accuracy, lut_gemv_markdown
@@ -142,6 +143,8 @@ def run_benchmark(output, blocks):
     result["llm_int8_accuracy"] = llm_int8_accuracy()
     console.log("cycles: row blocks' variable-length rows against row length")
     result["varlen_cycles"] = varlen_cycles(blocks)
+    console.log("cycles: encoder layer against sequence length (its cycle formula)")
+    result["encoder_cycles"] = encoder_cycles()
     (output / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (output / "bench.md").write_text(bench_markdown(result))
     write_markdown(output)
@@ -188,6 +191,8 @@ def bench_markdown(result):
         text += "\n" + dfp_markdown(result["dfp_accuracy"])
     if "varlen_cycles" in result:
         text += "\n" + varlen_markdown(result["varlen_cycles"])
+    if "encoder_cycles" in result:
+        text += "\n" + encoder_markdown(result["encoder_cycles"])
     if "ant_accuracy" in result:
         text += "\n" + ant_markdown(result["ant_accuracy"])
     if "llm_int8_accuracy" in result:

@@ -83,7 +83,7 @@ import dataclasses
 import operator
 from functools import reduce
 
-from amaranth.hdl import Cat, Const, Mux, Module, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -246,11 +246,22 @@ class EncoderLayer(BlockComponent):
                 + self.requant.latency)
 
     @property
+    def load_interval(self):
+        """Cycles between two tokens of a sequence accepted at the full input rate: a token's
+        ``d_model / cols`` column tiles are written one per cycle."""
+        return self.cfg.d_model // self.cfg.cols
+
+    def load_cycles(self, seq):
+        """Cycles from accepting a sequence's first token to accepting its last, both counted, at the
+        full input rate."""
+        return (seq - 1) * self.load_interval + 1
+
+    @property
     def start_cycle(self):
         """The cycle, counted from accepting a sequence's last token, at which the first phase issues
         its first step: the token's ``d_model / cols`` column tiles written one per cycle, then the
         sequencer's start."""
-        return 1 + self.cfg.d_model // self.cfg.cols
+        return 1 + self.load_interval
 
     @property
     def throughput(self):

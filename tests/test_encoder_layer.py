@@ -7,11 +7,14 @@ import torch
 from amaranth.back import verilog
 from amaranth.hdl import Elaboratable, Module, Signal
 
+from qarith.fpga.accuracy.encoder import TARGET, encoder_cycles
 from qarith.golden.encoder_layer import (RTL_PHASES, TAPS, EncoderLayerConfig, FloatEncoderLayer, config_params, digits_model,
                                          encoder_layer, float_error, integerize_encoder, layer_matmul, seeded_layer)
 from qarith.golden.linear_int8 import QuantizedLinear
 from qarith.golden.shiftmax import float_softmax, shiftmax
 from qarith.golden.softmax_lut import softmax_lut
+from qarith.hdl.common.component import interface
+from qarith.hdl.encoder_layer import EncoderLayer
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import run_amaranth
 from qarith.sim.encoder_layer import digits_tokens, sequence_vectors, vectors
@@ -58,7 +61,6 @@ class TestConfig:
 
 
 def test_generator_rejects_other_configs():
-    from qarith.hdl.encoder_layer import EncoderLayer
     with pytest.raises(TypeError, match=r"^Configuration must be a EncoderLayerConfig, not None$"):
         EncoderLayer(None)
 
@@ -162,6 +164,9 @@ def check_phase_cycles(component, case, result):
     first_token, first_out = 0, 0
     for token_end, out_end in zip(ends, out_ends):
         timing = component.phase_cycles(token_end + 1 - first_token)
+        # The input is always valid: the tokens of a sequence are taken at the full input rate.
+        tokens = result.in_cycles[first_token:token_end + 1]
+        assert tokens[-1] - tokens[0] + 1 == component.load_cycles(len(tokens)), token_end
         beats = list(enumerate(case.expected))[first_out:out_end + 1]
         for code, phase in enumerate(component.phases):
             last = max(j for j, beat in beats if beat["phase"] == code)
@@ -294,3 +299,14 @@ def test_icarus_time_zero_reproducer(tmp_path, in_state, seen):
     subprocess.run(["iverilog", "-g2012", "-o", "sim", "tb.v", "dut.v"], cwd=tmp_path, check=True)
     assert subprocess.run(["vvp", "-n", "sim"], cwd=tmp_path, capture_output=True, text=True,
                           check=True).stdout.split() == [seen]
+
+
+def test_cycle_tables_cover_the_layer():
+    """``make bench``'s encoder tables: the target layer's phases follow one another with no gap, from
+    the first phase's start to the last beat, and a sequence filling whole row tiles keeps the array
+    busy in the projection's run phase."""
+    result = encoder_cycles()
+    layer = interface(EncoderLayer, EncoderLayerConfig(rtl_phases="layer", **TARGET))
+    assert sum(r["cycles"] for r in result["phases"]) == layer.finish_cycles(64) - layer.start_cycle + 1
+    assert [r["phase"] for r in result["phases"]] == list(RTL_PHASES["layer"])
+    assert all(r["run_utilisation"] == 1.0 for r in result["qkv"] if r["seq"] % int(r["array"].split("x")[0]) == 0)
