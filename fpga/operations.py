@@ -351,7 +351,12 @@ def encoder_layer(cfg):
         tally.access(8 * cfg.cols, seq * d, outputs[phase] / cfg.cols * per)   # the beat's write
         requantized += outputs[phase]
     quant_bytes = _bytes(component.quant_channels * 70)
-    tally.read(cfg.cols * 70, quant_bytes, requantized / cfg.cols * per)
+    # A ROM row per requantizer beat: the matrix outputs' beats, and (the residuals' and GELU's scalar
+    # rows) a residual beat of cols channels or a GELU element.
+    quant_rows = requantized / cfg.cols
+    if component.attention:
+        quant_rows += (2 if component.layer else 1) * seq * d / cfg.cols + (seq * d_ff if component.layer else 0)
+    tally.read(cfg.cols * 70, quant_bytes, quant_rows * per)
     ops = mac_array(cfg.mac) + _requant_element("double").done("MAC").scaled(requantized * per)
     buffers = token[1]
     if component.attention:

@@ -3,13 +3,12 @@ Q, K, V projections (``rtl_phases="qkv"``) on to the attention block's O project
 residual sum (``rtl_phases="attention"``) or through the whole layer to the second LayerNorm's int8
 output (``rtl_phases="layer"``), ITA-style on one time-multiplexed MAC array.
 
-Structure (one :class:`~qarith.hdl.mac_array.MacArray` and one :class:`~qarith.hdl.requant.Requant` for
-every matrix product; for the attention phases the config's softmax block,
-:class:`~qarith.hdl.shiftmax.Shiftmax` or :class:`~qarith.hdl.softmax_lut.SoftmaxLut` with variable-length
-rows, and a second requantizer for the residuals; for the layer two
-:class:`~qarith.hdl.ilayernorm.ILayerNorm` blocks, the config's GELU
-(:class:`~qarith.hdl.shiftgelu.ShiftGelu`, ShiftGELU or i-GELU) and a one-lane requantizer after it; all
-instantiated as submodules)::
+Structure (one :class:`~qarith.hdl.mac_array.MacArray` and one :class:`~qarith.hdl.requant.Requant`,
+which requantizes every matrix product, the residuals' x and the GELU's codes, phase by phase; for the
+attention phases the config's softmax block, :class:`~qarith.hdl.shiftmax.Shiftmax` or
+:class:`~qarith.hdl.softmax_lut.SoftmaxLut` with variable-length rows; for the layer two
+:class:`~qarith.hdl.ilayernorm.ILayerNorm` blocks and the config's GELU
+(:class:`~qarith.hdl.shiftgelu.ShiftGelu`, ShiftGELU or i-GELU); all instantiated as submodules)::
 
     tokens -> X banks ---------+                         +-> Q banks, K banks, V memory    (qkv)
               Q banks, K banks |--> mac_array -> requant -+-> score memory                 (scores)
@@ -19,10 +18,10 @@ instantiated as submodules)::
               G banks ---------+       |                  +-> attn_out memory (ffn_out)     (ffn_out)
               weights Wq|Wk|Wv|Wo|W1|W2     quant ROM --^
     score memory -> softmax -> P banks                                                    (probs)
-    X banks -> requant_x --(+ attn_out memory)--> residual memory                         (res1)
+    X banks -> requant --(+ attn_out memory)--> residual memory                           (res1)
     residual memory -> ilayernorm 1 -> X banks                                            (ln1)
-    hidden memory -> GELU -> requant_gelu -> G banks                                      (gelu)
-    X banks (ln1) -> requant_x --(+ attn_out memory: ffn_out)--> residual memory          (res2)
+    hidden memory -> GELU -> requant (lane 0) -> G banks                                  (gelu)
+    X banks (ln1) -> requant --(+ attn_out memory: ffn_out)--> residual memory            (res2)
     residual memory -> ilayernorm 2 -> o                                                  (out)
 
 Every phase's tensor also leaves on ``o`` as it is written (the tap stream: ``phase`` names it, the
@@ -54,8 +53,9 @@ one's last beat has left:
 ``attn_out``
     ``ctx Wo^T`` with the O projection's requantizer (to the first residual's scale), beats as ``qkv``.
 ``res1``
-    ``requant_x(x) + attn_out`` (the 9-bit residual sum, the first LayerNorm's input), one beat of
-    ``cols`` channels per cycle in the ``attn_out`` order: the attention block's result.
+    ``rq(x) + attn_out`` (``x`` requantized to the residual's scale; the 9-bit residual sum, the first
+    LayerNorm's input), one beat of ``cols`` channels per cycle in the ``attn_out`` order: the attention
+    block's result.
 ``ln1``
     Each token's ``d_model`` residual codes through the first I-LayerNorm, one per cycle; its int8 codes
     replace the tokens in the X banks. Beats: one code in lane 0.
@@ -69,7 +69,7 @@ one's last beat has left:
     ``gelu_q W2^T`` (``d_model / cols`` column tiles of ``d_ff`` steps) with the second FFN requantizer
     (to the second residual's scale), beats as ``qkv``.
 ``res2``
-    ``requant_x(ln1) + ffn_out``, as ``res1``.
+    ``rq(ln1) + ffn_out``, as ``res1``.
 ``out``
     Each token's residual codes through the second I-LayerNorm: the layer's int8 output, one code per
     beat in lane 0, channel by channel, token by token; ``last`` marks the sequence's final beat.
@@ -107,8 +107,9 @@ QKV, SCORES, PROBS, CTX, ATTN_OUT, RES1, LN1, HIDDEN, GELU, FFN_OUT, RES2, OUT =
 FEED_STAGES = 1
 #: Register stages between the MAC array's rows and the requantizer (the quantization ROM's read).
 QUANT_STAGES = 1
-#: Register stages in front of a residual phase's requantizer (the token banks' read).
-RES_STAGES = 1
+#: Register stages in front of a residual phase's quantization stage (the token banks' read, then the
+#: bank's word chosen).
+RES_STAGES = 2
 #: Register stages between a row phase's memory word and its block's input (softmax, LayerNorm, GELU).
 ROW_FEED_STAGES = 1
 #: The phases that run on the MAC array.
@@ -147,20 +148,20 @@ class EncoderLayer(BlockComponent):
     def __init__(self, cfg):
         self.cfg = cfg
         self.mac = MacArray(cfg.mac)
-        self.requant = Requant(RequantConfig(lanes=cfg.cols, acc_width=cfg.mac.acc_bits, multiplier=cfg.multiplier))
-        self.softmax = self.requant_x = self.ln1 = self.ln2 = self.gelu = self.requant_gelu = None
+        self.softmax = self.ln1 = self.ln2 = self.gelu = None
+        acc_width = cfg.mac.acc_bits
         if self.attention:
             params = config_params(cfg)
-            self.requant_x = Requant(RequantConfig(lanes=cfg.cols, acc_width=cfg.mac.acc_bits,
-                                                   multiplier=cfg.multiplier))
             softmax_cfg = params.softmax_config(cfg.max_seq, variable_length=True)
             self.softmax = SoftmaxLut(softmax_cfg) if cfg.softmax == "lut" else Shiftmax(softmax_cfg)
         if self.layer:
             self.ln1 = ILayerNorm(dataclasses.replace(params.ln1, multiplier=cfg.multiplier))
             self.ln2 = ILayerNorm(dataclasses.replace(params.ln2, multiplier=cfg.multiplier))
             self.gelu = ShiftGelu(params.gelu)
-            self.requant_gelu = Requant(RequantConfig(lanes=1, acc_width=params.gelu.out_width,
-                                                      multiplier=cfg.multiplier))
+            acc_width = max(acc_width, params.gelu.out_width)
+        # One requantizer for every phase that requantizes (the matrix products, the residuals' x, the
+        # GELU's codes): they never overlap, and its lanes are a third of the layer's DSP multipliers.
+        self.requant = Requant(RequantConfig(lanes=cfg.cols, acc_width=acc_width, multiplier=cfg.multiplier))
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "token": data.ArrayLayout(signed(8), cfg.d_model), "last": 1}))),
@@ -173,7 +174,7 @@ class EncoderLayer(BlockComponent):
     def sim_sources(self):
         """Simulation models of the FPGA primitives the submodules instantiate (``multiplier="ecp5"``)."""
         sources = []
-        for block in (self.mac, self.requant, self.requant_x, self.requant_gelu, self.ln1, self.ln2):
+        for block in (self.mac, self.requant, self.ln1, self.ln2):
             for source in (block.sim_sources if block is not None else []):
                 if source not in sources:
                     sources.append(source)
@@ -276,11 +277,26 @@ class EncoderLayer(BlockComponent):
         return matrices * cfg.d_model * cfg.d_model + (2 * cfg.d_model * cfg.d_ff if self.layer else 0)
 
     @property
+    def _scalar_quant_names(self):
+        """The scalar requantizers after the matrix ones in the quantization ROM, a row each."""
+        return (["res1_x"] if self.attention else []) + (["res2_ln1", "gelu"] if self.layer else [])
+
+    @property
+    def scalar_quant_row(self):
+        """``{name: row}`` of the quantization ROM's scalar requantizers: the first residual's x
+        (``res1_x``), the second's LayerNorm codes (``res2_ln1``) and the GELU's codes (``gelu``)."""
+        cfg = self.cfg
+        d_tiles = cfg.d_model // cfg.cols
+        first = 4 * d_tiles + 2 + (cfg.d_ff // cfg.cols + d_tiles if self.layer else 0)
+        return {name: first + i for i, name in enumerate(self._scalar_quant_names)}
+
+    @property
     def quant_channels(self):
         """Lanes of the quantization-parameter ROM (bias, multiplier and shift each)."""
         cfg = self.cfg
         channels = (4 if self.attention else 3) * cfg.d_model + (2 * cfg.cols if self.attention else 0)
-        return channels + (cfg.d_ff + cfg.d_model if self.layer else 0)
+        return (channels + (cfg.d_ff + cfg.d_model if self.layer else 0)
+                + len(self._scalar_quant_names) * cfg.cols)
 
     @property
     def table_bytes(self):
@@ -301,22 +317,29 @@ class EncoderLayer(BlockComponent):
         the array's and the requantizer's latencies after that tile starts, its further rows one per
         cycle. A row phase (softmax, LayerNorm) reads one element per cycle (a read cycle first) and
         its last row leaves the block's row latency and the row's length less one cycles after its last
-        element; the GELU phase's last code leaves the GELU's and its requantizer's latencies after the
-        last element. A residual phase issues a beat per cycle through ``requant_x``. Each phase starts
+        element (the softmax's rows later when short rows fill its banks: its ``row_outputs``); the GELU
+        phase's last code leaves the GELU's latency, the quantization stage and the requantizer's latency
+        after the last element. A residual phase issues a beat per cycle through the
+        token banks' read and word stages, the quantization stage and the requantizer. Each phase starts
         the cycle after the previous one's last beat (the first at :attr:`start_cycle`, after the last
         token's write, a column tile per cycle). The register stages named ``*_STAGES`` in this module add their cycles where they sit."""
         cfg = self.cfg
         start, timing = self.start_cycle, {}
         for phase in self.phases:
             if phase == "probs":
-                last = start + cfg.heads * seq * seq + ROW_FEED_STAGES + self.softmax.row_latency(seq) + seq - 1
+                # The feeder's first element reaches the softmax ROW_FEED_STAGES + 1 cycles in; its rows
+                # (heads x seq of seq scores) stream unless short rows fill its banks (row_outputs).
+                rows_out = self.softmax.row_outputs([seq] * (cfg.heads * seq))
+                last = start + ROW_FEED_STAGES + 1 + rows_out[-1] + seq - 1
             elif phase in ("res1", "res2"):
-                last = start + cfg.d_model // cfg.cols * seq - 1 + RES_STAGES + self.requant_x.latency
+                last = (start + cfg.d_model // cfg.cols * seq - 1 + RES_STAGES + QUANT_STAGES
+                        + self.requant.latency)
             elif phase in ("ln1", "out"):
                 ln = self.ln1 if phase == "ln1" else self.ln2
                 last = start + seq * cfg.d_model + ROW_FEED_STAGES + ln.latency + cfg.d_model - 1
             elif phase == "gelu":
-                last = start + seq * cfg.d_ff + ROW_FEED_STAGES + self.gelu.latency + self.requant_gelu.latency
+                last = (start + seq * cfg.d_ff + ROW_FEED_STAGES + self.gelu.latency + QUANT_STAGES
+                        + self.requant.latency)
             else:
                 tiles, steps = self.gemm_shape(phase, seq)
                 rows_last = (seq - 1) % cfg.rows + 1
@@ -353,6 +376,10 @@ class EncoderLayer(BlockComponent):
                 rows += channels(name) * cfg.cols
         if self.layer:
             rows += channels("ffn1") + channels("ffn2")
+        # The residuals' and the GELU's scalar requantizers, replicated over the lanes (their rows from
+        # :attr:`scalar_quant_row`).
+        for name in self._scalar_quant_names:
+            rows += channels(name) * cfg.cols
         return [[{"bias": b, "multiplier": mult, "shift": s} for b, mult, s in rows[t:t + cfg.cols]]
                 for t in range(0, len(rows), cfg.cols)]
 
@@ -684,15 +711,27 @@ class EncoderLayer(BlockComponent):
         # A skid register in front of it takes one row while the stage stalls, so that the array's
         # o.ready is a flip-flop: the stall from the layer's output through the requantizer no longer
         # reaches the array's output FIFO read (the tiny layer's ECP5 critical path, 10.1 ns).
+        # The residual and GELU phases share the stage and the requantizer: their beats (side_valid,
+        # side_acc, driven below) take the array's place, their scalar parameters the ROM's rows after
+        # the matrices'.
         q_valid, q_advance = Signal(), Signal()
-        q_acc = Signal.like(mac.o.payload.acc)
+        acc_width = self.requant.cfg.acc_width
+        q_acc = [Signal(signed(acc_width), name=f"q_acc{col}") for col in range(cols)]
+        in_side = in_phase(RES1, RES2, GELU)
+        side_valid = Signal()
+        side_acc = [Signal(signed(acc_width), name=f"side_acc{col}") for col in range(cols)]
         quant_addr = Signal.like(quant_port.addr)
         skid_valid, skid_used = Signal(), Signal()
         skid_acc, skid_addr = Signal.like(mac.o.payload.acc), Signal.like(quant_port.addr)
+        scalar_rows = self.scalar_quant_row
+        quant_cases = {SCORES: 4 * d_tiles, CTX: 4 * d_tiles + 1, ATTN_OUT: 3 * d_tiles + og,
+                       HIDDEN: 4 * d_tiles + 2 + og, FFN_OUT: 4 * d_tiles + 2 + ff_tiles + og}
+        if attention:
+            quant_cases[RES1] = scalar_rows["res1_x"]
+        if layer:
+            quant_cases.update({RES2: scalar_rows["res2_ln1"], GELU: scalar_rows["gelu"]})
         m.d.comb += [
-            quant_addr.eq(by_phase(og, {SCORES: 4 * d_tiles, CTX: 4 * d_tiles + 1, ATTN_OUT: 3 * d_tiles + og,
-                                        HIDDEN: 4 * d_tiles + 2 + og,
-                                        FFN_OUT: 4 * d_tiles + 2 + ff_tiles + og})),
+            quant_addr.eq(by_phase(og, quant_cases)),
             q_advance.eq(~q_valid | requant.i.ready),
             quant_port.addr.eq(Mux(skid_valid, skid_addr, quant_addr)),
             quant_port.en.eq(q_advance),
@@ -701,9 +740,10 @@ class EncoderLayer(BlockComponent):
             requant.output_offset.eq(0), requant.act_min.eq(-128), requant.act_max.eq(127),
         ]
         with m.If(q_advance):
-            m.d.sync += [q_valid.eq(Mux(skid_valid, skid_used, mac.o.valid & row_used)),
-                         q_acc.eq(Mux(skid_valid, skid_acc, mac.o.payload.acc)),
+            m.d.sync += [q_valid.eq(Mux(skid_valid, skid_used, Mux(in_side, side_valid, mac.o.valid & row_used))),
                          skid_valid.eq(0)]
+            m.d.sync += [q.eq(Mux(skid_valid, skid_acc[col], Mux(in_side, side_acc[col], mac.o.payload.acc[col])))
+                         for col, q in enumerate(q_acc)]
         with m.Elif(mac.o.valid & ~skid_valid):
             m.d.sync += [skid_valid.eq(1), skid_used.eq(row_used), skid_acc.eq(mac.o.payload.acc),
                          skid_addr.eq(quant_addr)]
@@ -716,7 +756,7 @@ class EncoderLayer(BlockComponent):
             ]
 
         m.d.comb += [
-            requant.o.ready.eq(self.o.ready & in_gemm),
+            requant.o.ready.eq(self.o.ready & (in_gemm | in_side)),
             self.o.payload.phase.eq(phase),
             self.o.payload.last.eq(at_last & is_phase(final)),
         ]
@@ -727,40 +767,31 @@ class EncoderLayer(BlockComponent):
                          at_last.eq(gemm_at_last)]
             return m
 
-        # The residuals: requant_x(x) + attn_out (res1) or requant_x(ln1) + ffn_out (res2) per lane, one
-        # beat of cols channels per cycle, column tile outer, tokens inner (as attn_out). x (ln1) comes
-        # from the token banks' second (combinational) read port, attn_out (ffn_out) from its memory.
-        m.submodules.requant_x = requant_x = self.requant_x
-        in_res, in_res2 = in_phase(RES1, RES2), in_phase(RES2)
-        # A read stage (RES_STAGES): the token banks' words are registered in their read ports, the bank
-        # and the column tile chosen from them a cycle later.
+        # The residuals: rq(x) + attn_out (res1) or rq(ln1) + ffn_out (res2) per lane, the requantizer's
+        # lanes all on the phase's scalar parameters, one beat of cols channels per cycle, column tile
+        # outer, tokens inner (as attn_out). x (ln1) comes from the token banks' second read port,
+        # attn_out (ffn_out) from its memory.
+        in_res = in_phase(RES1, RES2)
+        # Two stages (RES_STAGES): the token banks' words registered in their read ports, then the
+        # bank's word chosen (the bank one-hot, registered beside the read), in front of the
+        # quantization stage.
         xt, xtok = Signal(range(d_tiles)), Signal(range(n))
-        x_valid, x_bank, x_advance = Signal(), Signal(range(rows)), Signal()
-        m.d.comb += x_advance.eq(~x_valid | requant_x.i.ready)
+        x_valid, x_hot, x_advance = Signal(), Signal(rows), Signal()
+        x2_valid, x2_advance = Signal(), Signal()
+        x2 = [Signal(signed(8), name=f"x2_{col}") for col in range(cols)]
+        m.d.comb += [x2_advance.eq(~x2_valid | q_advance), x_advance.eq(~x_valid | x2_advance)]
         with m.If(res_feeding & x_advance):
             with m.If(loop([xt, xtok], [d_tiles, seq_len], 1)):
                 m.d.sync += res_feeding.eq(0)
         with m.If(x_advance):
-            m.d.sync += [x_valid.eq(res_feeding), x_bank.eq(xtok % rows)]
-        x_lanes = x_residual[0].data
+            m.d.sync += [x_valid.eq(res_feeding), x_hot.eq(Const(1, rows) << (xtok % rows))]
         for r, port in enumerate(x_residual):
             m.d.comb += [port.addr.eq(xtok // rows * d_tiles + xt), port.en.eq(x_advance)]
-            if r:
-                x_lanes = Mux(x_bank == r, port.data, x_lanes)
-        m.d.comb += [requant_x.i.valid.eq(x_valid), requant_x.output_offset.eq(0),
-                     requant_x.act_min.eq(-128), requant_x.act_max.eq(127)]
-        res_params = [params.requant["res1_x"]] + ([params.requant["res2_ln1"]] if layer else [])
-
-        def scalar(field):
-            values = [int(getattr(r, field)[0]) for r in res_params]
-            return values[0] if len(values) == 1 else Mux(in_res2, values[1], values[0])
-        for col in range(cols):
-            m.d.comb += [
-                requant_x.i.payload[col].acc.eq(x_lanes.word_select(col, 8).as_signed()),
-                requant_x.i.payload[col].bias.eq(scalar("bias")),
-                requant_x.i.payload[col].multiplier.eq(scalar("multiplier")),
-                requant_x.i.payload[col].shift.eq(scalar("shift")),
-            ]
+        x_word = reduce(operator.or_, (Mux(x_hot[r], port.data, 0) for r, port in enumerate(x_residual)))
+        with m.If(x2_advance):
+            m.d.sync += [x2_valid.eq(x_valid)] + [x.eq(code(x_word, col)) for col, x in enumerate(x2)]
+        if not layer:
+            m.d.comb += [side_valid.eq(x2_valid)] + [side_acc[col].eq(x) for col, x in enumerate(x2)]
         rt_tile, rtok = Signal(range(d_tiles)), Signal(range(n))
         res_beat = Signal()
         m.d.comb += res_beat.eq(beat & in_res)
@@ -775,8 +806,7 @@ class EncoderLayer(BlockComponent):
         attn_lanes = attn_read.data
         residual = [Signal(signed(RESIDUAL_WIDTH), name=f"residual{col}") for col in range(cols)]
         for col in range(cols):
-            m.d.comb += residual[col].eq(requant_x.o.payload[col] + attn_lanes.word_select(col, 8).as_signed())
-        m.d.comb += requant_x.o.ready.eq(self.o.ready & in_res)
+            m.d.comb += residual[col].eq(requant.o.payload[col] + attn_lanes.word_select(col, 8).as_signed())
 
         in_probs = in_phase(PROBS)
         ph, pi, pj = Signal(range(cfg.heads)), Signal(range(n)), Signal(range(n))
@@ -791,7 +821,7 @@ class EncoderLayer(BlockComponent):
         in_scores = in_phase(SCORES)
         gemm_lanes = [Mux(in_scores & (fc * cols + col >= seq_len), 0, requant.o.payload[col])
                       for col in range(cols)]
-        valid_cases = {PROBS: softmax.o.valid, RES1: requant_x.o.valid}
+        valid_cases = {PROBS: softmax.o.valid}
         last_cases = {PROBS: probs_done, RES1: res_done}
         lane_cases = [{PROBS: prob_code if col == 0 else Const(0, 8), RES1: residual[col]} for col in range(cols)]
 
@@ -799,7 +829,6 @@ class EncoderLayer(BlockComponent):
             m.submodules.ln1 = ln1 = self.ln1
             m.submodules.ln2 = ln2 = self.ln2
             m.submodules.gelu = gelu = self.gelu
-            m.submodules.requant_gelu = requant_gelu = self.requant_gelu
             in_ln1, in_out, in_gelu = in_phase(LN1), in_phase(OUT), in_phase(GELU)
 
             # The LayerNorm feeder: each token's residual codes, channel by channel, into ln1 or ln2.
@@ -829,9 +858,9 @@ class EncoderLayer(BlockComponent):
                                Mux(in_ln1, Value.cast(ln1.o.payload).replicate(cols), word),
                                Mux(in_ln1, Mux(ln1_write & (ut % rows == r), Const(1, cols) << (uc % cols), 0), en))
 
-            # The GELU feeder: each token's hidden codes, channel by channel, through the GELU and its
-            # requantizer; the GELU's own code rides beside the requantizer (which stalls as a whole) to
-            # leave with its int8 code.
+            # The GELU feeder: each token's hidden codes, channel by channel, through the GELU, the
+            # quantization stage and the requantizer's lane 0 (its int8 code); the GELU's own code rides
+            # beside them (the requantizer stalls as a whole) to leave with its int8 code.
             gt, g_tile, g_lane = Signal(range(n)), Signal(range(ff_tiles)), Signal(range(cols))
             g_valid, g_c = Signal(), Signal(range(cols))
             g_advance = Signal()
@@ -843,22 +872,20 @@ class EncoderLayer(BlockComponent):
                     m.d.sync += gelu_feeding.eq(0)
             with m.If(g_advance):
                 m.d.sync += [g_valid.eq(gelu_feeding), g_c.eq(g_lane)]
-            rq_gelu = params.requant["gelu"]
-            m.d.comb += [gelu.i.valid.eq(g_fed), gelu.i.payload.eq(g_x),
-                         requant_gelu.i.valid.eq(gelu.o.valid), gelu.o.ready.eq(requant_gelu.i.ready),
-                         requant_gelu.i.payload[0].acc.eq(gelu.o.payload),
-                         requant_gelu.i.payload[0].bias.eq(int(rq_gelu.bias[0])),
-                         requant_gelu.i.payload[0].multiplier.eq(int(rq_gelu.multiplier[0])),
-                         requant_gelu.i.payload[0].shift.eq(int(rq_gelu.shift[0])),
-                         requant_gelu.output_offset.eq(0), requant_gelu.act_min.eq(-128),
-                         requant_gelu.act_max.eq(127), requant_gelu.o.ready.eq(self.o.ready & in_gelu)]
-            beside = [Signal.like(gelu.o.payload, name=f"gelu_code{j}") for j in range(requant_gelu.latency)]
-            with m.If(requant_gelu.i.ready):
-                m.d.sync += [beside[0].eq(gelu.o.payload)] + [b.eq(a) for a, b in zip(beside, beside[1:])]
+            m.d.comb += [gelu.i.valid.eq(g_fed), gelu.i.payload.eq(g_x), gelu.o.ready.eq(q_advance),
+                         side_valid.eq(Mux(in_gelu, gelu.o.valid, x2_valid))]
+            m.d.comb += [side_acc[col].eq(Mux(in_gelu, gelu.o.payload if col == 0 else 0, x))
+                         for col, x in enumerate(x2)]
+            q_code = Signal.like(gelu.o.payload, name="gelu_code_q")
+            with m.If(q_advance):
+                m.d.sync += q_code.eq(gelu.o.payload)
+            beside = [Signal.like(gelu.o.payload, name=f"gelu_code{j}") for j in range(requant.latency)]
+            with m.If(requant.i.ready):
+                m.d.sync += [beside[0].eq(q_code)] + [b.eq(a) for a, b in zip(beside, beside[1:])]
             vt, vc = Signal(range(n)), Signal(range(d_ff))
             gelu_beat = beat & in_gelu
             gelu_done = loop([vt, vc], [seq_len, d_ff], gelu_beat)
-            gelu_q = requant_gelu.o.payload[0]
+            gelu_q = requant.o.payload[0]
             for r, (write, _) in enumerate(g_banks):
                 m.d.comb += [write.addr.eq(vt // rows * d_ff + vc), write.data.eq(gelu_q),
                              write.en.eq(gelu_beat & (vt % rows == r))]
@@ -867,8 +894,7 @@ class EncoderLayer(BlockComponent):
             m.d.comb += [res_write.addr.eq(rtok * d_tiles + rt_tile), res_write.data.eq(Cat(*residual)),
                          res_write.en.eq(res_beat)]
 
-            valid_cases.update({RES2: requant_x.o.valid, LN1: ln1.o.valid, GELU: requant_gelu.o.valid,
-                                OUT: ln2.o.valid})
+            valid_cases.update({LN1: ln1.o.valid, OUT: ln2.o.valid})
             last_cases.update({RES2: res_done, LN1: ln_done, GELU: gelu_done, OUT: ln_done})
             for col, cases in enumerate(lane_cases):
                 cases[RES2] = residual[col]

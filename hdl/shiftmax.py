@@ -30,13 +30,13 @@ from amaranth.lib.wiring import In, Out
 from ..golden.shiftmax import ShiftmaxConfig
 from .common.arith import PRODUCT_STAGES, product_stages, split_divide_stages
 from .common.component import BlockComponent
-from .common.rows import RowEngine, banks_for, row_layout
+from .common.rows import RowEngine, RowSchedule, banks_for, row_layout
 from .common.shift_exp import IBERT_EXP_STAGES, SHIFT_EXP_STAGES, ibert_exp_stages, shift_exp_stages
 
 __all__ = ["Shiftmax"]
 
 
-class Shiftmax(BlockComponent):
+class Shiftmax(RowSchedule, BlockComponent):
     """Streaming ShiftMax over rows of ``cfg.n`` elements.
 
     Parameters
@@ -87,6 +87,12 @@ class Shiftmax(BlockComponent):
     @property
     def latency(self):
         return self.row_latency(self.cfg.n)
+
+    @property
+    def output_gap(self):
+        """Cycles from the reduce pass's last read of a row to the output pass's first read of it, with
+        the output pass free: the reduce tail."""
+        return self.reduce_tail
 
     def row_latency(self, length):
         """Cycles from a row's last element to its first output, for a row of ``length`` elements

@@ -32,7 +32,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.softmax_lut import SoftmaxLutConfig, exp_table, log_tables, out_table, recip_table
 from .common.component import BlockComponent
-from .common.rows import RowEngine, banks_for, row_layout
+from .common.rows import RowEngine, RowSchedule, banks_for, row_layout
 
 __all__ = ["SoftmaxLut"]
 
@@ -46,7 +46,7 @@ def _rom(table, shape):
     return Memory(shape=shape, depth=len(table), init=[int(v) for v in table])
 
 
-class SoftmaxLut(BlockComponent):
+class SoftmaxLut(RowSchedule, BlockComponent):
     """Streaming LUT softmax over rows of ``cfg.n`` elements.
 
     Parameters
@@ -93,6 +93,12 @@ class SoftmaxLut(BlockComponent):
     @property
     def latency(self):
         return self.row_latency(self.cfg.n)
+
+    @property
+    def output_gap(self):
+        """Cycles from the reduce pass's last read of a row to the output pass's first read of it, with
+        the output pass free: the sum tail."""
+        return SUM_TAIL
 
     def row_latency(self, length):
         """Cycles from a row's last element to its first output, for a row of ``length`` elements

@@ -22,14 +22,17 @@ With ``variable_length``, the input payload is ``{"data", "last"}`` and a row en
 carrying ``last``, or at its ``n``-th element (a longer row is cut there: the elements after it start
 the next row). Each bank keeps its row's last index, and both passes read the row's own ``L`` elements
 only, so a row of ``L`` elements costs ``L`` cycles in each stage; the output pass marks the row's last
-element (:attr:`OutputPass.last`).
+element (:attr:`OutputPass.last`). A row still holds its bank from its first write to the output pass's
+last read of it, so rows much shorter than ``n`` can fill every bank: the next row then waits for one
+to be freed (for ``banks - 3`` rows of ``L`` elements shorter than the reduce tail).
+:func:`output_pass_starts` gives the exact schedule.
 """
 
 from amaranth.hdl import Array, Cat, Mux, Signal, Value, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
-__all__ = ["RowEngine", "OutputPass", "banks_for", "row_layout"]
+__all__ = ["RowEngine", "RowSchedule", "OutputPass", "banks_for", "output_pass_starts", "row_layout"]
 
 
 def row_layout(shape):
@@ -44,6 +47,43 @@ def banks_for(n, tail):
     while (banks - 3) * n < tail:
         banks *= 2
     return banks
+
+
+def output_pass_starts(lengths, banks, gap):
+    """The cycle of each row's first output-pass read, for rows of ``lengths`` elements offered back to
+    back from cycle 0 (an element every cycle the engine takes one) with the output never stalled.
+
+    ``gap`` is the block's cycles from the reduce pass's last read of a row to the output pass's first
+    read of it (the parameters' tail). Each stage holds one row at a time: a row is written once the
+    one before it is in and, from the ``banks``-th row on, once the row ``banks`` before it has been
+    read out (its bank freed, visible a cycle later); it is reduced once it is in and the reduce pass has
+    read the row before; it is read out ``gap`` cycles after its last reduce read, and after the row
+    before has been read out."""
+    in_end = reduce_end = out_end = -1
+    freed, starts = [], []
+    for row, length in enumerate(lengths):
+        in_start = in_end + 1 if row < banks else max(in_end + 1, freed[row - banks] + 1)
+        in_end = in_start + length - 1
+        reduce_end = max(in_end + 1, reduce_end + 1) + length - 1
+        out_start = max(reduce_end + gap, out_end + 1)
+        out_end = out_start + length - 1
+        freed.append(out_end)
+        starts.append(out_start)
+    return starts
+
+
+class RowSchedule:
+    """:meth:`row_outputs` for a row block with ``banks``, ``output_gap`` (see :func:`output_pass_starts`)
+    and ``row_latency(length)``."""
+
+    def row_outputs(self, lengths):
+        """The cycle of each row's first output, for rows of ``lengths`` elements offered back to back
+        (the first taken at cycle 0) with ``o`` always ready: ``row_latency`` after a row's last element
+        while the rows are long enough to stream, later once short rows have filled every bank or a
+        longer row is still being read out (:func:`output_pass_starts`)."""
+        starts = output_pass_starts(lengths, self.banks, self.output_gap)
+        return [start + self.row_latency(length) - length - self.output_gap
+                for start, length in zip(starts, lengths)]
 
 
 class OutputPass:
