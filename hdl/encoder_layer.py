@@ -160,7 +160,7 @@ class EncoderLayer(BlockComponent):
             self.gelu = ShiftGelu(params.gelu)
             acc_width = max(acc_width, params.gelu.out_width)
         # One requantizer for every phase that requantizes (the matrix products, the residuals' x, the
-        # GELU's codes): they never overlap, and its lanes are a third of the layer's DSP multipliers.
+        # GELU's codes): they never overlap, and with multiplier="ecp5" each lane takes four MULT18X18D.
         self.requant = Requant(RequantConfig(lanes=cfg.cols, acc_width=acc_width, multiplier=cfg.multiplier))
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
