@@ -92,7 +92,7 @@ from ..golden.encoder_layer import RESIDUAL_WIDTH, RTL_PHASES, EncoderLayerConfi
 from ..golden.requant import RequantConfig
 from .common.component import BlockComponent
 from .ilayernorm import ILayerNorm
-from .mac_array import MacArray
+from .mac_array import MacArray, RowQueue
 from .requant import SHIFT_WIDTH, Requant
 from .shiftgelu import ShiftGelu
 from .shiftmax import Shiftmax
@@ -107,9 +107,14 @@ QKV, SCORES, PROBS, CTX, ATTN_OUT, RES1, LN1, HIDDEN, GELU, FFN_OUT, RES2, OUT =
 FEED_STAGES = 1
 #: Register stages between the MAC array's rows and the requantizer (the quantization ROM's read).
 QUANT_STAGES = 1
+#: Register stages between the requantizer's output and the layer's (its queue: the write, then the head
+#: register).
+QUEUE_STAGES = 2
 #: Register stages in front of a residual phase's quantization stage (the token banks' read, then the
 #: bank's word chosen).
 RES_STAGES = 2
+#: Cycles between a phase's last beat and the next phase's start (the last beat registered).
+PHASE_STAGES = 1
 #: Register stages between a row phase's memory word and its block's input (softmax, LayerNorm, GELU).
 ROW_FEED_STAGES = 1
 #: The phases that run on the MAC array.
@@ -241,10 +246,17 @@ class EncoderLayer(BlockComponent):
     def latency(self):
         """Cycles from accepting a sequence's last token to its first output beat being valid: the
         last token's write (a column tile per cycle), the sequencer's start and memory read, the
-        operand stage, the first tile's ``d_model`` steps, the array, the quantization stage and the
-        requantizer."""
+        operand stage, the first tile's ``d_model`` steps, the array, the quantization stage, the
+        requantizer and its output queue."""
         return (self.start_cycle + 1 + FEED_STAGES + self.cfg.d_model - 1 + self.mac.latency + QUANT_STAGES
-                + self.requant.latency)
+                + self.requant.latency + QUEUE_STAGES)
+
+    @property
+    def queue_depth(self):
+        """Beats the requantizer's output queue holds: every beat in flight from the quantization stage's
+        admission to the queue's head, and the cycles a returned credit takes to reach ``room``, so that
+        beats enter at one per cycle while ``o`` is ready."""
+        return QUANT_STAGES + self.requant.latency + QUEUE_STAGES + 2
 
     @property
     def load_interval(self):
@@ -321,7 +333,7 @@ class EncoderLayer(BlockComponent):
         phase's last code leaves the GELU's latency, the quantization stage and the requantizer's latency
         after the last element. A residual phase issues a beat per cycle through the
         token banks' read and word stages, the quantization stage and the requantizer. Each phase starts
-        the cycle after the previous one's last beat (the first at :attr:`start_cycle`, after the last
+        PHASE_STAGES + 1 cycles after the previous one's last beat (the first at :attr:`start_cycle`, after the last
         token's write, a column tile per cycle). The register stages named ``*_STAGES`` in this module add their cycles where they sit."""
         cfg = self.cfg
         start, timing = self.start_cycle, {}
@@ -333,20 +345,20 @@ class EncoderLayer(BlockComponent):
                 last = start + ROW_FEED_STAGES + 1 + rows_out[-1] + seq - 1
             elif phase in ("res1", "res2"):
                 last = (start + cfg.d_model // cfg.cols * seq - 1 + RES_STAGES + QUANT_STAGES
-                        + self.requant.latency)
+                        + self.requant.latency + QUEUE_STAGES)
             elif phase in ("ln1", "out"):
                 ln = self.ln1 if phase == "ln1" else self.ln2
                 last = start + seq * cfg.d_model + ROW_FEED_STAGES + ln.latency + cfg.d_model - 1
             elif phase == "gelu":
                 last = (start + seq * cfg.d_ff + ROW_FEED_STAGES + self.gelu.latency + QUANT_STAGES
-                        + self.requant.latency)
+                        + self.requant.latency + QUEUE_STAGES)
             else:
                 tiles, steps = self.gemm_shape(phase, seq)
                 rows_last = (seq - 1) % cfg.rows + 1
                 last = (start + (tiles - 1) * max(steps, cfg.rows) + steps + FEED_STAGES + self.mac.latency
-                        + QUANT_STAGES + self.requant.latency + rows_last - 1)
+                        + QUANT_STAGES + self.requant.latency + QUEUE_STAGES + rows_last - 1)
             timing[phase] = (start, last)
-            start = last + 1
+            start = last + 1 + PHASE_STAGES
         return timing
 
     def finish_cycles(self, seq):
@@ -567,9 +579,13 @@ class EncoderLayer(BlockComponent):
             with m.Else():
                 m.d.sync += fr.eq(fr + 1)
 
+        # A phase's last beat is registered (PHASE_STAGES) before the sequencer moves on: the choice of the
+        # phase's last-beat test (a compare per phase, then a multiplexer by phase) then ends at one
+        # flip-flop, not at every register the phase change loads.
         phase_done = Signal()
         sequence_done = Signal()
-        m.d.comb += [phase_done.eq(beat & at_last), sequence_done.eq(phase_done & is_phase(final))]
+        m.d.sync += phase_done.eq(beat & at_last)
+        m.d.comb += sequence_done.eq(phase_done & is_phase(final))
 
         token_bits = self.i.payload.token.as_value()
         loading = Signal()
@@ -708,21 +724,22 @@ class EncoderLayer(BlockComponent):
         # The quantization stage: a row is registered beside its tile's parameters, read from the ROM at
         # the same edge (QUANT_STAGES), so neither the ROM nor its address logic sits in front of the
         # requantizer's first adder.
-        # A skid register in front of it takes one row while the stage stalls, so that the array's
-        # o.ready is a flip-flop: the stall from the layer's output through the requantizer no longer
-        # reaches the array's output FIFO read (the tiny layer's ECP5 critical path, 10.1 ns).
+        # The requantizer never stalls: its rows go into a queue (QUEUE_STAGES), and a beat enters the
+        # quantization stage only while the queue has room for it beyond every beat already in flight (a
+        # credit count, as the MAC array's output FIFO). The layer's output ready then reaches only the
+        # queue's head, and the array's o.ready, the GELU's and the residual feeder's are a flip-flop
+        # (``room``); before, the requantizer's pipeline enable (about 3700 loads) hung off the output
+        # ready and the phase, and every feeder's stall off it (the target's deepest paths).
         # The residual and GELU phases share the stage and the requantizer: their beats (side_valid,
         # side_acc, driven below) take the array's place, their scalar parameters the ROM's rows after
         # the matrices'.
-        q_valid, q_advance = Signal(), Signal()
+        q_valid = Signal()
         acc_width = self.requant.cfg.acc_width
         q_acc = [Signal(signed(acc_width), name=f"q_acc{col}") for col in range(cols)]
         in_side = in_phase(RES1, RES2, GELU)
         side_valid = Signal()
         side_acc = [Signal(signed(acc_width), name=f"side_acc{col}") for col in range(cols)]
         quant_addr = Signal.like(quant_port.addr)
-        skid_valid, skid_used = Signal(), Signal()
-        skid_acc, skid_addr = Signal.like(mac.o.payload.acc), Signal.like(quant_port.addr)
         scalar_rows = self.scalar_quant_row
         quant_cases = {SCORES: 4 * d_tiles, CTX: 4 * d_tiles + 1, ATTN_OUT: 3 * d_tiles + og,
                        HIDDEN: 4 * d_tiles + 2 + og, FFN_OUT: 4 * d_tiles + 2 + ff_tiles + og}
@@ -730,23 +747,37 @@ class EncoderLayer(BlockComponent):
             quant_cases[RES1] = scalar_rows["res1_x"]
         if layer:
             quant_cases.update({RES2: scalar_rows["res2_ln1"], GELU: scalar_rows["gelu"]})
+        # The GELU's own code rides beside its beat through the requantizer and the queue.
+        code_width = self.gelu.cfg.out_width if layer else 0
+        rq_code = Signal(code_width)
+        m.submodules.rq_queue = queue = RowQueue(width=8 * cols + code_width, depth=self.queue_depth,
+                                                 attrs={"ram_style": "distributed"})
+        credits = Signal(range(self.queue_depth + 1), init=self.queue_depth)
+        room = Signal(init=1)
+        source_valid = Signal()
+        admit = Signal()
         m.d.comb += [
             quant_addr.eq(by_phase(og, quant_cases)),
-            q_advance.eq(~q_valid | requant.i.ready),
-            quant_port.addr.eq(Mux(skid_valid, skid_addr, quant_addr)),
-            quant_port.en.eq(q_advance),
-            mac.o.ready.eq(~skid_valid),
+            source_valid.eq(Mux(in_side, side_valid, mac.o.valid & row_used)),
+            admit.eq(room & source_valid),
+            quant_port.addr.eq(quant_addr),
+            quant_port.en.eq(1),
+            mac.o.ready.eq(room),
             requant.i.valid.eq(q_valid),
+            requant.o.ready.eq(1),
             requant.output_offset.eq(0), requant.act_min.eq(-128), requant.act_max.eq(127),
+            queue.w_en.eq(requant.o.valid),
+            queue.w_data.eq(Cat(requant.o.payload, rq_code)),
+            queue.r_ready.eq(self.o.ready & (in_gemm | in_side)),
         ]
-        with m.If(q_advance):
-            m.d.sync += [q_valid.eq(Mux(skid_valid, skid_used, Mux(in_side, side_valid, mac.o.valid & row_used))),
-                         skid_valid.eq(0)]
-            m.d.sync += [q.eq(Mux(skid_valid, skid_acc[col], Mux(in_side, side_acc[col], mac.o.payload.acc[col])))
-                         for col, q in enumerate(q_acc)]
-        with m.Elif(mac.o.valid & ~skid_valid):
-            m.d.sync += [skid_valid.eq(1), skid_used.eq(row_used), skid_acc.eq(mac.o.payload.acc),
-                         skid_addr.eq(quant_addr)]
+        # room leaves out this cycle's returned credit (it adds room a cycle later), so both it and the
+        # count are registers compared with constants.
+        m.d.sync += [credits.eq(credits - admit + (queue.r_valid & queue.r_ready)),
+                     room.eq(Mux(admit, credits >= 2, credits >= 1)),
+                     q_valid.eq(admit)]
+        m.d.sync += [q.eq(Mux(in_side, side_acc[col], mac.o.payload.acc[col])) for col, q in enumerate(q_acc)]
+        rq_lanes = [queue.r_data.word_select(col, 8).as_signed() for col in range(cols)]
+        rq_word = queue.r_data[:8 * cols]
         for col in range(cols):
             m.d.comb += [
                 requant.i.payload[col].acc.eq(q_acc[col]),
@@ -756,15 +787,14 @@ class EncoderLayer(BlockComponent):
             ]
 
         m.d.comb += [
-            requant.o.ready.eq(self.o.ready & (in_gemm | in_side)),
             self.o.payload.phase.eq(phase),
             self.o.payload.last.eq(at_last & is_phase(final)),
         ]
         if not attention:
             for write, addr, word, en in x_writes:
                 m.d.comb += [write.addr.eq(addr), write.data.eq(word), write.en.eq(en)]
-            m.d.comb += [self.o.valid.eq(requant.o.valid), self.o.payload.data.eq(requant.o.payload),
-                         at_last.eq(gemm_at_last)]
+            m.d.comb += [self.o.valid.eq(queue.r_valid), at_last.eq(gemm_at_last)]
+            m.d.comb += [self.o.payload.data[col].eq(lane) for col, lane in enumerate(rq_lanes)]
             return m
 
         # The residuals: rq(x) + attn_out (res1) or rq(ln1) + ffn_out (res2) per lane, the requantizer's
@@ -779,7 +809,7 @@ class EncoderLayer(BlockComponent):
         x_valid, x_hot, x_advance = Signal(), Signal(rows), Signal()
         x2_valid, x2_advance = Signal(), Signal()
         x2 = [Signal(signed(8), name=f"x2_{col}") for col in range(cols)]
-        m.d.comb += [x2_advance.eq(~x2_valid | q_advance), x_advance.eq(~x_valid | x2_advance)]
+        m.d.comb += [x2_advance.eq(~x2_valid | room), x_advance.eq(~x_valid | x2_advance)]
         with m.If(res_feeding & x_advance):
             with m.If(loop([xt, xtok], [d_tiles, seq_len], 1)):
                 m.d.sync += res_feeding.eq(0)
@@ -806,7 +836,7 @@ class EncoderLayer(BlockComponent):
         attn_lanes = attn_read.data
         residual = [Signal(signed(RESIDUAL_WIDTH), name=f"residual{col}") for col in range(cols)]
         for col in range(cols):
-            m.d.comb += residual[col].eq(requant.o.payload[col] + attn_lanes.word_select(col, 8).as_signed())
+            m.d.comb += residual[col].eq(rq_lanes[col] + attn_lanes.word_select(col, 8).as_signed())
 
         in_probs = in_phase(PROBS)
         ph, pi, pj = Signal(range(cfg.heads)), Signal(range(n)), Signal(range(n))
@@ -819,7 +849,7 @@ class EncoderLayer(BlockComponent):
 
         # Scores past the sequence's last key (the last column tile's spare lanes) leave as zeros.
         in_scores = in_phase(SCORES)
-        gemm_lanes = [Mux(in_scores & (fc * cols + col >= seq_len), 0, requant.o.payload[col])
+        gemm_lanes = [Mux(in_scores & (fc * cols + col >= seq_len), 0, rq_lanes[col])
                       for col in range(cols)]
         valid_cases = {PROBS: softmax.o.valid}
         last_cases = {PROBS: probs_done, RES1: res_done}
@@ -860,7 +890,7 @@ class EncoderLayer(BlockComponent):
 
             # The GELU feeder: each token's hidden codes, channel by channel, through the GELU, the
             # quantization stage and the requantizer's lane 0 (its int8 code); the GELU's own code rides
-            # beside them (the requantizer stalls as a whole) to leave with its int8 code.
+            # beside them (the requantizer never stalls) to leave with its int8 code.
             gt, g_tile, g_lane = Signal(range(n)), Signal(range(ff_tiles)), Signal(range(cols))
             g_valid, g_c = Signal(), Signal(range(cols))
             g_advance = Signal()
@@ -872,20 +902,19 @@ class EncoderLayer(BlockComponent):
                     m.d.sync += gelu_feeding.eq(0)
             with m.If(g_advance):
                 m.d.sync += [g_valid.eq(gelu_feeding), g_c.eq(g_lane)]
-            m.d.comb += [gelu.i.valid.eq(g_fed), gelu.i.payload.eq(g_x), gelu.o.ready.eq(q_advance),
+            m.d.comb += [gelu.i.valid.eq(g_fed), gelu.i.payload.eq(g_x), gelu.o.ready.eq(room),
                          side_valid.eq(Mux(in_gelu, gelu.o.valid, x2_valid))]
             m.d.comb += [side_acc[col].eq(Mux(in_gelu, gelu.o.payload if col == 0 else 0, x))
                          for col, x in enumerate(x2)]
             q_code = Signal.like(gelu.o.payload, name="gelu_code_q")
-            with m.If(q_advance):
-                m.d.sync += q_code.eq(gelu.o.payload)
+            m.d.sync += q_code.eq(gelu.o.payload)
             beside = [Signal.like(gelu.o.payload, name=f"gelu_code{j}") for j in range(requant.latency)]
-            with m.If(requant.i.ready):
-                m.d.sync += [beside[0].eq(q_code)] + [b.eq(a) for a, b in zip(beside, beside[1:])]
+            m.d.sync += [beside[0].eq(q_code)] + [b.eq(a) for a, b in zip(beside, beside[1:])]
+            m.d.comb += rq_code.eq(beside[-1])
             vt, vc = Signal(range(n)), Signal(range(d_ff))
             gelu_beat = beat & in_gelu
             gelu_done = loop([vt, vc], [seq_len, d_ff], gelu_beat)
-            gelu_q = requant.o.payload[0]
+            gelu_q = rq_lanes[0]
             for r, (write, _) in enumerate(g_banks):
                 m.d.comb += [write.addr.eq(vt // rows * d_ff + vc), write.data.eq(gelu_q),
                              write.en.eq(gelu_beat & (vt % rows == r))]
@@ -900,17 +929,17 @@ class EncoderLayer(BlockComponent):
                 cases[RES2] = residual[col]
                 cases[LN1] = ln1.o.payload if col == 0 else Const(0, 8)
                 cases[OUT] = ln2.o.payload if col == 0 else Const(0, 8)
-                cases[GELU] = beside[-1] if col == 0 else gelu_q if col == 1 else Const(0, 8)
+                cases[GELU] = queue.r_data[8 * cols:].as_signed() if col == 0 else gelu_q if col == 1 else Const(0, 8)
 
         for write, addr, word, en in x_writes:
             m.d.comb += [write.addr.eq(addr), write.data.eq(word), write.en.eq(en)]
-        m.d.comb += [self.o.valid.eq(by_phase(requant.o.valid, valid_cases)),
+        m.d.comb += [self.o.valid.eq(by_phase(queue.r_valid, valid_cases)),
                      at_last.eq(by_phase(gemm_at_last, last_cases))]
         for col in range(cols):
             m.d.comb += self.o.payload.data[col].eq(by_phase(gemm_lanes[col], lane_cases[col]))
 
         # Writes of the projections, scores and context as their beats leave.
-        lanes_bits = requant.o.payload.as_value()
+        lanes_bits = rq_word
         qkv_beat = gemm_beat & is_phase(QKV)
         k_tile, v_tile_w = Signal(range(d_tiles)), Signal(range(d_tiles))
         m.d.comb += [k_tile.eq(fg - d_tiles), v_tile_w.eq(fg - 2 * d_tiles)]

@@ -14,7 +14,7 @@ from qarith.golden.linear_int8 import QuantizedLinear
 from qarith.golden.shiftmax import float_softmax, shiftmax
 from qarith.golden.softmax_lut import softmax_lut
 from qarith.hdl.common.component import interface
-from qarith.hdl.encoder_layer import EncoderLayer
+from qarith.hdl.encoder_layer import PHASE_STAGES, EncoderLayer
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import run_amaranth
 from qarith.sim.encoder_layer import digits_tokens, sequence_vectors, vectors
@@ -302,11 +302,12 @@ def test_icarus_time_zero_reproducer(tmp_path, in_state, seen):
 
 
 def test_cycle_tables_cover_the_layer():
-    """``make bench``'s encoder tables: the target layer's phases follow one another with no gap, from
-    the first phase's start to the last beat, and a sequence filling whole row tiles keeps the array
-    busy in the projection's run phase."""
+    """``make bench``'s encoder tables: the target layer's phases follow one another, PHASE_STAGES
+    cycles apart, from the first phase's start to the last beat, and a sequence filling whole row tiles
+    keeps the array busy in the projection's run phase."""
     result = encoder_cycles()
     layer = interface(EncoderLayer, EncoderLayerConfig(rtl_phases="layer", **TARGET))
-    assert sum(r["cycles"] for r in result["phases"]) == layer.finish_cycles(64) - layer.start_cycle + 1
+    gaps = PHASE_STAGES * (len(result["phases"]) - 1)
+    assert sum(r["cycles"] for r in result["phases"]) + gaps == layer.finish_cycles(64) - layer.start_cycle + 1
     assert [r["phase"] for r in result["phases"]] == list(RTL_PHASES["layer"])
     assert all(r["run_utilisation"] == 1.0 for r in result["qkv"] if r["seq"] % int(r["array"].split("x")[0]) == 0)
