@@ -750,8 +750,10 @@ class EncoderLayer(BlockComponent):
         # The GELU's own code rides beside its beat through the requantizer and the queue.
         code_width = self.gelu.cfg.out_width if layer else 0
         rq_code = Signal(code_width)
-        m.submodules.rq_queue = queue = RowQueue(width=8 * cols + code_width, depth=self.queue_depth,
-                                                 attrs={"ram_style": "distributed"})
+        # And a residual's attn_out (ffn_out) word beside its rq(x) (rq(ln1)) codes.
+        attn_word = attn_read.data if attention else Const(0, 0)
+        m.submodules.rq_queue = queue = RowQueue(width=8 * cols + len(attn_word) + code_width,
+                                                 depth=self.queue_depth, attrs={"ram_style": "distributed"})
         credits = Signal(range(self.queue_depth + 1), init=self.queue_depth)
         room = Signal(init=1)
         source_valid = Signal()
@@ -767,7 +769,7 @@ class EncoderLayer(BlockComponent):
             requant.o.ready.eq(1),
             requant.output_offset.eq(0), requant.act_min.eq(-128), requant.act_max.eq(127),
             queue.w_en.eq(requant.o.valid),
-            queue.w_data.eq(Cat(requant.o.payload, rq_code)),
+            queue.w_data.eq(Cat(requant.o.payload, attn_word, rq_code)),
             queue.r_ready.eq(self.o.ready & (in_gemm | in_side)),
         ]
         # room leaves out this cycle's returned credit (it adds room a cycle later), so both it and the
@@ -778,6 +780,7 @@ class EncoderLayer(BlockComponent):
         m.d.sync += [q.eq(Mux(in_side, side_acc[col], mac.o.payload.acc[col])) for col, q in enumerate(q_acc)]
         rq_lanes = [queue.r_data.word_select(col, 8).as_signed() for col in range(cols)]
         rq_word = queue.r_data[:8 * cols]
+        rq_attn = queue.r_data[8 * cols:8 * cols + len(attn_word)]
         for col in range(cols):
             m.d.comb += [
                 requant.i.payload[col].acc.eq(q_acc[col]),
@@ -826,17 +829,17 @@ class EncoderLayer(BlockComponent):
         res_beat = Signal()
         m.d.comb += res_beat.eq(beat & in_res)
         res_done = loop([rt_tile, rtok], [d_tiles, seq_len], res_beat)
-        # The attn_out (ffn_out) word of the beat on offer: the read port is addressed a beat ahead (the
-        # next token and tile once this beat leaves), so its register holds the current beat's word.
-        res_tok_end = rtok == seq_len - 1
-        next_tok = Mux(res_tok_end, 0, rtok + 1)
-        next_tile = Mux(res_tok_end, Mux(rt_tile == d_tiles - 1, 0, rt_tile + 1), rt_tile)
-        m.d.comb += [attn_read.addr.eq(Mux(res_beat, next_tok * d_tiles + next_tile, rtok * d_tiles + rt_tile)),
-                     attn_read.en.eq(1)]
-        attn_lanes = attn_read.data
+        # The attn_out (ffn_out) word of each beat: read as the beat leaves the requantizer (the read
+        # addressed the cycle before, by the residual beats' valid delayed alongside the requantizer),
+        # and queued beside it, so no address depends on the output handshake.
+        at_tile, atok = Signal(range(d_tiles)), Signal(range(n))
+        rq_ahead = Signal(self.requant.latency - 1)
+        m.d.sync += rq_ahead.eq(Cat(q_valid, rq_ahead[:-1]))
+        loop([at_tile, atok], [d_tiles, seq_len], rq_ahead[-1] & in_res)
+        m.d.comb += [attn_read.addr.eq(atok * d_tiles + at_tile), attn_read.en.eq(1)]
         residual = [Signal(signed(RESIDUAL_WIDTH), name=f"residual{col}") for col in range(cols)]
         for col in range(cols):
-            m.d.comb += residual[col].eq(rq_lanes[col] + attn_lanes.word_select(col, 8).as_signed())
+            m.d.comb += residual[col].eq(rq_lanes[col] + rq_attn.word_select(col, 8).as_signed())
 
         in_probs = in_phase(PROBS)
         ph, pi, pj = Signal(range(cfg.heads)), Signal(range(n)), Signal(range(n))
@@ -929,7 +932,7 @@ class EncoderLayer(BlockComponent):
                 cases[RES2] = residual[col]
                 cases[LN1] = ln1.o.payload if col == 0 else Const(0, 8)
                 cases[OUT] = ln2.o.payload if col == 0 else Const(0, 8)
-                cases[GELU] = queue.r_data[8 * cols:].as_signed() if col == 0 else gelu_q if col == 1 else Const(0, 8)
+                cases[GELU] = queue.r_data[8 * cols + len(attn_word):].as_signed() if col == 0 else gelu_q if col == 1 else Const(0, 8)
 
         for write, addr, word, en in x_writes:
             m.d.comb += [write.addr.eq(addr), write.data.eq(word), write.en.eq(en)]
