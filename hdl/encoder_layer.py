@@ -105,6 +105,9 @@ TAP_PHASES = RTL_PHASES["layer"]
 QKV, SCORES, PROBS, CTX, ATTN_OUT, RES1, LN1, HIDDEN, GELU, FFN_OUT, RES2, OUT = range(len(TAP_PHASES))
 #: Register stages between the memories' read ports and the MAC array's input (the chosen operands).
 FEED_STAGES = 1
+#: Register stages between the operand registers and the MAC array's input (its feed queue: the write,
+#: then the head register).
+FEED_QUEUE_STAGES = 2
 #: Register stages between the MAC array's rows and the requantizer (the quantization ROM's read).
 QUANT_STAGES = 1
 #: Register stages between the requantizer's output and the layer's (its queue: the write, then the head
@@ -248,8 +251,15 @@ class EncoderLayer(BlockComponent):
         last token's write (a column tile per cycle), the sequencer's start and memory read, the
         operand stage, the first tile's ``d_model`` steps, the array, the quantization stage, the
         requantizer and its output queue."""
-        return (self.start_cycle + 1 + FEED_STAGES + self.cfg.d_model - 1 + self.mac.latency + QUANT_STAGES
-                + self.requant.latency + QUEUE_STAGES)
+        return (self.start_cycle + 1 + FEED_STAGES + FEED_QUEUE_STAGES + self.cfg.d_model - 1 + self.mac.latency
+                + QUANT_STAGES + self.requant.latency + QUEUE_STAGES)
+
+    @property
+    def feed_queue_depth(self):
+        """Steps the array's feed queue holds: every step in flight from its issue to the queue's head,
+        and the cycles a returned credit takes to reach ``feed_room``, so that steps issue at one per
+        cycle while the array takes them."""
+        return 2 + FEED_QUEUE_STAGES + 2
 
     @property
     def queue_depth(self):
@@ -333,8 +343,9 @@ class EncoderLayer(BlockComponent):
         phase's last code leaves the GELU's latency, the quantization stage and the requantizer's latency
         after the last element. A residual phase issues a beat per cycle through the
         token banks' read and word stages, the quantization stage and the requantizer. Each phase starts
-        PHASE_STAGES + 1 cycles after the previous one's last beat (the first at :attr:`start_cycle`, after the last
-        token's write, a column tile per cycle). The register stages named ``*_STAGES`` in this module add their cycles where they sit."""
+        PHASE_STAGES + 1 cycles after the previous one's last beat (the first at :attr:`start_cycle`, after
+        the last token's write, a column tile per cycle). The register stages named ``*_STAGES`` in this
+        module add their cycles where they sit."""
         cfg = self.cfg
         start, timing = self.start_cycle, {}
         for phase in self.phases:
@@ -355,8 +366,8 @@ class EncoderLayer(BlockComponent):
             else:
                 tiles, steps = self.gemm_shape(phase, seq)
                 rows_last = (seq - 1) % cfg.rows + 1
-                last = (start + (tiles - 1) * max(steps, cfg.rows) + steps + FEED_STAGES + self.mac.latency
-                        + QUANT_STAGES + self.requant.latency + QUEUE_STAGES + rows_last - 1)
+                last = (start + (tiles - 1) * max(steps, cfg.rows) + steps + FEED_STAGES + FEED_QUEUE_STAGES
+                        + self.mac.latency + QUANT_STAGES + self.requant.latency + QUEUE_STAGES + rows_last - 1)
             timing[phase] = (start, last)
             start = last + 1 + PHASE_STAGES
         return timing
@@ -545,8 +556,12 @@ class EncoderLayer(BlockComponent):
         # Stage 2 (FEED_STAGES): each source's operand code, chosen from its memory's word, in a register:
         # a block RAM's clock-to-output leaves no time for the phase multiplexers behind it.
         s2_valid, s2_last = Signal(), Signal()
-        advance, advance2 = Signal(), Signal()
-        m.d.comb += [advance2.eq(~s2_valid | mac.i.ready), advance.eq(~s1_valid | advance2)]
+        # Neither stage stalls: a step is issued only on a credit (feed_room, a flip-flop) for the feed
+        # queue in front of the array (FEED_QUEUE_STAGES), so the memories read every cycle and the
+        # array's input ready reaches only the queue's head, not the read enables of every memory and
+        # the operand registers (about 860 loads) across the die.
+        feed_room, issue = Signal(init=1), Signal()
+        m.d.comb += issue.eq(issuing & feed_room)
 
         # Output beats: the requantizer's rows in the issue order, skipping the rows past the sequence.
         fg, frt, fc, fr = Signal.like(g), Signal.like(rt), Signal.like(c), Signal(range(rows))
@@ -620,7 +635,7 @@ class EncoderLayer(BlockComponent):
                     m.d.sync += [issuing.eq(1), g.eq(0), rt.eq(0), c.eq(0), k.eq(0)]
                     m.next = "run"
             with m.State("run"):
-                with m.If(issuing & advance):
+                with m.If(issue):
                     with m.If(loop([g, rt, c, k], [bound_g, bound_r, bound_c, bound_k], 1)):
                         m.d.sync += issuing.eq(0)
                 with m.If(phase_done):
@@ -651,27 +666,35 @@ class EncoderLayer(BlockComponent):
             m.d.sync += [pend_tile.eq(pend_tile + 1), pend_data.eq(pend_data >> (8 * cols))]
         x_writes = []
         for r, (write, read) in enumerate(x_banks):
-            m.d.comb += [read.addr.eq(rt * d_tiles + k // cols), read.en.eq(advance)]
+            m.d.comb += [read.addr.eq(rt * d_tiles + k // cols), read.en.eq(1)]
             x_writes.append((write, pend_addr * d_tiles + pend_tile, pend_data[:8 * cols],
                              (pend_valid & (pend_bank == r)).replicate(len(write.en))))
         m.d.comb += [weight_port.addr.eq(by_phase(g * d_model + k, {
                          ATTN_OUT: (self.column_tiles + g) * d_model + k,
                          HIDDEN: (4 * d_tiles + g) * d_model + k,
                          FFN_OUT: (4 * d_tiles + ff_tiles) * d_model + g * d_ff + k})),
-                     weight_port.en.eq(advance)]
-        with m.If(advance):
-            m.d.sync += [s1_valid.eq(issuing), s1_g.eq(g), s1_k.eq(k),
-                         s1_last.eq(k == bound_k - 1)]
-
-        with m.If(advance2):
-            m.d.sync += [s2_valid.eq(s1_valid), s2_last.eq(s1_last)]
-        m.d.comb += [mac.i.valid.eq(s2_valid), mac.i.payload.last.eq(s2_last)]
+                     weight_port.en.eq(1)]
+        m.d.sync += [s1_valid.eq(issue), s1_g.eq(g), s1_k.eq(k), s1_last.eq(k == bound_k - 1),
+                     s2_valid.eq(s1_valid), s2_last.eq(s1_last)]
+        # The feed queue: the steps as the array takes them, written from stage 2.
+        step = Signal(mac.i.payload.shape())
+        m.submodules.feed_queue = feed_queue = RowQueue(
+            width=len(step.as_value()), depth=self.feed_queue_depth, attrs={"ram_style": "distributed"})
+        feed_credits = Signal(range(self.feed_queue_depth + 1), init=self.feed_queue_depth)
+        m.d.comb += [
+            step.last.eq(s2_last),
+            feed_queue.w_en.eq(s2_valid), feed_queue.w_data.eq(step.as_value()),
+            mac.i.valid.eq(feed_queue.r_valid), mac.i.payload.eq(feed_queue.r_data),
+            feed_queue.r_ready.eq(mac.i.ready),
+        ]
+        # As the requantizer's queue: feed_room leaves out this cycle's returned credit.
+        m.d.sync += [feed_credits.eq(feed_credits - issue + (feed_queue.r_valid & mac.i.ready)),
+                     feed_room.eq(Mux(issue, feed_credits >= 2, feed_credits >= 1))]
 
         def staged(value, name):
             """``value`` (chosen from a stage-1 memory word) registered at stage 2."""
             register = Signal(value.shape(), name=name)
-            with m.If(advance2):
-                m.d.sync += register.eq(value)
+            m.d.sync += register.eq(value)
             return register
 
         def code(word, index, bits=8):
@@ -683,18 +706,18 @@ class EncoderLayer(BlockComponent):
             head_code, head_next = Signal(range(d_model)), Signal(range(d_model))
             m.d.comb += [head_code.eq(s1_g * d_head + s1_k), head_next.eq(g * d_head + k)]
             for r in range(rows):
-                m.d.comb += [q_banks[r][1].addr.eq(rt * d_tiles + head_next // cols), q_banks[r][1].en.eq(advance),
-                             p_banks[r][1].addr.eq((g * depth_r + rt) * n + k), p_banks[r][1].en.eq(advance),
-                             ctx_banks[r][1].addr.eq(rt * d_tiles + k // cols), ctx_banks[r][1].en.eq(advance)]
+                m.d.comb += [q_banks[r][1].addr.eq(rt * d_tiles + head_next // cols), q_banks[r][1].en.eq(1),
+                             p_banks[r][1].addr.eq((g * depth_r + rt) * n + k), p_banks[r][1].en.eq(1),
+                             ctx_banks[r][1].addr.eq(rt * d_tiles + k // cols), ctx_banks[r][1].en.eq(1)]
                 a_cases[r] = {SCORES: code(q_banks[r][1].data, head_code % cols),
                               CTX: p_banks[r][1].data.as_signed(),
                               ATTN_OUT: code(ctx_banks[r][1].data, s1_k % cols)}
                 if layer:
-                    m.d.comb += [g_banks[r][1].addr.eq(rt * d_ff + k), g_banks[r][1].en.eq(advance)]
+                    m.d.comb += [g_banks[r][1].addr.eq(rt * d_ff + k), g_banks[r][1].en.eq(1)]
                     a_cases[r][FFN_OUT] = g_banks[r][1].data.as_signed()
             for col in range(cols):
-                m.d.comb += [k_banks[col][1].addr.eq(c * d_tiles + head_next // cols), k_banks[col][1].en.eq(advance)]
-            m.d.comb += [v_read.addr.eq(k * d_tiles + g * (d_head // cols) + c), v_read.en.eq(advance)]
+                m.d.comb += [k_banks[col][1].addr.eq(c * d_tiles + head_next // cols), k_banks[col][1].en.eq(1)]
+            m.d.comb += [v_read.addr.eq(k * d_tiles + g * (d_head // cols) + c), v_read.en.eq(1)]
             for col in range(cols):
                 b_cases[col] = {SCORES: code(k_banks[col][1].data, head_code % cols), CTX: code(v_read.data, col)}
         def feed_register(valid, values, ready):
@@ -710,10 +733,10 @@ class EncoderLayer(BlockComponent):
         live = set(range(len(self.phases))) if attention else set()
         for r, (_, read) in enumerate(x_banks):
             cases = {p: staged(v, f"a{r}_{TAP_PHASES[p]}") for p, v in a_cases[r].items() if p in live}
-            m.d.comb += mac.i.payload.a[r].eq(by_phase(staged(code(read.data, s1_k % cols), f"a{r}_x"), cases))
+            m.d.comb += step.a[r].eq(by_phase(staged(code(read.data, s1_k % cols), f"a{r}_x"), cases))
         for col in range(cols):
             cases = {p: staged(v, f"b{col}_{TAP_PHASES[p]}") for p, v in b_cases[col].items() if p in live}
-            m.d.comb += mac.i.payload.b[col].eq(by_phase(staged(code(weight_port.data, col), f"b{col}_w"), cases))
+            m.d.comb += step.b[col].eq(by_phase(staged(code(weight_port.data, col), f"b{col}_w"), cases))
 
         # The array's rows in issue order: drop the rows past the sequence's end, attach the tile's
         # quantization parameters.
@@ -781,6 +804,7 @@ class EncoderLayer(BlockComponent):
         rq_lanes = [queue.r_data.word_select(col, 8).as_signed() for col in range(cols)]
         rq_word = queue.r_data[:8 * cols]
         rq_attn = queue.r_data[8 * cols:8 * cols + len(attn_word)]
+        rq_gelu_code = queue.r_data[8 * cols + len(attn_word):].as_signed() if layer else None
         for col in range(cols):
             m.d.comb += [
                 requant.i.payload[col].acc.eq(q_acc[col]),
@@ -919,11 +943,11 @@ class EncoderLayer(BlockComponent):
             gelu_done = loop([vt, vc], [seq_len, d_ff], gelu_beat)
             gelu_q = rq_lanes[0]
             for r, (write, _) in enumerate(g_banks):
-                m.d.comb += [write.addr.eq(vt // rows * d_ff + vc), write.data.eq(gelu_q),
+                m.d.sync += [write.addr.eq(vt // rows * d_ff + vc), write.data.eq(gelu_q),
                              write.en.eq(gelu_beat & (vt % rows == r))]
 
             # The residual memory: res1, then res2, as their beats leave.
-            m.d.comb += [res_write.addr.eq(rtok * d_tiles + rt_tile), res_write.data.eq(Cat(*residual)),
+            m.d.sync += [res_write.addr.eq(rtok * d_tiles + rt_tile), res_write.data.eq(Cat(*residual)),
                          res_write.en.eq(res_beat)]
 
             valid_cases.update({LN1: ln1.o.valid, OUT: ln2.o.valid})
@@ -932,7 +956,7 @@ class EncoderLayer(BlockComponent):
                 cases[RES2] = residual[col]
                 cases[LN1] = ln1.o.payload if col == 0 else Const(0, 8)
                 cases[OUT] = ln2.o.payload if col == 0 else Const(0, 8)
-                cases[GELU] = queue.r_data[8 * cols + len(attn_word):].as_signed() if col == 0 else gelu_q if col == 1 else Const(0, 8)
+                cases[GELU] = rq_gelu_code if col == 0 else gelu_q if col == 1 else Const(0, 8)
 
         for write, addr, word, en in x_writes:
             m.d.comb += [write.addr.eq(addr), write.data.eq(word), write.en.eq(en)]
@@ -941,7 +965,9 @@ class EncoderLayer(BlockComponent):
         for col in range(cols):
             m.d.comb += self.o.payload.data[col].eq(by_phase(gemm_lanes[col], lane_cases[col]))
 
-        # Writes of the projections, scores and context as their beats leave.
+        # Writes of the projections, scores and context as their beats leave. Every memory write but the
+        # X banks' is registered (address, data and enable), a cycle after its beat: the memories sit
+        # across the die, and the next phase reads them no sooner than PHASE_STAGES + 1 cycles on.
         lanes_bits = rq_word
         qkv_beat = gemm_beat & is_phase(QKV)
         k_tile, v_tile_w = Signal(range(d_tiles)), Signal(range(d_tiles))
@@ -950,23 +976,23 @@ class EncoderLayer(BlockComponent):
         m.d.comb += q_tile.eq(fg)
 
         for r, (write, _) in enumerate(q_banks):
-            m.d.comb += [write.addr.eq(frt * d_tiles + q_tile), write.data.eq(lanes_bits),
+            m.d.sync += [write.addr.eq(frt * d_tiles + q_tile), write.data.eq(lanes_bits),
                          write.en.eq(qkv_beat & (fr == r) & (fg < d_tiles))]
         for col, (write, _) in enumerate(k_banks):
-            m.d.comb += [write.addr.eq(f_token // cols * d_tiles + k_tile), write.data.eq(lanes_bits),
+            m.d.sync += [write.addr.eq(f_token // cols * d_tiles + k_tile), write.data.eq(lanes_bits),
                          write.en.eq(qkv_beat & (f_token % cols == col) & (fg >= d_tiles) & (fg < 2 * d_tiles))]
-        m.d.comb += [v_write.addr.eq(f_token * d_tiles + v_tile_w), v_write.data.eq(lanes_bits),
+        m.d.sync += [v_write.addr.eq(f_token * d_tiles + v_tile_w), v_write.data.eq(lanes_bits),
                      v_write.en.eq(qkv_beat & (fg >= 2 * d_tiles))]
         s_tiles = n // cols
-        m.d.comb += [s_write.addr.eq((fg * n + f_token) * s_tiles + fc), s_write.data.eq(lanes_bits),
+        m.d.sync += [s_write.addr.eq((fg * n + f_token) * s_tiles + fc), s_write.data.eq(lanes_bits),
                      s_write.en.eq(gemm_beat & in_scores)]
         for r, (write, _) in enumerate(ctx_banks):
-            m.d.comb += [write.addr.eq(frt * d_tiles + fg * (d_head // cols) + fc), write.data.eq(lanes_bits),
+            m.d.sync += [write.addr.eq(frt * d_tiles + fg * (d_head // cols) + fc), write.data.eq(lanes_bits),
                          write.en.eq(gemm_beat & is_phase(CTX) & (fr == r))]
-        m.d.comb += [attn_write.addr.eq(f_token * d_tiles + fg), attn_write.data.eq(lanes_bits),
+        m.d.sync += [attn_write.addr.eq(f_token * d_tiles + fg), attn_write.data.eq(lanes_bits),
                      attn_write.en.eq(gemm_beat & in_phase(ATTN_OUT, FFN_OUT))]
         if layer:
-            m.d.comb += [hidden_write.addr.eq(f_token * ff_tiles + fg), hidden_write.data.eq(lanes_bits),
+            m.d.sync += [hidden_write.addr.eq(f_token * ff_tiles + fg), hidden_write.data.eq(lanes_bits),
                          hidden_write.en.eq(gemm_beat & is_phase(HIDDEN))]
 
         # The softmax phase: score rows in (``last`` ends each), probability rows out (into the P banks
@@ -994,6 +1020,6 @@ class EncoderLayer(BlockComponent):
         m.d.comb += [softmax.i.valid.eq(sm_fed), softmax.i.payload.data.eq(sm_x),
                      softmax.i.payload.last.eq(sm_x_last)]
         for r, (write, _) in enumerate(p_banks):
-            m.d.comb += [write.addr.eq((ph * depth_r + pi // rows) * n + pj), write.data.eq(prob_code),
+            m.d.sync += [write.addr.eq((ph * depth_r + pi // rows) * n + pj), write.data.eq(prob_code),
                          write.en.eq(probs_beat & (pi % rows == r))]
         return m
