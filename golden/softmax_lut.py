@@ -51,11 +51,17 @@ import torch
 from .common.codes import require_integers
 from .common.ragged import by_length, check_variable_length
 
-__all__ = ["SoftmaxLutConfig", "METHODS", "exp_table", "recip_table", "log_tables", "out_table",
+__all__ = ["SoftmaxLutConfig", "METHODS", "MEMORIES", "MULTIPLIERS", "exp_table", "recip_table", "log_tables", "out_table",
            "normalise", "softmax_lut", "error_bound", "float_softmax", "SoftmaxLut", "hls4ml_softmax", "HLS4ML_TABLE_BYTES",
            "accuracy"]
 
 METHODS = ("recip", "log")
+#: Where the block's ROMs live: inferred memories (``"fabric"``, any device) or instantiated ECP5 DP16KD
+#: with their output registers (``"ecp5"``); the function is the same.
+MEMORIES = ("fabric", "ecp5")
+#: The ``"recip"`` product ``E[d] * R``: inferred (``"fabric"``) or an ECP5 MULT18X18D with its input
+#: and output registers (``"ecp5"``); the function is the same.
+MULTIPLIERS = ("fabric", "ecp5")
 MAX_TABLE_DEPTH = 4096
 
 
@@ -101,6 +107,11 @@ class SoftmaxLutConfig:
     variable_length : bool
         Rows of any length ``1..n``, each ended by the input's ``last`` (payloads ``{"data", "last"}``
         in and out; :mod:`qarith.golden.common.ragged`); ``False``: every row has ``n`` elements.
+    memory : str
+        The hardware's ROMs (:data:`MEMORIES`): ``"ecp5"`` adds a cycle per ROM read to the latency.
+    multiplier : str
+        The hardware's ``"recip"`` multiplier (:data:`MULTIPLIERS`; ``"fabric"`` for ``"log"``, which
+        has none).
     """
     n: int = 64
     method: str = "recip"
@@ -113,6 +124,8 @@ class SoftmaxLutConfig:
     log_frac_bits: int = 2
     mask_min: bool = True
     variable_length: bool = False
+    memory: str = "fabric"
+    multiplier: str = "fabric"
 
     def __post_init__(self):
         require_integers(self, ("n", "in_width", "out_width", "exp_width", "norm_bits", "recip_width", "log_frac_bits"))
@@ -123,6 +136,13 @@ class SoftmaxLutConfig:
             raise TypeError(f"scale must be a number, not {self.scale!r}")
         if self.method not in METHODS:
             raise ValueError(f"Method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.memory not in MEMORIES:
+            raise ValueError(f"Memory must be one of {', '.join(MEMORIES)}, not {self.memory!r}")
+        if self.multiplier not in MULTIPLIERS:
+            raise ValueError(f"Multiplier must be one of {', '.join(MULTIPLIERS)}, not {self.multiplier!r}")
+        if self.method == "log" and self.multiplier != "fabric":
+            raise ValueError(f"Multiplier {self.multiplier!r} needs method 'recip': the log method has no "
+                             f"multiplier")
         if not 1 <= self.n <= 4096:
             raise ValueError(f"Row length must be between 1 and 4096, not {self.n}")
         if not 2 <= self.in_width <= 16:

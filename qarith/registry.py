@@ -232,6 +232,15 @@ BLOCKS = {block.name: block for block in [
             "n16_log": SoftmaxLutConfig(n=16, method="log"),
             "n256_recip_s10": SoftmaxLutConfig(n=256, in_width=10, scale=1 / 64),
             "n16_recip_varlen": SoftmaxLutConfig(n=16, variable_length=True),
+            # The ROMs on DP16KD with their output registers, the product on a MULT18X18D with its
+            # registers (ECP5; cocotb only: amaranth.sim cannot run the primitives).
+            "n64_recip_ecp5": SoftmaxLutConfig(n=64, memory="ecp5", multiplier="ecp5"),
+            "n64_log_ecp5": SoftmaxLutConfig(n=64, method="log", memory="ecp5"),
+            "n64_recip_o12_ecp5": SoftmaxLutConfig(n=64, out_width=12, exp_width=12, recip_width=14, memory="ecp5",
+                                                   multiplier="ecp5"),
+            "n16_log_ecp5": SoftmaxLutConfig(n=16, method="log", memory="ecp5"),
+            "n256_recip_s10_ecp5": SoftmaxLutConfig(n=256, in_width=10, scale=1 / 64, memory="ecp5",
+                                                    multiplier="ecp5"),
         }),
     Block(
         name="shiftmax",

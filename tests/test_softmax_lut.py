@@ -1,7 +1,9 @@
 import math
+from dataclasses import replace
 
 import pytest
 import torch
+from tiers import fast_tier, fixed_configs, slow_tier, slow_tier_params, variable_configs, variable_fast_tier
 
 from qarith.golden.common.scores import KINDS, score_rows
 from qarith.golden.softmax_lut import (
@@ -22,8 +24,6 @@ from qarith.sim.common.bench import run_amaranth
 from qarith.sim.common.rows import row_vectors
 from qarith.sim.softmax_lut import vectors
 
-from tiers import fast_tier, fixed_configs, slow_tier, slow_tier_params, variable_configs, variable_fast_tier
-
 
 class TestConfig:
     @pytest.mark.parametrize("kwargs, message", [
@@ -38,6 +38,10 @@ class TestConfig:
         ({"norm_bits": 0}, r"^Normalisation bits must be between 1 and 10, not 0$"),
         ({"recip_width": 19}, r"^Reciprocal width must be between 2 and 18, not 19$"),
         ({"log_frac_bits": 5}, r"^Log fraction bits must be between 0 and 4, not 5$"),
+        ({"memory": "bram"}, r"^Memory must be one of fabric, ecp5, not 'bram'$"),
+        ({"multiplier": "dsp"}, r"^Multiplier must be one of fabric, ecp5, not 'dsp'$"),
+        ({"method": "log", "multiplier": "ecp5"},
+         r"^Multiplier 'ecp5' needs method 'recip': the log method has no multiplier$"),
         ({"exp_width": 4, "recip_width": 5, "out_width": 8},
          r"^Reciprocal width 5 is too small for exp width 4 and output width 8: "
          r"need exp_width \+ recip_width >= out_width \+ 2$"),
@@ -189,6 +193,24 @@ def test_fast_tier(config_name):
     # all the way from the first output.
     rows = len(case.beats) // cfg.n
     assert result.out_cycles[-1] - result.in_cycles[0] == (cfg.n - 1) + latency + rows * cfg.n - 1
+
+
+@pytest.mark.parametrize("config_name", [name for name in fixed_configs("softmax_lut") if name.endswith("_ecp5")])
+def test_ecp5_latencies(config_name):
+    """``memory="ecp5"`` adds the DP16KD output registers: a cycle per ROM read in the sum tail (exp and
+    reciprocal / logarithm ROMs, and for "log" the registered logarithm word) and one in the output pass;
+    ``multiplier="ecp5"`` changes no latency. The cocotb tier checks these against the Verilog
+    (``latency`` and, in ``sim/softmax_lut.py``'s ``schedule`` test, ``row_outputs``)."""
+    block = BLOCKS["softmax_lut"]
+    cfg = block.configs[config_name]
+    fabric, ecp5 = (block.interface(replace(cfg, memory=memory, multiplier="fabric")) for memory in ("fabric", "ecp5"))
+    tail = 2 if cfg.method == "recip" else 3
+    assert ecp5.sum_tail == fabric.sum_tail + tail and ecp5.output_gap == ecp5.sum_tail
+    assert ecp5.reduce_tail == ecp5.sum_tail + 1
+    assert ecp5.row_latency(5) == fabric.row_latency(5) + tail + 1 and ecp5.latency == ecp5.row_latency(cfg.n)
+    assert block.interface(cfg).latency == ecp5.latency
+    assert block.interface(cfg).sim_sources == \
+        ["qarith:DP16KD"] + (["qarith:MULT18X18D"] if cfg.multiplier == "ecp5" else [])
 
 
 def test_log_sum_register_holds_every_table_sum():
