@@ -489,15 +489,16 @@ class EncoderLayer(BlockComponent):
         def is_phase(code):
             return phase_hot[code] if code < len(self.phases) else Const(0)
 
-        def by_phase(default, cases):
+        def by_phase(default, cases, hot=phase_hot):
             """``cases[phase]`` (``default`` for the other phases) as one expression: the emitted Verilog
             then drives it with a continuous assignment, not an ``always @*`` process that Icarus never
-            wakes while its inputs hold their initial values (``test_icarus_time_zero_reproducer``)."""
+            wakes while its inputs hold their initial values (``test_icarus_time_zero_reproducer``).
+            ``hot`` is the one-hot phase to choose by (the next cycle's, for a register)."""
             live = {code: case for code, case in cases.items() if code < len(self.phases)} if attention else {}
             if not live:
                 return default
-            others = ~Cat(phase_hot[code] for code in live).any()
-            return reduce(operator.or_, (Mux(phase_hot[code], case, 0) for code, case in live.items()),
+            others = ~Cat(hot[code] for code in live).any()
+            return reduce(operator.or_, (Mux(hot[code], case, 0) for code, case in live.items()),
                           Mux(others, default, 0))
 
         def in_phase(*codes):
@@ -513,25 +514,20 @@ class EncoderLayer(BlockComponent):
         wr_col = Signal(range(cols))
         wr_addr = Signal(range(depth_r))
 
-        # Loop bounds of the current matrix phase: outer g (column tile or head), row tile, inner column
-        # tile, reduction step.
+        # The last value of each loop counter of the current matrix phase: outer g (column tile or head),
+        # row tile, inner column tile, reduction step; and of a token index. Registers (driven below, from
+        # the next cycle's phase), so a loop's end test is a compare of two registers.
         max_g = max(self.column_tiles, cfg.heads, ff_tiles if layer else 1)
         max_c = max(n // cols, 1)
         max_k = max(d_model, n, d_ff if layer else 1)
-        bound_g, bound_r = Signal(range(max_g + 1)), Signal(range(depth_r + 1))
-        bound_c, bound_k = Signal(range(max_c + 1)), Signal(range(max_k + 1))
-        m.d.comb += [
-            bound_g.eq(by_phase(self.column_tiles, {SCORES: cfg.heads, CTX: cfg.heads, ATTN_OUT: d_tiles,
-                                                    HIDDEN: ff_tiles, FFN_OUT: d_tiles})),
-            bound_r.eq(row_tiles),
-            bound_c.eq(by_phase(1, {SCORES: col_tiles, CTX: d_head // cols})),
-            bound_k.eq(by_phase(d_model, {SCORES: d_head, CTX: seq_len, FFN_OUT: d_ff})),
-        ]
+        last_g, last_r = Signal(range(max_g)), Signal(range(depth_r))
+        last_c, last_k = Signal(range(max_c)), Signal(range(max_k))
+        seq_last = Signal(range(n))
 
-        def loop(counters, bounds, step):
-            """Step the nested ``counters`` (outermost first) through ``range(bound)`` each when ``step``;
-            returns whether every counter is at its last value (the loop's last iteration)."""
-            ends = [counter == bound - 1 for counter, bound in zip(counters, bounds)]
+        def loop(counters, lasts, step):
+            """Step the nested ``counters`` (outermost first) through ``range(last + 1)`` each when
+            ``step``; returns whether every counter is at its last value (the loop's last iteration)."""
+            ends = [counter == last for counter, last in zip(counters, lasts)]
             with m.If(step):
                 for level, counter in enumerate(counters):
                     inner_done = Const(1)
@@ -572,8 +568,8 @@ class EncoderLayer(BlockComponent):
         in_gemm = in_phase(QKV, SCORES, CTX, ATTN_OUT, HIDDEN, FFN_OUT)
         gemm_beat = Signal()
         m.d.comb += gemm_beat.eq(beat & in_gemm)
-        row_end = (fr == rows - 1) | (f_token == seq_len - 1)
-        fin_ends = [fg == bound_g - 1, frt == bound_r - 1, fc == bound_c - 1, row_end]
+        row_end = (fr == rows - 1) | (f_token == seq_last)
+        fin_ends = [fg == last_g, frt == last_r, fc == last_c, row_end]
         # The beat on offer is its phase's last.
         at_last, gemm_at_last = Signal(), Signal()
         m.d.comb += gemm_at_last.eq(fin_ends[0] & fin_ends[1] & fin_ends[2] & fin_ends[3])
@@ -601,6 +597,19 @@ class EncoderLayer(BlockComponent):
         sequence_done = Signal()
         m.d.sync += phase_done.eq(beat & at_last)
         m.d.comb += sequence_done.eq(phase_done & is_phase(final))
+        # The loops' last values for the next cycle's phase (the sequencer's moves below), and the
+        # sequence's last token a cycle after each token is taken (the run starts later).
+        next_hot = Signal.like(phase_hot)
+        m.d.comb += next_hot.eq(Mux(phase_done, Mux(sequence_done, 1, phase_hot << 1), phase_hot))
+        m.d.sync += [
+            last_g.eq(by_phase(self.column_tiles - 1, {SCORES: cfg.heads - 1, CTX: cfg.heads - 1,
+                                                       ATTN_OUT: d_tiles - 1, HIDDEN: ff_tiles - 1,
+                                                       FFN_OUT: d_tiles - 1}, next_hot)),
+            last_r.eq(row_tiles - 1),
+            last_c.eq(by_phase(0, {SCORES: col_tiles - 1, CTX: d_head // cols - 1}, next_hot)),
+            last_k.eq(by_phase(d_model - 1, {SCORES: d_head - 1, CTX: seq_len - 1, FFN_OUT: d_ff - 1}, next_hot)),
+            seq_last.eq(seq_len - 1),
+        ]
 
         token_bits = self.i.payload.token.as_value()
         loading = Signal()
@@ -636,7 +645,7 @@ class EncoderLayer(BlockComponent):
                     m.next = "run"
             with m.State("run"):
                 with m.If(issue):
-                    with m.If(loop([g, rt, c, k], [bound_g, bound_r, bound_c, bound_k], 1)):
+                    with m.If(loop([g, rt, c, k], [last_g, last_r, last_c, last_k], 1)):
                         m.d.sync += issuing.eq(0)
                 with m.If(phase_done):
                     with m.If(sequence_done):
@@ -674,7 +683,7 @@ class EncoderLayer(BlockComponent):
                          HIDDEN: (4 * d_tiles + g) * d_model + k,
                          FFN_OUT: (4 * d_tiles + ff_tiles) * d_model + g * d_ff + k})),
                      weight_port.en.eq(1)]
-        m.d.sync += [s1_valid.eq(issue), s1_g.eq(g), s1_k.eq(k), s1_last.eq(k == bound_k - 1),
+        m.d.sync += [s1_valid.eq(issue), s1_g.eq(g), s1_k.eq(k), s1_last.eq(k == last_k),
                      s2_valid.eq(s1_valid), s2_last.eq(s1_last)]
         # The feed queue: the steps as the array takes them, written from stage 2.
         step = Signal(mac.i.payload.shape())
@@ -743,7 +752,7 @@ class EncoderLayer(BlockComponent):
         og, ort, oc, orow = Signal.like(g), Signal.like(rt), Signal.like(c), Signal(range(rows))
         row_used = Signal()
         m.d.comb += row_used.eq(ort * rows + orow < seq_len)
-        loop([og, ort, oc, orow], [bound_g, bound_r, bound_c, rows], mac.o.valid & mac.o.ready)
+        loop([og, ort, oc, orow], [last_g, last_r, last_c, rows - 1], mac.o.valid & mac.o.ready)
         # The quantization stage: a row is registered beside its tile's parameters, read from the ROM at
         # the same edge (QUANT_STAGES), so neither the ROM nor its address logic sits in front of the
         # requantizer's first adder.
@@ -838,7 +847,7 @@ class EncoderLayer(BlockComponent):
         x2 = [Signal(signed(8), name=f"x2_{col}") for col in range(cols)]
         m.d.comb += [x2_advance.eq(~x2_valid | room), x_advance.eq(~x_valid | x2_advance)]
         with m.If(res_feeding & x_advance):
-            with m.If(loop([xt, xtok], [d_tiles, seq_len], 1)):
+            with m.If(loop([xt, xtok], [d_tiles - 1, seq_last], 1)):
                 m.d.sync += res_feeding.eq(0)
         with m.If(x_advance):
             m.d.sync += [x_valid.eq(res_feeding), x_hot.eq(Const(1, rows) << (xtok % rows))]
@@ -852,14 +861,14 @@ class EncoderLayer(BlockComponent):
         rt_tile, rtok = Signal(range(d_tiles)), Signal(range(n))
         res_beat = Signal()
         m.d.comb += res_beat.eq(beat & in_res)
-        res_done = loop([rt_tile, rtok], [d_tiles, seq_len], res_beat)
+        res_done = loop([rt_tile, rtok], [d_tiles - 1, seq_last], res_beat)
         # The attn_out (ffn_out) word of each beat: read as the beat leaves the requantizer (the read
         # addressed the cycle before, by the residual beats' valid delayed alongside the requantizer),
         # and queued beside it, so no address depends on the output handshake.
         at_tile, atok = Signal(range(d_tiles)), Signal(range(n))
         rq_ahead = Signal(self.requant.latency - 1)
         m.d.sync += rq_ahead.eq(Cat(q_valid, rq_ahead[:-1]))
-        loop([at_tile, atok], [d_tiles, seq_len], rq_ahead[-1] & in_res)
+        loop([at_tile, atok], [d_tiles - 1, seq_last], rq_ahead[-1] & in_res)
         m.d.comb += [attn_read.addr.eq(atok * d_tiles + at_tile), attn_read.en.eq(1)]
         residual = [Signal(signed(RESIDUAL_WIDTH), name=f"residual{col}") for col in range(cols)]
         for col in range(cols):
@@ -869,7 +878,7 @@ class EncoderLayer(BlockComponent):
         ph, pi, pj = Signal(range(cfg.heads)), Signal(range(n)), Signal(range(n))
         probs_beat = Signal()
         m.d.comb += probs_beat.eq(beat & in_probs)
-        probs_done = loop([ph, pi, pj], [cfg.heads, seq_len, seq_len], probs_beat)
+        probs_done = loop([ph, pi, pj], [cfg.heads - 1, seq_last, seq_last], probs_beat)
         prob_code = Signal(8)      # the probability code, zero-extended to a P bank's code
         m.d.comb += prob_code.eq(softmax.o.payload.data)
         m.d.comb += softmax.o.ready.eq(self.o.ready & in_probs)
@@ -898,7 +907,7 @@ class EncoderLayer(BlockComponent):
             m.d.comb += [ln_advance.eq(~ln_valid | ln_fed_advance),
                          res_read.addr.eq(lt * d_tiles + lc // cols), res_read.en.eq(ln_advance)]
             with m.If(ln_feeding & ln_advance):
-                with m.If(loop([lt, lc], [seq_len, d_model], 1)):
+                with m.If(loop([lt, lc], [seq_last, d_model - 1], 1)):
                     m.d.sync += ln_feeding.eq(0)
             with m.If(ln_advance):
                 m.d.sync += [ln_valid.eq(ln_feeding), ln_c.eq(lc)]
@@ -907,7 +916,7 @@ class EncoderLayer(BlockComponent):
                          ln1.o.ready.eq(self.o.ready & in_ln1), ln2.o.ready.eq(self.o.ready & in_out)]
             # Their outputs, token by token: ln1's codes replace the tokens in the X banks.
             ut, uc = Signal(range(n)), Signal(range(d_model))
-            ln_done = loop([ut, uc], [seq_len, d_model], beat & (in_ln1 | in_out))
+            ln_done = loop([ut, uc], [seq_last, d_model - 1], beat & (in_ln1 | in_out))
 
             ln1_write = beat & in_ln1
             for r, (write, addr, word, en) in enumerate(x_writes):
@@ -925,7 +934,7 @@ class EncoderLayer(BlockComponent):
             m.d.comb += [g_advance.eq(~g_valid | g_fed_advance), hidden_read.addr.eq(gt * ff_tiles + g_tile),
                          hidden_read.en.eq(g_advance)]
             with m.If(gelu_feeding & g_advance):
-                with m.If(loop([gt, g_tile, g_lane], [seq_len, ff_tiles, cols], 1)):
+                with m.If(loop([gt, g_tile, g_lane], [seq_last, ff_tiles - 1, cols - 1], 1)):
                     m.d.sync += gelu_feeding.eq(0)
             with m.If(g_advance):
                 m.d.sync += [g_valid.eq(gelu_feeding), g_c.eq(g_lane)]
@@ -940,7 +949,7 @@ class EncoderLayer(BlockComponent):
             m.d.comb += rq_code.eq(beside[-1])
             vt, vc = Signal(range(n)), Signal(range(d_ff))
             gelu_beat = beat & in_gelu
-            gelu_done = loop([vt, vc], [seq_len, d_ff], gelu_beat)
+            gelu_done = loop([vt, vc], [seq_last, d_ff - 1], gelu_beat)
             gelu_q = rq_lanes[0]
             for r, (write, _) in enumerate(g_banks):
                 m.d.sync += [write.addr.eq(vt // rows * d_ff + vc), write.data.eq(gelu_q),
@@ -1007,16 +1016,16 @@ class EncoderLayer(BlockComponent):
         m.d.comb += sm_advance.eq(~sm_valid | sm_fed_advance)
         m.d.comb += [s_read.addr.eq((sh * n + si) * s_tiles + sj_tile), s_read.en.eq(sm_advance)]
         with m.If(feeding & sm_advance):
-            with m.If(loop([sh, si, sj], [cfg.heads, seq_len, seq_len], 1)):
+            with m.If(loop([sh, si, sj], [cfg.heads - 1, seq_last, seq_last], 1)):
                 m.d.sync += feeding.eq(0)
-            with m.If(sj == seq_len - 1):
+            with m.If(sj == seq_last):
                 m.d.sync += [sj_tile.eq(0), sj_lane.eq(0)]
             with m.Elif(sj_lane == cols - 1):
                 m.d.sync += [sj_tile.eq(sj_tile + 1), sj_lane.eq(0)]
             with m.Else():
                 m.d.sync += sj_lane.eq(sj_lane + 1)
         with m.If(sm_advance):
-            m.d.sync += [sm_valid.eq(feeding), sm_j.eq(sj_lane), sm_last.eq(sj == seq_len - 1)]
+            m.d.sync += [sm_valid.eq(feeding), sm_j.eq(sj_lane), sm_last.eq(sj == seq_last)]
         m.d.comb += [softmax.i.valid.eq(sm_fed), softmax.i.payload.data.eq(sm_x),
                      softmax.i.payload.last.eq(sm_x_last)]
         for r, (write, _) in enumerate(p_banks):
