@@ -103,8 +103,9 @@ __all__ = ["EncoderLayer", "TAP_PHASES", "GEMM_PHASES"]
 #: Every phase the tap stream can carry, by its ``phase`` code.
 TAP_PHASES = RTL_PHASES["layer"]
 QKV, SCORES, PROBS, CTX, ATTN_OUT, RES1, LN1, HIDDEN, GELU, FFN_OUT, RES2, OUT = range(len(TAP_PHASES))
-#: Register stages between the memories' read ports and the MAC array's input (the chosen operands).
-FEED_STAGES = 1
+#: Register stages between the issue and the MAC array's input besides the memories' read (the read
+#: addresses, the chosen operands).
+FEED_STAGES = 2
 #: Register stages between the operand registers and the MAC array's input (its feed queue: the write,
 #: then the head register).
 FEED_QUEUE_STAGES = 2
@@ -259,7 +260,7 @@ class EncoderLayer(BlockComponent):
         """Steps the array's feed queue holds: every step in flight from its issue to the queue's head,
         and the cycles a returned credit takes to reach ``feed_room``, so that steps issue at one per
         cycle while the array takes them."""
-        return 2 + FEED_QUEUE_STAGES + 2
+        return 1 + FEED_STAGES + FEED_QUEUE_STAGES + 2
 
     @property
     def queue_depth(self):
@@ -546,6 +547,10 @@ class EncoderLayer(BlockComponent):
         g, rt, c, k = Signal(range(max_g), name="g"), Signal(range(depth_r), name="rt"), \
             Signal(range(max_c), name="c"), Signal(range(max_k), name="k")
         issuing = Signal()
+        # Stage 0 (FEED_STAGES): the step's memory addresses, in the read ports' address registers: the
+        # memories sit across the die, so no address logic lies on those wires.
+        s0_valid, s0_last = Signal(), Signal()
+        s0_g, s0_k = Signal.like(g), Signal.like(k)
         # Stage 1: the step read from the memories last cycle.
         s1_valid, s1_last = Signal(), Signal()
         s1_g, s1_k = Signal.like(g), Signal.like(k)
@@ -675,15 +680,17 @@ class EncoderLayer(BlockComponent):
             m.d.sync += [pend_tile.eq(pend_tile + 1), pend_data.eq(pend_data >> (8 * cols))]
         x_writes = []
         for r, (write, read) in enumerate(x_banks):
-            m.d.comb += [read.addr.eq(rt * d_tiles + k // cols), read.en.eq(1)]
+            m.d.comb += read.en.eq(1)
+            m.d.sync += read.addr.eq(rt * d_tiles + k // cols)
             x_writes.append((write, pend_addr * d_tiles + pend_tile, pend_data[:8 * cols],
                              (pend_valid & (pend_bank == r)).replicate(len(write.en))))
-        m.d.comb += [weight_port.addr.eq(by_phase(g * d_model + k, {
-                         ATTN_OUT: (self.column_tiles + g) * d_model + k,
-                         HIDDEN: (4 * d_tiles + g) * d_model + k,
-                         FFN_OUT: (4 * d_tiles + ff_tiles) * d_model + g * d_ff + k})),
-                     weight_port.en.eq(1)]
-        m.d.sync += [s1_valid.eq(issue), s1_g.eq(g), s1_k.eq(k), s1_last.eq(k == last_k),
+        m.d.sync += weight_port.addr.eq(by_phase(g * d_model + k, {
+            ATTN_OUT: (self.column_tiles + g) * d_model + k,
+            HIDDEN: (4 * d_tiles + g) * d_model + k,
+            FFN_OUT: (4 * d_tiles + ff_tiles) * d_model + g * d_ff + k}))
+        m.d.comb += weight_port.en.eq(1)
+        m.d.sync += [s0_valid.eq(issue), s0_g.eq(g), s0_k.eq(k), s0_last.eq(k == last_k),
+                     s1_valid.eq(s0_valid), s1_g.eq(s0_g), s1_k.eq(s0_k), s1_last.eq(s0_last),
                      s2_valid.eq(s1_valid), s2_last.eq(s1_last)]
         # The feed queue: the steps as the array takes them, written from stage 2.
         step = Signal(mac.i.payload.shape())
@@ -715,18 +722,22 @@ class EncoderLayer(BlockComponent):
             head_code, head_next = Signal(range(d_model)), Signal(range(d_model))
             m.d.comb += [head_code.eq(s1_g * d_head + s1_k), head_next.eq(g * d_head + k)]
             for r in range(rows):
-                m.d.comb += [q_banks[r][1].addr.eq(rt * d_tiles + head_next // cols), q_banks[r][1].en.eq(1),
-                             p_banks[r][1].addr.eq((g * depth_r + rt) * n + k), p_banks[r][1].en.eq(1),
-                             ctx_banks[r][1].addr.eq(rt * d_tiles + k // cols), ctx_banks[r][1].en.eq(1)]
+                m.d.sync += [q_banks[r][1].addr.eq(rt * d_tiles + head_next // cols),
+                             p_banks[r][1].addr.eq((g * depth_r + rt) * n + k),
+                             ctx_banks[r][1].addr.eq(rt * d_tiles + k // cols)]
+                m.d.comb += [q_banks[r][1].en.eq(1), p_banks[r][1].en.eq(1), ctx_banks[r][1].en.eq(1)]
                 a_cases[r] = {SCORES: code(q_banks[r][1].data, head_code % cols),
                               CTX: p_banks[r][1].data.as_signed(),
                               ATTN_OUT: code(ctx_banks[r][1].data, s1_k % cols)}
                 if layer:
-                    m.d.comb += [g_banks[r][1].addr.eq(rt * d_ff + k), g_banks[r][1].en.eq(1)]
+                    m.d.sync += g_banks[r][1].addr.eq(rt * d_ff + k)
+                    m.d.comb += g_banks[r][1].en.eq(1)
                     a_cases[r][FFN_OUT] = g_banks[r][1].data.as_signed()
             for col in range(cols):
-                m.d.comb += [k_banks[col][1].addr.eq(c * d_tiles + head_next // cols), k_banks[col][1].en.eq(1)]
-            m.d.comb += [v_read.addr.eq(k * d_tiles + g * (d_head // cols) + c), v_read.en.eq(1)]
+                m.d.sync += k_banks[col][1].addr.eq(c * d_tiles + head_next // cols)
+                m.d.comb += k_banks[col][1].en.eq(1)
+            m.d.sync += v_read.addr.eq(k * d_tiles + g * (d_head // cols) + c)
+            m.d.comb += v_read.en.eq(1)
             for col in range(cols):
                 b_cases[col] = {SCORES: code(k_banks[col][1].data, head_code % cols), CTX: code(v_read.data, col)}
         def feed_register(valid, values, ready):
