@@ -264,10 +264,11 @@ class EncoderLayer(BlockComponent):
 
     @property
     def queue_depth(self):
-        """Beats the requantizer's output queue holds: every beat in flight from the quantization stage's
-        admission to the queue's head, and the cycles a returned credit takes to reach ``room``, so that
-        beats enter at one per cycle while ``o`` is ready."""
-        return QUANT_STAGES + self.requant.latency + QUEUE_STAGES + 2
+        """Beats the requantizer's output queue holds: every beat in flight from taking its credit (at the
+        quantization stage, or in the GELU phase at the GELU's input) to the queue's head, and the cycles
+        a returned credit takes to reach ``room``, so that beats enter at one per cycle while ``o`` is
+        ready."""
+        return (self.gelu.latency if self.layer else 0) + QUANT_STAGES + self.requant.latency + QUEUE_STAGES + 2
 
     @property
     def load_interval(self):
@@ -801,10 +802,17 @@ class EncoderLayer(BlockComponent):
         room = Signal(init=1)
         source_valid = Signal()
         admit = Signal()
+        # In the GELU phase the credit is taken as an element enters the GELU (gelu_taken, driven below),
+        # so the GELU never stalls either (its pipeline enable has about 2200 loads), and its codes enter
+        # the quantization stage as they come.
+        gelu_taken = Signal()
+        in_gelu_phase = in_phase(GELU)
+        taken = Signal()
         m.d.comb += [
             quant_addr.eq(by_phase(og, quant_cases)),
             source_valid.eq(Mux(in_side, side_valid, mac.o.valid & row_used)),
-            admit.eq(room & source_valid),
+            admit.eq(Mux(in_gelu_phase, side_valid, room & source_valid)),
+            taken.eq(Mux(in_gelu_phase, gelu_taken, admit)),
             quant_port.addr.eq(quant_addr),
             quant_port.en.eq(1),
             mac.o.ready.eq(room),
@@ -817,8 +825,8 @@ class EncoderLayer(BlockComponent):
         ]
         # room leaves out this cycle's returned credit (it adds room a cycle later), so both it and the
         # count are registers compared with constants.
-        m.d.sync += [credits.eq(credits - admit + (queue.r_valid & queue.r_ready)),
-                     room.eq(Mux(admit, credits >= 2, credits >= 1)),
+        m.d.sync += [credits.eq(credits - taken + (queue.r_valid & queue.r_ready)),
+                     room.eq(Mux(taken, credits >= 2, credits >= 1)),
                      q_valid.eq(admit)]
         m.d.sync += [q.eq(Mux(in_side, side_acc[col], mac.o.payload.acc[col])) for col, q in enumerate(q_acc)]
         rq_lanes = [queue.r_data.word_select(col, 8).as_signed() for col in range(cols)]
@@ -941,7 +949,7 @@ class EncoderLayer(BlockComponent):
             gt, g_tile, g_lane = Signal(range(n)), Signal(range(ff_tiles)), Signal(range(cols))
             g_valid, g_c = Signal(), Signal(range(cols))
             g_advance = Signal()
-            g_fed, (g_x,), g_fed_advance = feed_register(g_valid, [code(hidden_read.data, g_c)], gelu.i.ready)
+            g_fed, (g_x,), g_fed_advance = feed_register(g_valid, [code(hidden_read.data, g_c)], gelu.i.ready & room)
             m.d.comb += [g_advance.eq(~g_valid | g_fed_advance), hidden_read.addr.eq(gt * ff_tiles + g_tile),
                          hidden_read.en.eq(g_advance)]
             with m.If(gelu_feeding & g_advance):
@@ -949,7 +957,8 @@ class EncoderLayer(BlockComponent):
                     m.d.sync += gelu_feeding.eq(0)
             with m.If(g_advance):
                 m.d.sync += [g_valid.eq(gelu_feeding), g_c.eq(g_lane)]
-            m.d.comb += [gelu.i.valid.eq(g_fed), gelu.i.payload.eq(g_x), gelu.o.ready.eq(room),
+            m.d.comb += [gelu.i.valid.eq(g_fed & room), gelu.i.payload.eq(g_x), gelu.o.ready.eq(1),
+                         gelu_taken.eq(gelu.i.valid & gelu.i.ready),
                          side_valid.eq(Mux(in_gelu, gelu.o.valid, x2_valid))]
             m.d.comb += [side_acc[col].eq(Mux(in_gelu, gelu.o.payload if col == 0 else 0, x))
                          for col, x in enumerate(x2)]
