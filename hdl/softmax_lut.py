@@ -19,13 +19,16 @@ clock-to-output of about 5.8 ns). With ``memory="ecp5"`` every ROM is instantiat
 register (:func:`qarith.hdl.common.ecp5.dp16kd_rom`, read latency 2), and a masked score reads a zero
 word from the ROM's upper half (its mask flag is the top address bit) instead of passing a
 multiplexer behind the RAM; with ``multiplier="ecp5"`` the product is a MULT18X18D with its input and
-output registers in place of the fabric's two (:func:`qarith.hdl.common.ecp5.mult18x18d`). In steady
+output registers in place of the fabric's two (:func:`qarith.hdl.common.ecp5.mult18x18d`); the row
+buffer is instantiated DP16KD with their output registers too (``RowEngine``'s ``buffer="ecp5"``), one
+cycle more in each pass. In steady
 state the block takes and gives one element per cycle; the
 input stops only when every buffer bank is taken, so backpressure loses nothing.
 
 ``latency`` is the number of cycles from accepting a row's last element to the row's first output
 (with nothing else in flight): ``n`` cycles of the sum stage plus the pipeline depths (``memory="ecp5"``:
-one more for each ROM on the way, and for ``"log"`` a register for the logarithm word). Throughput is
+one more for each ROM on the way and for each pass's read of the row buffer, and for ``"log"`` a
+register for the logarithm word). Throughput is
 one element per cycle.
 """
 
@@ -39,7 +42,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden.softmax_lut import SoftmaxLutConfig, exp_table, log_tables, out_table, recip_table
 from .common.component import BlockComponent
 from .common.ecp5 import DP16KD_DEPTHS, DP16KD_MODEL, MULT18X18D_MODEL, dp16kd_rom, mult18x18d
-from .common.rows import RowEngine, RowSchedule, banks_for, row_layout
+from .common.rows import BUFFER_READ_EXTRA, RowEngine, RowSchedule, banks_for, row_layout
 
 __all__ = ["SoftmaxLut"]
 
@@ -49,7 +52,8 @@ __all__ = ["SoftmaxLut"]
 SUM_TAIL = 11
 
 #: The sum tail's extra cycles with ``memory="ecp5"``: the exp ROM's and the reciprocal / logarithm
-#: ROM's output registers, and for ``"log"`` the logarithm word registered before ``Lp[p] + Lm[j]``.
+#: ROM's output registers, and for ``"log"`` the logarithm word registered before ``Lp[p] + Lm[j]``
+#: (the row buffer's output register is :data:`~qarith.hdl.common.rows.BUFFER_READ_EXTRA`).
 ECP5_SUM_TAIL_EXTRA = {"recip": 2, "log": 3}
 
 
@@ -103,10 +107,18 @@ class SoftmaxLut(RowSchedule, BlockComponent):
             ([MULT18X18D_MODEL] if self.cfg.multiplier == "ecp5" else [])
 
     @property
+    def buffer(self):
+        """The row buffer's kind (:class:`~qarith.hdl.common.rows.RowEngine`'s ``buffer``): ``"ecp5"``
+        with ``memory="ecp5"``, else ``"inferred"``."""
+        return "ecp5" if self.cfg.memory == "ecp5" else "inferred"
+
+    @property
     def sum_tail(self):
         """Cycles from the sum stage's last read to its parameters being visible to the output stage
-        (:data:`SUM_TAIL`, plus :data:`ECP5_SUM_TAIL_EXTRA` with ``memory="ecp5"``)."""
-        return SUM_TAIL + (ECP5_SUM_TAIL_EXTRA[self.cfg.method] if self.cfg.memory == "ecp5" else 0)
+        (:data:`SUM_TAIL`, plus :data:`ECP5_SUM_TAIL_EXTRA` and the buffer's extra read cycle with
+        ``memory="ecp5"``)."""
+        extra = ECP5_SUM_TAIL_EXTRA[self.cfg.method] if self.cfg.memory == "ecp5" else 0
+        return SUM_TAIL + extra + BUFFER_READ_EXTRA[self.buffer]
 
     @property
     def reduce_tail(self):
@@ -134,9 +146,10 @@ class SoftmaxLut(RowSchedule, BlockComponent):
         with nothing else in flight."""
         # length reads (the first in the cycle after the last element), the sum tail (the parameters
         # are visible to the output stage in the cycle after it), then the output pipeline: buffer
-        # word, its register, ROM index, ROM word (ecp5: its output register), [its register, product,
-        # shift,] output register.
-        return length + self.sum_tail + (8 if self.cfg.method == "recip" else 5) + self._rom_delay
+        # word (ecp5: the buffer's output register), its register, ROM index, ROM word (ecp5: its output
+        # register), [its register, product, shift,] output register.
+        return (length + self.sum_tail + (8 if self.cfg.method == "recip" else 5) + self._rom_delay
+                + BUFFER_READ_EXTRA[self.buffer])
 
     @property
     def _rom_delay(self):
@@ -170,7 +183,7 @@ class SoftmaxLut(RowSchedule, BlockComponent):
         x_shape = signed(cfg.in_width)
         min_code = -(1 << (cfg.in_width - 1))
         d_shape = unsigned(cfg.in_width)
-        rows = RowEngine(m, cfg.n, x_shape, self.banks, self.i, cfg.variable_length)
+        rows = RowEngine(m, cfg.n, x_shape, self.banks, self.i, cfg.variable_length, buffer=self.buffer)
 
         exp = exp_table(cfg)
         exp_shape = unsigned(int(exp.max()).bit_length())

@@ -19,6 +19,7 @@ from qarith.golden.softmax_lut import (
     recip_table,
     softmax_lut,
 )
+from qarith.hdl.common.rows import BUFFER_READ_EXTRA
 from qarith.registry import BLOCKS
 from qarith.sim.common.bench import run_amaranth
 from qarith.sim.common.rows import row_vectors
@@ -198,16 +199,19 @@ def test_fast_tier(config_name):
 @pytest.mark.parametrize("config_name", [name for name in fixed_configs("softmax_lut") if name.endswith("_ecp5")])
 def test_ecp5_latencies(config_name):
     """``memory="ecp5"`` adds the DP16KD output registers: a cycle per ROM read in the sum tail (exp and
-    reciprocal / logarithm ROMs, and for "log" the registered logarithm word) and one in the output pass;
+    reciprocal / logarithm ROMs, and for "log" the registered logarithm word) and one in the output pass,
+    and the row buffer's (``buffer="ecp5"``) a cycle in each pass, the reduce pass's in the sum tail;
     ``multiplier="ecp5"`` changes no latency. The cocotb tier checks these against the Verilog
     (``latency`` and, in ``sim/softmax_lut.py``'s ``schedule`` test, ``row_outputs``)."""
     block = BLOCKS["softmax_lut"]
     cfg = block.configs[config_name]
     fabric, ecp5 = (block.interface(replace(cfg, memory=memory, multiplier="fabric")) for memory in ("fabric", "ecp5"))
-    tail = 2 if cfg.method == "recip" else 3
+    assert (fabric.buffer, ecp5.buffer) == ("inferred", "ecp5")
+    tail = (2 if cfg.method == "recip" else 3) + BUFFER_READ_EXTRA["ecp5"]
     assert ecp5.sum_tail == fabric.sum_tail + tail and ecp5.output_gap == ecp5.sum_tail
     assert ecp5.reduce_tail == ecp5.sum_tail + 1
-    assert ecp5.row_latency(5) == fabric.row_latency(5) + tail + 1 and ecp5.latency == ecp5.row_latency(cfg.n)
+    assert ecp5.row_latency(5) == fabric.row_latency(5) + tail + 1 + BUFFER_READ_EXTRA["ecp5"]
+    assert ecp5.latency == ecp5.row_latency(cfg.n)
     assert block.interface(cfg).latency == ecp5.latency
     assert block.interface(cfg).sim_sources == \
         ["qarith:DP16KD"] + (["qarith:MULT18X18D"] if cfg.multiplier == "ecp5" else [])

@@ -16,17 +16,24 @@ fabric register behind the RAM is timed from the latch's slow clock-to-output; :
 instantiates the primitive with its output register. The contents are the 64 ``INITVAL_xx``
 parameters, encoded as Yosys's own mapping (``techlibs/lattice/brams_map_16kd.v``) encodes them
 (:func:`dp16kd_initvals`). Simulation uses ``"qarith:DP16KD"``.
+
+:func:`dp16kd_ram` is the same primitive as a simple dual-port RAM: port A writes (``WEA``, with
+``WRITEMODE_A="NORMAL"``: port A's unused output does not change on a write; at 18 bits ``ADA1``/``ADA0``
+are the byte enables, both high), port B reads through its output register as the ROM does. A word
+written at one clock edge is read by port B at any later edge; a port B read of a word that port A
+writes at the same edge is an address collision, whose data TN1264 leaves undefined (the model reads
+X), so the RAM's users must never read a word in the cycle it is written.
 """
 
 from amaranth.hdl import Cat, ClockSignal, Const, Instance, Signal
 
 __all__ = ["MULT18X18D_MODEL", "mult18x18d", "DP16KD_MODEL", "DP16KD_DEPTHS", "DP16KD_WIDTHS", "dp16kd_width",
-           "dp16kd_initvals", "dp16kd_rom"]
+           "dp16kd_initvals", "dp16kd_rom", "dp16kd_ram"]
 
 #: ``sim_sources`` entry for :func:`mult18x18d`'s simulation model.
 MULT18X18D_MODEL = "qarith:MULT18X18D"
 
-#: ``sim_sources`` entry for :func:`dp16kd_rom`'s simulation model.
+#: ``sim_sources`` entry for :func:`dp16kd_rom`'s and :func:`dp16kd_ram`'s simulation model.
 DP16KD_MODEL = "qarith:DP16KD"
 
 #: A DP16KD port's data widths and the words it then holds.
@@ -120,3 +127,43 @@ def dp16kd_rom(m, name, table, width, addr, data, *, en=1):
             **{f"i_DIB{k}": 0 for k in range(18)},
             **{f"o_DOB{k}": out[k] for k in range(18)})
     m.d.comb += data.eq(Cat(*slices))
+
+
+def dp16kd_ram(m, name, width, depth, *, write_addr, write_data, write_en, read_addr, read_data, read_en=1,
+               out_en=1):
+    """Add a simple dual-port RAM of ``depth`` words of ``width`` bits to ``m`` as DP16KD instances named
+    ``name_0``, ``name_1`` ... side by side (``ceil(width / w)`` of them, ``w`` being
+    :func:`dp16kd_width` of ``depth``), starting as zeros. Port A writes ``write_data`` at
+    ``write_addr`` at the clock edges ``write_en`` is high. Port B reads with its output register:
+    ``read_data`` is the word at ``read_addr`` two cycles after it, latched at an edge ``read_en`` is
+    high and moved to the output register at an edge ``out_en`` is high (each holding otherwise). A
+    read sees every write of an earlier edge; a read of the word written at the same edge is undefined
+    (module docstring)."""
+    width_bits = dp16kd_width(depth)
+    shift = _ADDRESS_SHIFT[width_bits]
+    # At 18 bits ADx[1:0] are the byte enables (both bytes written), ADx[3:2] unused.
+    write_low = Const(0b11, shift) if width_bits == 18 else Const(0, shift)
+    write14, read14 = Signal(14, name=f"{name}_write_addr"), Signal(14, name=f"{name}_read_addr")
+    write_word, read_word = Signal(width, name=f"{name}_write_data"), Signal(width, name=f"{name}_read_data")
+    m.d.comb += [write14.eq(Cat(write_low, write_addr)), read14.eq(Cat(Const(0, shift), read_addr)),
+                 write_word.eq(write_data), read_data.eq(read_word)]
+    slices = []
+    for index, low in enumerate(range(0, width, width_bits)):
+        bits = min(width_bits, width - low)
+        din = Signal(18, name=f"{name}_{index}_di")
+        out = Signal(18, name=f"{name}_{index}_do")
+        m.d.comb += din.eq(write_word[low:low + bits])
+        slices.append(out[:bits])
+        m.submodules[f"{name}_{index}"] = Instance(
+            "DP16KD",
+            p_DATA_WIDTH_A=width_bits, p_DATA_WIDTH_B=width_bits, p_REGMODE_A="NOREG", p_REGMODE_B="OUTREG",
+            p_RESETMODE="SYNC", p_ASYNC_RESET_RELEASE="SYNC", p_CSDECODE_A="0b000", p_CSDECODE_B="0b000",
+            p_WRITEMODE_A="NORMAL", p_WRITEMODE_B="NORMAL", p_GSR="DISABLED",
+            i_CLKA=ClockSignal(), i_CEA=1, i_OCEA=0, i_WEA=write_en, i_RSTA=0,
+            **{f"i_CSA{k}": 0 for k in range(3)}, **{f"i_ADA{k}": write14[k] for k in range(14)},
+            **{f"i_DIA{k}": din[k] for k in range(18)},
+            i_CLKB=ClockSignal(), i_CEB=read_en, i_OCEB=out_en, i_WEB=0, i_RSTB=0,
+            **{f"i_CSB{k}": 0 for k in range(3)}, **{f"i_ADB{k}": read14[k] for k in range(14)},
+            **{f"i_DIB{k}": 0 for k in range(18)},
+            **{f"o_DOB{k}": out[k] for k in range(18)})
+    m.d.comb += read_word.eq(Cat(*slices))

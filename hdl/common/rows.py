@@ -26,13 +26,29 @@ element (:attr:`OutputPass.last`). A row still holds its bank from its first wri
 last read of it, so rows much shorter than ``n`` can fill every bank: the next row then waits for one
 to be freed (for ``banks - 3`` rows of ``L`` elements shorter than the reduce tail).
 :func:`output_pass_starts` gives the exact schedule.
+
+With ``buffer="ecp5"`` the buffer is instantiated ECP5 block RAM (:func:`qarith.hdl.common.ecp5.dp16kd_ram`:
+one simple dual-port RAM per pass, each written by the ingest stage and read by its pass through the
+DP16KD's output register), in place of the one Yosys infers, whose DP16KD has no output register and a
+clock-to-output of about 5.8 ns. Each pass then takes :data:`BUFFER_READ_EXTRA` more cycles to its
+registered word (``s2``/``c2``), and a read latches the RAM only for a read the pass issues (never for
+the bank being written: the DP16KD leaves a read of a word written at the same edge undefined).
 """
+
+from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Mux, Signal, Value, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
-__all__ = ["RowEngine", "RowSchedule", "OutputPass", "banks_for", "output_pass_starts", "row_layout"]
+from .ecp5 import dp16kd_ram
+
+__all__ = ["RowEngine", "RowSchedule", "OutputPass", "BUFFER_READ_EXTRA", "banks_for", "output_pass_starts",
+           "row_layout"]
+
+#: The row buffer's kinds (:class:`RowEngine`'s ``buffer``) and the cycles each pass's reads of it take
+#: beyond the inferred buffer's: the DP16KD output register of ``"ecp5"``.
+BUFFER_READ_EXTRA = {"inferred": 0, "ecp5": 1}
 
 
 def row_layout(shape):
@@ -129,6 +145,14 @@ class RowEngine:
         :func:`row_layout` and rows of ``1 .. n`` beats ended by ``last``).
     variable_length : bool
         Rows of ``1 .. n`` elements ended by ``last`` (see the module docstring).
+    buffer : str
+        ``"inferred"`` (a ``Memory``, mapped by synthesis) or ``"ecp5"`` (instantiated DP16KD with
+        their output registers; see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        If ``buffer`` is not one of :data:`BUFFER_READ_EXTRA`.
 
     Attributes
     ----------
@@ -141,9 +165,11 @@ class RowEngine:
         Driven by the block: high for one cycle when a row's parameters are stored (rows in order).
     """
 
-    def __init__(self, m, n, x_shape, banks, i, variable_length=False):
+    def __init__(self, m, n, x_shape, banks, i, variable_length=False, buffer="inferred"):
+        if buffer not in BUFFER_READ_EXTRA:
+            raise ValueError(f"Row buffer must be one of {', '.join(BUFFER_READ_EXTRA)}, not {buffer!r}")
         self.m, self.n, self.x_shape, self.banks = m, n, x_shape, banks
-        self.variable_length = variable_length
+        self.variable_length, self.buffer = variable_length, buffer
         bank_bits = self.bank_bits = banks.bit_length() - 1
         index_bits = (n - 1).bit_length()
         count_shape = unsigned(bank_bits + 1)           # row counters, modulo 2 * banks
@@ -153,11 +179,25 @@ class RowEngine:
         # bypass register and multiplexer per bit behind the block RAM (``no_rw_check``). The read
         # ports are asynchronous and their registers explicit (s1 -> s2, c1 -> c2), so that Yosys's
         # memory_dff merges the two into the RAM's synchronous ports and then honours the attribute.
-        m.submodules.buffer = buffer = Memory(shape=x_shape, depth=banks << index_bits, init=[],
-                                              attrs={"no_rw_check": 1})
-        write = buffer.write_port()
-        reduce_read = buffer.read_port(domain="comb")
-        self._out_read = buffer.read_port(domain="comb")
+        if buffer == "ecp5":
+            depth = banks << index_bits
+            write = SimpleNamespace(addr=Signal(range(depth), name="buffer_write_addr"),
+                                    data=Signal(x_shape, name="buffer_write_data"), en=Signal(name="buffer_write_en"))
+
+            def ram(name, read_en, out_en):
+                port = SimpleNamespace(addr=Signal(range(depth), name=f"{name}_addr"),
+                                       data=Signal(x_shape, name=f"{name}_data"))
+                dp16kd_ram(m, name, x_shape.width, depth, write_addr=write.addr, write_data=write.data,
+                           write_en=write.en, read_addr=port.addr, read_data=port.data, read_en=read_en,
+                           out_en=out_en)
+                return port
+            self._ram = ram
+        else:
+            m.submodules.buffer = memory = Memory(shape=x_shape, depth=banks << index_bits, init=[],
+                                                  attrs={"no_rw_check": 1})
+            write = memory.write_port()
+            reduce_read = memory.read_port(domain="comb")
+            self._out_read = memory.read_port(domain="comb")
 
         rows_in = Signal(count_shape)         # rows completely written
         rows_reduced = Signal(count_shape)    # rows whose reduce-pass reads were issued
@@ -224,14 +264,20 @@ class RowEngine:
             m.d.sync += row_max[max_bank].eq(running_max)
 
         # reduce pass: s1 has the buffer word on the read port (block RAM clock-to-out), s2 registers it
+        # (buffer="ecp5": the word leaves the DP16KD's output register a stage after s1)
         reduce_index = Signal(range(n))
-        reduce_word = Signal(x_shape)
+        if buffer == "inferred":
+            reduce_word = Signal(x_shape)
         issue = Signal()
+        if buffer == "ecp5":
+            reduce_read = self._ram("buffer_reduce", issue, 1)
+            reduce_word = reduce_read.data
         m.d.comb += [
             issue.eq(rows_reduced != rows_in),
             reduce_read.addr.eq(Cat(reduce_index, rows_reduced[:bank_bits])),
         ]
-        m.d.sync += reduce_word.eq(reduce_read.data)
+        if buffer == "inferred":
+            m.d.sync += reduce_word.eq(reduce_read.data)
         reduce_top = self.top_of(rows_reduced[:bank_bits]) if variable_length else n - 1
         with m.If(issue):
             with m.If(reduce_index == reduce_top):
@@ -242,6 +288,10 @@ class RowEngine:
               Signal(range(n), name="s1_index")]
         m.d.sync += [s1[0].eq(issue), s1[1].eq(reduce_index == 0), s1[2].eq(reduce_index == reduce_top),
                      s1[3].eq(rows_reduced[:bank_bits]), s1[4].eq(reduce_index)]
+        if buffer == "ecp5":
+            later = [Signal.like(tag, name=f"s1r_{tag.name[3:]}") for tag in s1]
+            m.d.sync += [a.eq(b) for a, b in zip(later, s1)]
+            s1 = later
         self.valid, self.first, self.last = Signal(name="s2_valid"), Signal(name="s2_first"), Signal(name="s2_last")
         self.bank, self.x = Signal(bank_bits, name="s2_bank"), Signal(x_shape, name="s2_x")
         self.index = Signal(range(n), name="s2_index")
@@ -283,6 +333,8 @@ class RowEngine:
         advance, issue = Signal(), Signal()
         out_index = Signal(range(self.n))
         bank = self._rows_out[:self.bank_bits]
+        if self.buffer == "ecp5":
+            self._out_read = self._ram("buffer_out", issue, advance)
         m.d.comb += [
             advance.eq(~o.valid | o.ready),
             issue.eq(advance & (self._rows_out != self._rows_ready)),
@@ -299,6 +351,13 @@ class RowEngine:
         carried = [self.row_max[bank]] + [array[bank] for array in arrays] + row_end + [out_index]
         valid, values = [None], [None]
         previous_valid, previous_values = issue, carried
+        if self.buffer == "ecp5":
+            # The read latch's stage, before c1 (c1 has the word on the DP16KD's output register).
+            c0_valid = Signal(name="c0_valid")
+            c0_values = [Signal(Value.cast(value).shape(), name=f"c0_v{index}") for index, value in enumerate(carried)]
+            with m.If(advance):
+                m.d.sync += [c0_valid.eq(issue), *[a.eq(b) for a, b in zip(c0_values, carried)]]
+            previous_valid, previous_values = c0_valid, c0_values
         for k in range(1, depth + 1):
             stage_valid = Signal(name=f"c{k}_valid")
             stage_values = [Signal(Value.cast(value).shape(), name=f"c{k}_v{index}")
@@ -309,8 +368,13 @@ class RowEngine:
             valid.append(stage_valid)
             values.append(stage_values)
             previous_valid, previous_values = stage_valid, stage_values
-        word, x = Signal(self.x_shape, name="c1_x"), Signal(self.x_shape, name="c2_x")
-        with m.If(advance):
-            m.d.sync += [word.eq(self._out_read.data), x.eq(word)]
+        if self.buffer == "ecp5":
+            x = Signal(self.x_shape, name="c2_x")
+            with m.If(advance):
+                m.d.sync += x.eq(self._out_read.data)
+        else:
+            word, x = Signal(self.x_shape, name="c1_x"), Signal(self.x_shape, name="c2_x")
+            with m.If(advance):
+                m.d.sync += [word.eq(self._out_read.data), x.eq(word)]
         last = [None] + [stage[-2] for stage in values[1:]] if self.variable_length else None
         return OutputPass(m, advance, valid, values, x, last)

@@ -1,14 +1,17 @@
-// Behavioural simulation model of the subset of Lattice ECP5's DP16KD that qarith instantiates: a
-// read-only 18-kbit block RAM (both ports read; writes are not modelled and stop the simulation) at
-// port widths 1, 2, 4, 9 and 18, each port with its read latch (CE) and, with REGMODE "OUTREG", its
-// output register (OCE), and chip-select decoding (CSDECODE). The contents come from INITVAL_00 ..
-// INITVAL_3F: 1024 rows of 18 bits, 16 rows to a parameter, 20 bits to a row; a row holds one 18-bit
-// word or two 9-bit words, and 4-, 2- and 1-bit words fill its two 9-bit halves from bit 0 up (each
-// half's ninth bit unused). Written for qarith from the primitive's documented behaviour (Lattice
-// TN1264, ECP5 and ECP5-5G Memory Usage Guide) and the encoding of Yosys's DP16KD mapping
-// (techlibs/lattice/brams_map_16kd.v). RST (qarith ties it low; the model stops if it is high), GSR
-// and the write modes are not modelled. Synthesis never reads this file: Yosys and nextpnr use the
-// real primitive.
+// Behavioural simulation model of the subset of Lattice ECP5's DP16KD that qarith instantiates: an
+// 18-kbit block RAM at port widths 1, 2, 4, 9 and 18, each port with its read latch (CE) and, with
+// REGMODE "OUTREG", its output register (OCE), and chip-select decoding (CSDECODE). Port A writes (WEA
+// with CEA; at 18 bits ADA1/ADA0 are the byte enables of bits 9-17/0-8) in WRITEMODE_A "NORMAL" (port
+// A's latch keeps its word during a write); port B only reads (a write on it stops the simulation). A
+// port B read of bits that port A writes at the same clock edge is an address collision (TN1264: the
+// read data is undefined) and latches X; the check takes the two ports to share one clock, as qarith
+// drives them. The contents start as INITVAL_00 .. INITVAL_3F: 1024 rows of 18 bits, 16 rows to a
+// parameter, 20 bits to a row; a row holds one 18-bit word or two 9-bit words, and 4-, 2- and 1-bit
+// words fill its two 9-bit halves from bit 0 up (each half's ninth bit unused). Written for qarith from
+// the primitive's documented behaviour (Lattice TN1264, ECP5 and ECP5-5G Memory Usage Guide) and the
+// encoding of Yosys's DP16KD mapping (techlibs/lattice/brams_map_16kd.v). RST (qarith ties it low; the
+// model stops if it is high), GSR and the other write modes (the model stops on a write in them) are
+// not modelled. Synthesis never reads this file: Yosys and nextpnr use the real primitive.
 module DP16KD (
     input DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0,
     input ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4, ADA3, ADA2, ADA1, ADA0,
@@ -102,18 +105,40 @@ module DP16KD (
     initial for (row_index = 0; row_index < 1024; row_index = row_index + 1)
         rows[row_index] = INITVALS[row_index * 20 +: 18];
 
-    // The word at a port's address: the row, then the word's place in it.
-    function [17:0] word_at(input integer width, input [13:0] address);
-        integer per_half, per_row, word, row, place, offset;
-        reg [17:0] bits;
+    // A word's number, its row and its lowest bit in the row, at a port's width and address.
+    function integer word_of(input integer width, input [13:0] address);
+        word_of = address >> (width == 18 ? 4 : width == 9 ? 3 : width == 4 ? 2 : width == 2 ? 1 : 0);
+    endfunction
+    function integer row_of(input integer width, input [13:0] address);
+        integer per_half, per_row;
         begin
             per_half = width >= 9 ? 1 : 8 / width;
             per_row = width == 18 ? 1 : 2 * per_half;
-            word = address >> (width == 18 ? 4 : width == 9 ? 3 : width == 4 ? 2 : width == 2 ? 1 : 0);
-            row = word / per_row;
-            place = word % per_row;
-            offset = (place / per_half) * 9 + (place % per_half) * width;
-            bits = rows[row] >> offset;
+            row_of = word_of(width, address) / per_row;
+        end
+    endfunction
+    function integer offset_of(input integer width, input [13:0] address);
+        integer per_half, per_row, place;
+        begin
+            per_half = width >= 9 ? 1 : 8 / width;
+            per_row = width == 18 ? 1 : 2 * per_half;
+            place = word_of(width, address) % per_row;
+            offset_of = (place / per_half) * 9 + (place % per_half) * width;
+        end
+    endfunction
+
+    // The bits of its row that a port's word occupies (at 18 bits, on a write, those byte-enabled).
+    function [17:0] mask_of(input integer width, input [13:0] address, input write);
+        if (width == 18)
+            mask_of = write ? {{9{address[1]}}, {9{address[0]}}} : 18'h3ffff;
+        else
+            mask_of = ((18'd1 << width) - 18'd1) << offset_of(width, address);
+    endfunction
+
+    function [17:0] word_at(input integer width, input [13:0] address);
+        reg [17:0] bits;
+        begin
+            bits = rows[row_of(width, address)] >> offset_of(width, address);
             word_at = bits & ((18'd1 << width) - 18'd1);
         end
     endfunction
@@ -128,17 +153,24 @@ module DP16KD (
     wire sel_a = {CSA2, CSA1, CSA0} == decode(CSDECODE_A);
     wire sel_b = {CSB2, CSB1, CSB0} == decode(CSDECODE_B);
 
+    wire [17:0] dia = {DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0};
+    wire write_a = WEA && CEA && sel_a;
+    wire [17:0] write_mask = mask_of(DATA_WIDTH_A, ada, 1'b1);
+
     reg [17:0] latch_a = 18'd0, out_a = 18'd0, latch_b = 18'd0, out_b = 18'd0;
     always @(posedge CLKA) begin
-        if (WEA && CEA && sel_a) begin
-            $display("DP16KD model: writes on port A are not modelled");
+        if (write_a && WRITEMODE_A != "NORMAL") begin
+            $display("DP16KD model: port A writes in WRITEMODE_A %0s are not modelled", WRITEMODE_A);
             $finish;
         end
         if (RSTA) begin
             $display("DP16KD model: RSTA is not modelled");
             $finish;
         end
-        if (CEA && sel_a) latch_a <= word_at(DATA_WIDTH_A, ada);
+        if (write_a)
+            rows[row_of(DATA_WIDTH_A, ada)] <= (rows[row_of(DATA_WIDTH_A, ada)] & ~write_mask)
+                | ((dia << (DATA_WIDTH_A == 18 ? 0 : offset_of(DATA_WIDTH_A, ada))) & write_mask);
+        else if (CEA && sel_a) latch_a <= word_at(DATA_WIDTH_A, ada);
         if (OCEA) out_a <= latch_a;
     end
     always @(posedge CLKB) begin
@@ -150,7 +182,9 @@ module DP16KD (
             $display("DP16KD model: RSTB is not modelled");
             $finish;
         end
-        if (CEB && sel_b) latch_b <= word_at(DATA_WIDTH_B, adb);
+        if (CEB && sel_b)
+            latch_b <= CLKA && write_a && row_of(DATA_WIDTH_A, ada) == row_of(DATA_WIDTH_B, adb)
+                && (write_mask & mask_of(DATA_WIDTH_B, adb, 1'b0)) != 18'd0 ? 18'bx : word_at(DATA_WIDTH_B, adb);
         if (OCEB) out_b <= latch_b;
     end
     wire [17:0] doa = REGMODE_A == "OUTREG" ? out_a : latch_a;
