@@ -26,7 +26,8 @@ attention phases the config's softmax block, :class:`~qarith.hdl.shiftmax.Shiftm
 
 Every phase's tensor also leaves on ``o`` as it is written (the tap stream: ``phase`` names it, the
 order is :data:`~qarith.golden.encoder_layer.RTL_PHASES`), so a bench checks each phase bit for bit; a
-stalled ``o`` stalls the phase, and a tensor is written on chip exactly when its beat leaves.
+stalled ``o`` stalls the phase (its queues fill, then their credits stop the feeds), and a tensor is
+written on chip the cycle after its beat leaves.
 
 Phases of one sequence of ``seq`` tokens (``1 .. max_seq``, every phase), each started once the previous
 one's last beat has left:
