@@ -110,8 +110,9 @@ FEED_STAGES = 2
 #: Register stages between the operand registers and the MAC array's input (its feed queue: the write,
 #: then the head register).
 FEED_QUEUE_STAGES = 2
-#: Register stages between the MAC array's rows and the requantizer (the quantization ROM's read).
-QUANT_STAGES = 1
+#: Register stages between the MAC array's rows and the requantizer (the quantization ROM's address, then
+#: its read).
+QUANT_STAGES = 2
 #: Register stages between the requantizer's output and the layer's (its queue: the write, then the head
 #: register).
 QUEUE_STAGES = 2
@@ -781,6 +782,10 @@ class EncoderLayer(BlockComponent):
         q_valid = Signal()
         acc_width = self.requant.cfg.acc_width
         q_acc = [Signal(signed(acc_width), name=f"q_acc{col}") for col in range(cols)]
+        # The first quantization stage registers the beat and the ROM address (a register at the far end
+        # of its wire to the ROM), the second the beat beside the ROM's word.
+        qa_valid = Signal()
+        qa_acc = [Signal(signed(acc_width), name=f"qa_acc{col}") for col in range(cols)]
         in_side = in_phase(RES1, RES2, GELU)
         side_valid = Signal()
         side_acc = [Signal(signed(acc_width), name=f"side_acc{col}") for col in range(cols)]
@@ -814,7 +819,6 @@ class EncoderLayer(BlockComponent):
             source_valid.eq(Mux(in_side, side_valid, mac.o.valid & row_used)),
             admit.eq(Mux(in_gelu_phase, side_valid, room & source_valid)),
             taken.eq(Mux(in_gelu_phase, gelu_taken, admit)),
-            quant_port.addr.eq(quant_addr),
             quant_port.en.eq(1),
             mac.o.ready.eq(room),
             requant.i.valid.eq(q_valid),
@@ -828,8 +832,9 @@ class EncoderLayer(BlockComponent):
         # count are registers compared with constants.
         m.d.sync += [credits.eq(credits - taken + (queue.r_valid & queue.r_ready)),
                      room.eq(Mux(taken, credits >= 2, credits >= 1)),
-                     q_valid.eq(admit)]
-        m.d.sync += [q.eq(Mux(in_side, side_acc[col], mac.o.payload.acc[col])) for col, q in enumerate(q_acc)]
+                     qa_valid.eq(admit), q_valid.eq(qa_valid), quant_port.addr.eq(quant_addr)]
+        m.d.sync += [a.eq(Mux(in_side, side_acc[col], mac.o.payload.acc[col])) for col, a in enumerate(qa_acc)]
+        m.d.sync += [q.eq(a) for q, a in zip(q_acc, qa_acc)]
         rq_lanes = [queue.r_data.word_select(col, 8).as_signed() for col in range(cols)]
         rq_word = queue.r_data[:8 * cols]
         rq_attn = queue.r_data[8 * cols:8 * cols + len(attn_word)]
@@ -963,8 +968,9 @@ class EncoderLayer(BlockComponent):
                          side_valid.eq(Mux(in_gelu, gelu.o.valid, x2_valid))]
             m.d.comb += [side_acc[col].eq(Mux(in_gelu, gelu.o.payload if col == 0 else 0, x))
                          for col, x in enumerate(x2)]
+            qa_code = Signal.like(gelu.o.payload, name="gelu_code_qa")
             q_code = Signal.like(gelu.o.payload, name="gelu_code_q")
-            m.d.sync += q_code.eq(gelu.o.payload)
+            m.d.sync += [qa_code.eq(gelu.o.payload), q_code.eq(qa_code)]
             beside = [Signal.like(gelu.o.payload, name=f"gelu_code{j}") for j in range(requant.latency)]
             m.d.sync += [beside[0].eq(q_code)] + [b.eq(a) for a, b in zip(beside, beside[1:])]
             m.d.comb += rq_code.eq(beside[-1])
