@@ -16,7 +16,8 @@ than nextpnr's estimate), so the output is a ranking, not an Fmax: which endpoin
 their fanout and wire estimate) sit on the longest paths.
 
 ``.venv/bin/python -m qarith.fpga.placed_paths placed.json [N]`` prints the N worst endpoint groups
-(default 20); ``-v`` adds each path's nets.
+(default 20); ``-v`` adds each path's nets. ``--fanout`` instead lists the N nets with the most loads,
+of a placed or a synthesized netlist (``synth.json``).
 """
 
 import collections
@@ -24,7 +25,7 @@ import json
 import re
 import sys
 
-__all__ = ["wire_estimate", "longest_paths"]
+__all__ = ["wire_estimate", "longest_paths", "fanouts"]
 
 #: Cell types whose outputs start and whose inputs end a path.
 SEQUENTIAL = {"TRELLIS_FF", "DP16KD", "MULT18X18D", "ALU54B", "TRELLIS_IO"}
@@ -134,15 +135,40 @@ def longest_paths(netlist):
     return ends
 
 
+def fanouts(netlist):
+    """``[(loads, net)]`` of every net of ``netlist`` (placed or only synthesized) but the constants and
+    the clock, most loads first."""
+    top = next((m for m in netlist["modules"].values() if m.get("attributes", {}).get("top")),
+               next(iter(netlist["modules"].values())))
+    names, loads = {}, collections.Counter()
+    for name, net in top["netnames"].items():
+        for bit in net["bits"]:
+            if isinstance(bit, int) and (bit not in names or len(name) < len(names[bit])):
+                names[bit] = name
+    for cell in top["cells"].values():
+        for port, direction in cell.get("port_directions", {}).items():
+            if direction == "input" and not port.startswith("CLK"):
+                for bit in cell["connections"].get(port, []):
+                    if isinstance(bit, int):
+                        loads[bit] += 1
+    return sorted(((n, names.get(b, str(b))) for b, n in loads.items()
+                   if names.get(b) not in CONSTANT_NETS and names.get(b) != "clk"), key=lambda e: -e[0])
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    verbose = "-v" in argv
-    args = [a for a in argv if a != "-v"]
+    verbose, by_fanout = "-v" in argv, "--fanout" in argv
+    args = [a for a in argv if a not in ("-v", "--fanout")]
     if not args:
-        sys.exit("usage: python -m qarith.fpga.placed_paths placed.json [N] [-v]")
+        sys.exit("usage: python -m qarith.fpga.placed_paths NETLIST.json [N] [-v | --fanout]")
     with open(args[0]) as f:
-        ends = longest_paths(json.load(f))
+        netlist = json.load(f)
     count = int(args[1]) if len(args) > 1 else 20
+    if by_fanout:
+        for loads, net in fanouts(netlist)[:count]:
+            print(f"{loads:7d}  {net[:110]}")
+        return
+    ends = longest_paths(netlist)
     print(f"{len(ends)} endpoints, {sum(e[0] > 10 for e in ends)} over 10 ns (coarse delays: a ranking)")
     seen = set()
     for t, name, port, chain in ends:

@@ -563,7 +563,7 @@ class EncoderLayer(BlockComponent):
         # Neither stage stalls: a step is issued only on a credit (feed_room, a flip-flop) for the feed
         # queue in front of the array (FEED_QUEUE_STAGES), so the memories read every cycle and the
         # array's input ready reaches only the queue's head, not the read enables of every memory and
-        # the operand registers (about 860 loads) across the die.
+        # the operand registers (about 500 loads) across the die.
         feed_room, issue = Signal(init=1), Signal()
         m.d.comb += issue.eq(issuing & feed_room)
 

@@ -1,7 +1,7 @@
 """fpga/placed_paths.py on a hand-made placed netlist: the path sums, the carry chain, the ranking."""
 import pytest
 
-from qarith.fpga.placed_paths import longest_paths, wire_estimate
+from qarith.fpga.placed_paths import fanouts, longest_paths, wire_estimate
 
 
 def cell(kind, bel, ports):
@@ -35,3 +35,13 @@ def test_path_through_logic_and_a_carry_chain():
     assert ends[0][0] == pytest.approx(0.45 + far + 0.45 + 0.25 + 0.3 + 0.0 + 0.45 + 0.25 + 0.1)
     assert ends[1][0] == pytest.approx(0.45 + wire_estimate((0, 0), (1, 0)) + 0.1)
     assert [net for net, *_ in ends[0][3]] == ["a", "l", "c", "s"]
+
+
+def test_fanouts_count_loads_but_not_the_clock_or_constants():
+    netlist = {"modules": {"top": {"attributes": {"top": 1}, "netnames": {
+        "clk": {"bits": [1]}, "a": {"bits": [2]}, "$PACKER_GND_NET": {"bits": [3]}}, "cells": {
+        "ff_a": cell("TRELLIS_FF", "", {"CLK": ("input", [1]), "Q": ("output", [2])}),
+        "ff_b": cell("TRELLIS_FF", "", {"CLK": ("input", [1]), "DI": ("input", [2]), "LSR": ("input", [3])}),
+        "ff_c": cell("TRELLIS_FF", "", {"CLK": ("input", [1]), "DI": ("input", [2]), "CE": ("input", [2])}),
+    }}}}
+    assert fanouts(netlist) == [(3, "a")]
