@@ -105,24 +105,29 @@ __all__ = ["EncoderLayer", "TAP_PHASES", "GEMM_PHASES"]
 TAP_PHASES = RTL_PHASES["layer"]
 QKV, SCORES, PROBS, CTX, ATTN_OUT, RES1, LN1, HIDDEN, GELU, FFN_OUT, RES2, OUT = range(len(TAP_PHASES))
 #: Register stages between the issue and the MAC array's input besides the memories' read (the read
-#: addresses, the chosen operands).
-FEED_STAGES = 2
+#: addresses, each memory's word, the chosen operands).
+FEED_STAGES = 3
 #: Register stages between the operand registers and the MAC array's input (its feed queue: the write,
 #: then the head register).
 FEED_QUEUE_STAGES = 2
-#: Register stages between the MAC array's rows and the requantizer (the quantization ROM's address, then
-#: its read).
-QUANT_STAGES = 2
+#: Register stages between the MAC array's rows and the requantizer (the quantization ROM's address, its
+#: read, then its word).
+QUANT_STAGES = 3
 #: Register stages between the requantizer's output and the layer's (its queue: the write, then the head
 #: register).
 QUEUE_STAGES = 2
-#: Register stages in front of a residual phase's quantization stage (the token banks' read, then the
-#: bank's word chosen).
-RES_STAGES = 2
+#: Register stages in front of a residual phase's quantization stage (the token banks' read, each bank's
+#: word, then the bank's word chosen).
+RES_STAGES = 3
 #: Cycles between a phase's last beat and the next phase's start (the last beat registered).
 PHASE_STAGES = 1
-#: Register stages between a row phase's memory word and its block's input (softmax, LayerNorm, GELU).
-ROW_FEED_STAGES = 1
+#: Register stages between a row phase's feeder issuing an element and its block's input (softmax,
+#: LayerNorm, GELU), besides the memory's read: the read address, the memory's word, the chosen code,
+#: and the feeder's queue (its write, then its head register).
+ROW_FEED_STAGES = 5
+#: Words in each of the weight memory's chunks (one DP16KD deep at 36 bits): each chunk's word is
+#: registered straight behind its block RAM, so no multiplexer across the chunks lies behind a RAM.
+WEIGHT_CHUNK = 512
 #: The phases that run on the MAC array.
 GEMM_PHASES = ("qkv", "scores", "ctx", "attn_out", "hidden", "ffn_out")
 
@@ -265,12 +270,27 @@ class EncoderLayer(BlockComponent):
         return 1 + FEED_STAGES + FEED_QUEUE_STAGES + 2
 
     @property
+    def row_feed_depth(self):
+        """Elements a row phase's feeder queue holds: every element in flight from its issue to the
+        queue's head, and the cycles a returned credit takes to reach the feeder's ``room``."""
+        return 1 + ROW_FEED_STAGES + 2
+
+    @property
+    def row_queue_depth(self):
+        """Codes the row blocks' output queue holds (softmax, LayerNorms): every code in flight from its
+        element entering the block (where the credit is taken) to the queue's head, and the cycles a
+        returned credit takes to reach ``row_room``. The blocks' outputs are then never stalled."""
+        blocks = ([self.softmax] if self.attention else []) + ([self.ln1, self.ln2] if self.layer else [])
+        return max((block.latency for block in blocks), default=0) + QUEUE_STAGES + 2
+
+    @property
     def queue_depth(self):
         """Beats the requantizer's output queue holds: every beat in flight from taking its credit (at the
-        quantization stage, or in the GELU phase at the GELU's input) to the queue's head, and the cycles
-        a returned credit takes to reach ``room``, so that beats enter at one per cycle while ``o`` is
-        ready."""
-        return (self.gelu.latency if self.layer else 0) + QUANT_STAGES + self.requant.latency + QUEUE_STAGES + 2
+        quantization stage, in the GELU phase at the GELU's input, in the residual phases at the
+        feeder's issue) to the queue's head, and the cycles a returned credit takes to reach ``room``, so
+        that beats enter at one per cycle while ``o`` is ready."""
+        ahead = max(self.gelu.latency if self.layer else 0, RES_STAGES + 1 if self.attention else 0)
+        return ahead + QUANT_STAGES + self.requant.latency + QUEUE_STAGES + 2
 
     @property
     def load_interval(self):
@@ -357,13 +377,13 @@ class EncoderLayer(BlockComponent):
                 # The feeder's first element reaches the softmax ROW_FEED_STAGES + 1 cycles in; its rows
                 # (heads x seq of seq scores) stream unless short rows fill its banks (row_outputs).
                 rows_out = self.softmax.row_outputs([seq] * (cfg.heads * seq))
-                last = start + ROW_FEED_STAGES + 1 + rows_out[-1] + seq - 1
+                last = start + ROW_FEED_STAGES + 1 + rows_out[-1] + seq - 1 + QUEUE_STAGES
             elif phase in ("res1", "res2"):
                 last = (start + cfg.d_model // cfg.cols * seq - 1 + RES_STAGES + QUANT_STAGES
                         + self.requant.latency + QUEUE_STAGES)
             elif phase in ("ln1", "out"):
                 ln = self.ln1 if phase == "ln1" else self.ln2
-                last = start + seq * cfg.d_model + ROW_FEED_STAGES + ln.latency + cfg.d_model - 1
+                last = start + seq * cfg.d_model + ROW_FEED_STAGES + ln.latency + cfg.d_model - 1 + QUEUE_STAGES
             elif phase == "gelu":
                 last = (start + seq * cfg.d_ff + ROW_FEED_STAGES + self.gelu.latency + QUANT_STAGES
                         + self.requant.latency + QUEUE_STAGES)
@@ -454,9 +474,12 @@ class EncoderLayer(BlockComponent):
         # tokens one code at a time.
         x_banks = banks("tokens", rows, depth_r * d_tiles, cols, 1 if layer else cols)
         weight_words = self._weight_words(params)
-        weights = Memory(shape=unsigned(8 * cols), depth=len(weight_words), init=weight_words)
-        m.submodules.weights = weights
-        weight_port = weights.read_port(domain="sync")
+        weight_ports = []
+        for j, low in enumerate(range(0, len(weight_words), WEIGHT_CHUNK)):
+            chunk = weight_words[low:low + WEIGHT_CHUNK]
+            m.submodules[f"weights{j}"] = weights = Memory(shape=unsigned(8 * cols), depth=len(chunk), init=chunk)
+            weight_ports.append(weights.read_port(domain="sync"))
+        weight_addr = Signal(range(len(weight_words)))
         lanes = data.ArrayLayout(data.StructLayout({"bias": signed(32), "multiplier": signed(32),
                                                     "shift": signed(SHIFT_WIDTH)}), cols)
         quant_rows = self._quant_rows(params)
@@ -557,9 +580,11 @@ class EncoderLayer(BlockComponent):
         # Stage 1: the step read from the memories last cycle.
         s1_valid, s1_last = Signal(), Signal()
         s1_g, s1_k = Signal.like(g), Signal.like(k)
-        # Stage 2 (FEED_STAGES): each source's operand code, chosen from its memory's word, in a register:
-        # a block RAM's clock-to-output leaves no time for the phase multiplexers behind it.
+        # Stage 2 (FEED_STAGES): each memory's word, in a register straight behind its block RAM: the RAM's
+        # clock-to-output (about 5.8 ns in nextpnr's ECP5 model) leaves no time for logic behind it, and
+        # the memories sit across the die. Stage 3: each source's operand code, chosen from its word.
         s2_valid, s2_last = Signal(), Signal()
+        s3_valid, s3_last = Signal(), Signal()
         # Neither stage stalls: a step is issued only on a credit (feed_room, a flip-flop) for the feed
         # queue in front of the array (FEED_QUEUE_STAGES), so the memories read every cycle and the
         # array's input ready reaches only the queue's head, not the read enables of every memory and
@@ -687,22 +712,33 @@ class EncoderLayer(BlockComponent):
             m.d.sync += read.addr.eq(rt * d_tiles + k // cols)
             x_writes.append((write, pend_addr * d_tiles + pend_tile, pend_data[:8 * cols],
                              (pend_valid & (pend_bank == r)).replicate(len(write.en))))
-        m.d.sync += weight_port.addr.eq(by_phase(g * d_model + k, {
+        m.d.sync += weight_addr.eq(by_phase(g * d_model + k, {
             ATTN_OUT: (self.column_tiles + g) * d_model + k,
             HIDDEN: (4 * d_tiles + g) * d_model + k,
             FFN_OUT: (4 * d_tiles + ff_tiles) * d_model + g * d_ff + k}))
-        m.d.comb += weight_port.en.eq(1)
+        # Every chunk reads at the address's low bits; the chunk read is chosen by a one-hot register at
+        # stage 1 that clears the other chunks' stage-2 words (a synchronous reset), so the weight word at
+        # stage 2 is an OR of registers.
+        chunk_hot = Signal(len(weight_ports), init=1)
+        m.d.sync += chunk_hot.eq(Const(1, len(weight_ports)) << (weight_addr // WEIGHT_CHUNK))
+        weight_words2 = []
+        for j, port in enumerate(weight_ports):
+            m.d.comb += [port.addr.eq(weight_addr % WEIGHT_CHUNK), port.en.eq(1)]
+            word = Signal(8 * cols, name=f"w2_{j}")
+            m.d.sync += word.eq(Mux(chunk_hot[j], port.data, 0) if len(weight_ports) > 1 else port.data)
+            weight_words2.append(word)
+        weight_word = reduce(operator.or_, weight_words2)
         m.d.sync += [s0_valid.eq(issue), s0_g.eq(g), s0_k.eq(k), s0_last.eq(k == last_k),
                      s1_valid.eq(s0_valid), s1_g.eq(s0_g), s1_k.eq(s0_k), s1_last.eq(s0_last),
-                     s2_valid.eq(s1_valid), s2_last.eq(s1_last)]
+                     s2_valid.eq(s1_valid), s2_last.eq(s1_last), s3_valid.eq(s2_valid), s3_last.eq(s2_last)]
         # The feed queue: the steps as the array takes them, written from stage 2.
         step = Signal(mac.i.payload.shape())
         m.submodules.feed_queue = feed_queue = RowQueue(
             width=len(step.as_value()), depth=self.feed_queue_depth, attrs={"ram_style": "distributed"})
         feed_credits = Signal(range(self.feed_queue_depth + 1), init=self.feed_queue_depth)
         m.d.comb += [
-            step.last.eq(s2_last),
-            feed_queue.w_en.eq(s2_valid), feed_queue.w_data.eq(step.as_value()),
+            step.last.eq(s3_last),
+            feed_queue.w_en.eq(s3_valid), feed_queue.w_data.eq(step.as_value()),
             mac.i.valid.eq(feed_queue.r_valid), mac.i.payload.eq(feed_queue.r_data),
             feed_queue.r_ready.eq(mac.i.ready),
         ]
@@ -711,10 +747,18 @@ class EncoderLayer(BlockComponent):
                      feed_room.eq(Mux(issue, feed_credits >= 2, feed_credits >= 1))]
 
         def staged(value, name):
-            """``value`` (chosen from a stage-1 memory word) registered at stage 2."""
+            """``value`` registered (a stage-2 memory word, or a stage-3 operand chosen from one)."""
             register = Signal(value.shape(), name=name)
             m.d.sync += register.eq(value)
             return register
+
+        def lane_copy(index, salt, name):
+            """``index`` (a stage-1 lane index) registered at stage 2 for one memory's word: stored XOR
+            ``salt`` (the memory's number), so that Yosys keeps a copy per salt instead of merging the
+            identical registers into one of about 1000 loads across the die."""
+            register = Signal(len(index), name=name)
+            m.d.sync += register.eq(index ^ (salt % (1 << len(index))))
+            return register ^ (salt % (1 << len(index)))
 
         def code(word, index, bits=8):
             return word.word_select(index, bits).as_signed()
@@ -729,37 +773,62 @@ class EncoderLayer(BlockComponent):
                              p_banks[r][1].addr.eq((g * depth_r + rt) * n + k),
                              ctx_banks[r][1].addr.eq(rt * d_tiles + k // cols)]
                 m.d.comb += [q_banks[r][1].en.eq(1), p_banks[r][1].en.eq(1), ctx_banks[r][1].en.eq(1)]
-                a_cases[r] = {SCORES: code(q_banks[r][1].data, head_code % cols),
-                              CTX: p_banks[r][1].data.as_signed(),
-                              ATTN_OUT: code(ctx_banks[r][1].data, s1_k % cols)}
+                a_cases[r] = {SCORES: code(staged(q_banks[r][1].data, f"q2_{r}"),
+                                           lane_copy(head_code % cols, r, f"q2_lane{r}")),
+                              CTX: staged(p_banks[r][1].data, f"p2_{r}").as_signed(),
+                              ATTN_OUT: code(staged(ctx_banks[r][1].data, f"ctx2_{r}"),
+                                             lane_copy(s1_k % cols, r + rows, f"ctx2_lane{r}"))}
                 if layer:
                     m.d.sync += g_banks[r][1].addr.eq(rt * d_ff + k)
                     m.d.comb += g_banks[r][1].en.eq(1)
-                    a_cases[r][FFN_OUT] = g_banks[r][1].data.as_signed()
+                    a_cases[r][FFN_OUT] = staged(g_banks[r][1].data, f"g2_{r}").as_signed()
             for col in range(cols):
                 m.d.sync += k_banks[col][1].addr.eq(c * d_tiles + head_next // cols)
                 m.d.comb += k_banks[col][1].en.eq(1)
             m.d.sync += v_read.addr.eq(k * d_tiles + g * (d_head // cols) + c)
             m.d.comb += v_read.en.eq(1)
+            v_word = staged(v_read.data, "v2")
             for col in range(cols):
-                b_cases[col] = {SCORES: code(k_banks[col][1].data, head_code % cols), CTX: code(v_read.data, col)}
-        def feed_register(valid, values, ready):
-            """A register stage (ROW_FEED_STAGES) between a feeder's memory word and a row block's input:
-            returns its valid, its registers of ``values`` and its advance (the feeder's ready)."""
-            out_valid, out_advance = Signal(), Signal()
-            registers = [Signal(value.shape()) for value in values]
-            m.d.comb += out_advance.eq(~out_valid | ready)
-            with m.If(out_advance):
-                m.d.sync += [out_valid.eq(valid)] + [r.eq(v) for r, v in zip(registers, values)]
-            return out_valid, registers, out_advance
+                b_cases[col] = {SCORES: code(staged(k_banks[col][1].data, f"k2_{col}"),
+                                             lane_copy(head_code % cols, col + rows, f"k2_lane{col}")),
+                                CTX: code(v_word, col)}
+        def row_feeder(name, read, want, addr, lane, bits, extra=None):
+            """The feeder of a row phase (softmax, LayerNorm, GELU) from memory ``read``: while ``want``, it
+            issues an element on a credit (``room``, a flip-flop) for its queue, so the memory reads every
+            cycle and the block's input ready reaches only the queue's head (ROW_FEED_STAGES): the address
+            ``addr`` registered, the memory's word registered beside ``lane`` (and ``extra``), the code
+            ``word[lane]`` of ``bits`` bits registered, then the queue. Returns ``issue`` (the caller's
+            counters step on it), the queue head's ``valid``, its code and ``extra``, and ``ready`` (for
+            the caller to drive: the block takes the head)."""
+            depth = self.row_feed_depth
+            issue, room, ready = Signal(name=f"{name}_issue"), Signal(init=1, name=f"{name}_room"), Signal()
+            credits = Signal(range(depth + 1), init=depth, name=f"{name}_credits")
+            extra = Const(0, 0) if extra is None else Value.cast(extra)
+            m.d.comb += [issue.eq(want & room), read.en.eq(1)]
+            m.d.sync += read.addr.eq(addr)
+            valid, side = issue, Cat(lane, extra)
+            for stage in ("s0", "s1"):      # the address register, the memory's read
+                valid, side = staged(valid, f"{name}_{stage}_valid"), staged(side, f"{name}_{stage}_side")
+            word = staged(read.data, f"{name}_word")
+            valid, side = staged(valid, f"{name}_s2_valid"), staged(side, f"{name}_s2_side")
+            chosen = staged(word.word_select(side[:len(lane)], bits), f"{name}_code")
+            valid, side = staged(valid, f"{name}_s3_valid"), staged(side, f"{name}_s3_side")
+            queue = RowQueue(width=bits + len(extra), depth=depth, attrs={"ram_style": "distributed"})
+            m.submodules[f"{name}_queue"] = queue
+            m.d.comb += [queue.w_en.eq(valid), queue.w_data.eq(Cat(chosen, side[len(lane):])),
+                         queue.r_ready.eq(ready)]
+            m.d.sync += [credits.eq(credits - issue + (queue.r_valid & ready)),
+                         room.eq(Mux(issue, credits >= 2, credits >= 1))]
+            return issue, queue.r_valid, queue.r_data[:bits], queue.r_data[bits:], ready
 
         live = set(range(len(self.phases))) if attention else set()
         for r, (_, read) in enumerate(x_banks):
             cases = {p: staged(v, f"a{r}_{TAP_PHASES[p]}") for p, v in a_cases[r].items() if p in live}
-            m.d.comb += step.a[r].eq(by_phase(staged(code(read.data, s1_k % cols), f"a{r}_x"), cases))
+            x_code = code(staged(read.data, f"x2_word{r}"), lane_copy(s1_k % cols, r, f"x2_lane{r}"))
+            m.d.comb += step.a[r].eq(by_phase(staged(x_code, f"a{r}_x"), cases))
         for col in range(cols):
             cases = {p: staged(v, f"b{col}_{TAP_PHASES[p]}") for p, v in b_cases[col].items() if p in live}
-            m.d.comb += step.b[col].eq(by_phase(staged(code(weight_port.data, col), f"b{col}_w"), cases))
+            m.d.comb += step.b[col].eq(by_phase(staged(code(weight_word, col), f"b{col}_w"), cases))
 
         # The array's rows in issue order: drop the rows past the sequence's end, attach the tile's
         # quantization parameters.
@@ -767,8 +836,8 @@ class EncoderLayer(BlockComponent):
         row_used = Signal()
         m.d.comb += row_used.eq(ort * rows + orow < seq_len)
         loop([og, ort, oc, orow], [last_g, last_r, last_c, rows - 1], mac.o.valid & mac.o.ready)
-        # The quantization stage: a row is registered beside its tile's parameters, read from the ROM at
-        # the same edge (QUANT_STAGES), so neither the ROM nor its address logic sits in front of the
+        # The quantization stage: a row is registered beside its tile's parameters, read from the ROM and
+        # registered (QUANT_STAGES), so neither the ROM nor its address logic sits in front of the
         # requantizer's first adder.
         # The requantizer never stalls: its rows go into a queue (QUEUE_STAGES), and a beat enters the
         # quantization stage only while the queue has room for it beyond every beat already in flight (a
@@ -783,9 +852,13 @@ class EncoderLayer(BlockComponent):
         acc_width = self.requant.cfg.acc_width
         q_acc = [Signal(signed(acc_width), name=f"q_acc{col}") for col in range(cols)]
         # The first quantization stage registers the beat and the ROM address (a register at the far end
-        # of its wire to the ROM), the second the beat beside the ROM's word.
+        # of its wire to the ROM), the second the beat as the ROM reads.
         qa_valid = Signal()
         qa_acc = [Signal(signed(acc_width), name=f"qa_acc{col}") for col in range(cols)]
+        # The third registers the ROM's word, straight behind its block RAM, beside the beat.
+        qb_valid = Signal()
+        qb_acc = [Signal(signed(acc_width), name=f"qb_acc{col}") for col in range(cols)]
+        quant_word = Signal.like(quant_port.data, name="quant_word")
         in_side = in_phase(RES1, RES2, GELU)
         side_valid = Signal()
         side_acc = [Signal(signed(acc_width), name=f"side_acc{col}") for col in range(cols)]
@@ -813,12 +886,14 @@ class EncoderLayer(BlockComponent):
         # the quantization stage as they come.
         gelu_taken = Signal()
         in_gelu_phase = in_phase(GELU)
+        # In the residual phases the credit is taken as the feeder issues a beat (res_issue, driven below).
+        in_res, res_issue = in_phase(RES1, RES2), Signal()
         taken = Signal()
         m.d.comb += [
             quant_addr.eq(by_phase(og, quant_cases)),
             source_valid.eq(Mux(in_side, side_valid, mac.o.valid & row_used)),
-            admit.eq(Mux(in_gelu_phase, side_valid, room & source_valid)),
-            taken.eq(Mux(in_gelu_phase, gelu_taken, admit)),
+            admit.eq(Mux(in_gelu_phase | in_res, side_valid, room & source_valid)),
+            taken.eq(Mux(in_gelu_phase, gelu_taken, Mux(in_res, res_issue, admit))),
             quant_port.en.eq(1),
             mac.o.ready.eq(room),
             requant.i.valid.eq(q_valid),
@@ -832,9 +907,10 @@ class EncoderLayer(BlockComponent):
         # count are registers compared with constants.
         m.d.sync += [credits.eq(credits - taken + (queue.r_valid & queue.r_ready)),
                      room.eq(Mux(taken, credits >= 2, credits >= 1)),
-                     qa_valid.eq(admit), q_valid.eq(qa_valid), quant_port.addr.eq(quant_addr)]
+                     qa_valid.eq(admit), qb_valid.eq(qa_valid), q_valid.eq(qb_valid),
+                     quant_port.addr.eq(quant_addr), quant_word.eq(quant_port.data)]
         m.d.sync += [a.eq(Mux(in_side, side_acc[col], mac.o.payload.acc[col])) for col, a in enumerate(qa_acc)]
-        m.d.sync += [q.eq(a) for q, a in zip(q_acc, qa_acc)]
+        m.d.sync += [b.eq(a) for b, a in zip(qb_acc, qa_acc)] + [q.eq(b) for q, b in zip(q_acc, qb_acc)]
         rq_lanes = [queue.r_data.word_select(col, 8).as_signed() for col in range(cols)]
         rq_word = queue.r_data[:8 * cols]
         rq_attn = queue.r_data[8 * cols:8 * cols + len(attn_word)]
@@ -842,9 +918,9 @@ class EncoderLayer(BlockComponent):
         for col in range(cols):
             m.d.comb += [
                 requant.i.payload[col].acc.eq(q_acc[col]),
-                requant.i.payload[col].bias.eq(quant_port.data[col].bias),
-                requant.i.payload[col].multiplier.eq(quant_port.data[col].multiplier),
-                requant.i.payload[col].shift.eq(quant_port.data[col].shift),
+                requant.i.payload[col].bias.eq(quant_word[col].bias),
+                requant.i.payload[col].multiplier.eq(quant_word[col].multiplier),
+                requant.i.payload[col].shift.eq(quant_word[col].shift),
             ]
 
         m.d.comb += [
@@ -862,25 +938,25 @@ class EncoderLayer(BlockComponent):
         # lanes all on the phase's scalar parameters, one beat of cols channels per cycle, column tile
         # outer, tokens inner (as attn_out). x (ln1) comes from the token banks' second read port,
         # attn_out (ffn_out) from its memory.
-        in_res = in_phase(RES1, RES2)
-        # Two stages (RES_STAGES): the token banks' words registered in their read ports, then the
-        # bank's word chosen (the bank one-hot, registered beside the read), in front of the
-        # quantization stage.
+        # Three stages (RES_STAGES): the token banks' read, each bank's word registered straight behind
+        # its block RAM, then the bank's word chosen (the bank one-hot, registered beside the read), in
+        # front of the quantization stage. A beat issues on the requantizer queue's credit (res_issue,
+        # taken here instead of at the quantization stage), so this feeder never stalls either.
         xt, xtok = Signal(range(d_tiles)), Signal(range(n))
-        x_valid, x_hot, x_advance = Signal(), Signal(rows), Signal()
-        x2_valid, x2_advance = Signal(), Signal()
+        x_valid, x_hot = Signal(), Signal(rows)
+        x2_valid = Signal()
         x2 = [Signal(signed(8), name=f"x2_{col}") for col in range(cols)]
-        m.d.comb += [x2_advance.eq(~x2_valid | room), x_advance.eq(~x_valid | x2_advance)]
-        with m.If(res_feeding & x_advance):
+        m.d.comb += res_issue.eq(res_feeding & room)
+        with m.If(res_issue):
             with m.If(loop([xt, xtok], [d_tiles - 1, seq_last], 1)):
                 m.d.sync += res_feeding.eq(0)
-        with m.If(x_advance):
-            m.d.sync += [x_valid.eq(res_feeding), x_hot.eq(Const(1, rows) << (xtok % rows))]
+        m.d.sync += [x_valid.eq(res_issue), x_hot.eq(Const(1, rows) << (xtok % rows))]
         for r, port in enumerate(x_residual):
-            m.d.comb += [port.addr.eq(xtok // rows * d_tiles + xt), port.en.eq(x_advance)]
-        x_word = reduce(operator.or_, (Mux(x_hot[r], port.data, 0) for r, port in enumerate(x_residual)))
-        with m.If(x2_advance):
-            m.d.sync += [x2_valid.eq(x_valid)] + [x.eq(code(x_word, col)) for col, x in enumerate(x2)]
+            m.d.comb += [port.addr.eq(xtok // rows * d_tiles + xt), port.en.eq(1)]
+        xw_valid, xw_hot = staged(x_valid, "xw_valid"), staged(x_hot, "xw_hot")
+        x_words = [staged(port.data, f"xw_word{r}") for r, port in enumerate(x_residual)]
+        x_word = reduce(operator.or_, (Mux(xw_hot[r], word, 0) for r, word in enumerate(x_words)))
+        m.d.sync += [x2_valid.eq(xw_valid)] + [x.eq(code(x_word, col)) for col, x in enumerate(x2)]
         if not layer:
             m.d.comb += [side_valid.eq(x2_valid)] + [side_acc[col].eq(x) for col, x in enumerate(x2)]
         rt_tile, rtok = Signal(range(d_tiles)), Signal(range(n))
@@ -904,15 +980,28 @@ class EncoderLayer(BlockComponent):
         probs_beat = Signal()
         m.d.comb += probs_beat.eq(beat & in_probs)
         probs_done = loop([ph, pi, pj], [cfg.heads - 1, seq_last, seq_last], probs_beat)
+        # The row blocks' outputs (the softmax's, the LayerNorms') go into one queue, with a credit taken
+        # as an element enters its block (row_taken), so no block's output ever stalls: before, the
+        # layer's output ready reached the LayerNorms' pipeline enables (about 420 loads each) and, through
+        # their input ready, their feeder's memory.
+        rowq_depth = self.row_queue_depth
+        m.submodules.row_queue = row_queue = RowQueue(width=8, depth=rowq_depth, attrs={"ram_style": "block"})
+        row_credits = Signal(range(rowq_depth + 1), init=rowq_depth)
+        row_room, row_taken = Signal(init=1), Signal()
+        in_rows = in_phase(PROBS, LN1, OUT)
+        m.d.comb += row_queue.r_ready.eq(self.o.ready & in_rows)
+        m.d.sync += [row_credits.eq(row_credits - row_taken + (row_queue.r_valid & row_queue.r_ready)),
+                     row_room.eq(Mux(row_taken, row_credits >= 2, row_credits >= 1))]
         prob_code = Signal(8)      # the probability code, zero-extended to a P bank's code
-        m.d.comb += prob_code.eq(softmax.o.payload.data)
-        m.d.comb += softmax.o.ready.eq(self.o.ready & in_probs)
+        m.d.comb += [prob_code.eq(row_queue.r_data), softmax.o.ready.eq(1)]
+        row_sources = [(softmax.o.valid, softmax.o.payload.data)]
+        row_inputs = [softmax.i.valid & softmax.i.ready]
 
         # Scores past the sequence's last key (the last column tile's spare lanes) leave as zeros.
         in_scores = in_phase(SCORES)
         gemm_lanes = [Mux(in_scores & (fc * cols + col >= seq_len), 0, rq_lanes[col])
                       for col in range(cols)]
-        valid_cases = {PROBS: softmax.o.valid}
+        valid_cases = {PROBS: row_queue.r_valid}
         last_cases = {PROBS: probs_done, RES1: res_done}
         lane_cases = [{PROBS: prob_code if col == 0 else Const(0, 8), RES1: residual[col]} for col in range(cols)]
 
@@ -924,21 +1013,17 @@ class EncoderLayer(BlockComponent):
 
             # The LayerNorm feeder: each token's residual codes, channel by channel, into ln1 or ln2.
             lt, lc = Signal(range(n)), Signal(range(d_model))
-            ln_valid, ln_c = Signal(), Signal(range(d_model))
-            ln_advance = Signal()
-            ln_fed, (ln_x,), ln_fed_advance = feed_register(
-                ln_valid, [code(res_read.data, ln_c % cols, RESIDUAL_WIDTH)],
-                Mux(in_out, ln2.i.ready, ln1.i.ready))
-            m.d.comb += [ln_advance.eq(~ln_valid | ln_fed_advance),
-                         res_read.addr.eq(lt * d_tiles + lc // cols), res_read.en.eq(ln_advance)]
-            with m.If(ln_feeding & ln_advance):
+            ln_issue, ln_valid, ln_x, _, ln_ready = row_feeder(
+                "ln", res_read, ln_feeding, lt * d_tiles + lc // cols, lc % cols, RESIDUAL_WIDTH)
+            with m.If(ln_issue):
                 with m.If(loop([lt, lc], [seq_last, d_model - 1], 1)):
                     m.d.sync += ln_feeding.eq(0)
-            with m.If(ln_advance):
-                m.d.sync += [ln_valid.eq(ln_feeding), ln_c.eq(lc)]
-            m.d.comb += [ln1.i.valid.eq(ln_fed & in_ln1), ln1.i.payload.eq(ln_x),
-                         ln2.i.valid.eq(ln_fed & in_out), ln2.i.payload.eq(ln_x),
-                         ln1.o.ready.eq(self.o.ready & in_ln1), ln2.o.ready.eq(self.o.ready & in_out)]
+            m.d.comb += [ln1.i.valid.eq(ln_valid & row_room & in_ln1), ln1.i.payload.eq(ln_x),
+                         ln2.i.valid.eq(ln_valid & row_room & in_out), ln2.i.payload.eq(ln_x),
+                         ln_ready.eq(Mux(in_out, ln2.i.ready, ln1.i.ready) & row_room),
+                         ln1.o.ready.eq(1), ln2.o.ready.eq(1)]
+            row_sources += [(ln1.o.valid, ln1.o.payload), (ln2.o.valid, ln2.o.payload)]
+            row_inputs += [ln1.i.valid & ln1.i.ready, ln2.i.valid & ln2.i.ready]
             # Their outputs, token by token: ln1's codes replace the tokens in the X banks.
             ut, uc = Signal(range(n)), Signal(range(d_model))
             ln_done = loop([ut, uc], [seq_last, d_model - 1], beat & (in_ln1 | in_out))
@@ -946,23 +1031,19 @@ class EncoderLayer(BlockComponent):
             ln1_write = beat & in_ln1
             for r, (write, addr, word, en) in enumerate(x_writes):
                 x_writes[r] = (write, Mux(in_ln1, ut // rows * d_tiles + uc // cols, addr),
-                               Mux(in_ln1, Value.cast(ln1.o.payload).replicate(cols), word),
+                               Mux(in_ln1, row_queue.r_data.replicate(cols), word),
                                Mux(in_ln1, Mux(ln1_write & (ut % rows == r), Const(1, cols) << (uc % cols), 0), en))
 
             # The GELU feeder: each token's hidden codes, channel by channel, through the GELU, the
             # quantization stage and the requantizer's lane 0 (its int8 code); the GELU's own code rides
             # beside them (the requantizer never stalls) to leave with its int8 code.
             gt, g_tile, g_lane = Signal(range(n)), Signal(range(ff_tiles)), Signal(range(cols))
-            g_valid, g_c = Signal(), Signal(range(cols))
-            g_advance = Signal()
-            g_fed, (g_x,), g_fed_advance = feed_register(g_valid, [code(hidden_read.data, g_c)], gelu.i.ready & room)
-            m.d.comb += [g_advance.eq(~g_valid | g_fed_advance), hidden_read.addr.eq(gt * ff_tiles + g_tile),
-                         hidden_read.en.eq(g_advance)]
-            with m.If(gelu_feeding & g_advance):
+            g_issue, g_fed, g_x, _, g_ready = row_feeder(
+                "gelu_feed", hidden_read, gelu_feeding, gt * ff_tiles + g_tile, g_lane, 8)
+            with m.If(g_issue):
                 with m.If(loop([gt, g_tile, g_lane], [seq_last, ff_tiles - 1, cols - 1], 1)):
                     m.d.sync += gelu_feeding.eq(0)
-            with m.If(g_advance):
-                m.d.sync += [g_valid.eq(gelu_feeding), g_c.eq(g_lane)]
+            m.d.comb += g_ready.eq(gelu.i.ready & room)
             m.d.comb += [gelu.i.valid.eq(g_fed & room), gelu.i.payload.eq(g_x), gelu.o.ready.eq(1),
                          gelu_taken.eq(gelu.i.valid & gelu.i.ready),
                          side_valid.eq(Mux(in_gelu, gelu.o.valid, x2_valid))]
@@ -970,7 +1051,8 @@ class EncoderLayer(BlockComponent):
                          for col, x in enumerate(x2)]
             qa_code = Signal.like(gelu.o.payload, name="gelu_code_qa")
             q_code = Signal.like(gelu.o.payload, name="gelu_code_q")
-            m.d.sync += [qa_code.eq(gelu.o.payload), q_code.eq(qa_code)]
+            qb_code = Signal.like(gelu.o.payload, name="gelu_code_qb")
+            m.d.sync += [qa_code.eq(gelu.o.payload), qb_code.eq(qa_code), q_code.eq(qb_code)]
             beside = [Signal.like(gelu.o.payload, name=f"gelu_code{j}") for j in range(requant.latency)]
             m.d.sync += [beside[0].eq(q_code)] + [b.eq(a) for a, b in zip(beside, beside[1:])]
             m.d.comb += rq_code.eq(beside[-1])
@@ -986,16 +1068,20 @@ class EncoderLayer(BlockComponent):
             m.d.sync += [res_write.addr.eq(rtok * d_tiles + rt_tile), res_write.data.eq(Cat(*residual)),
                          res_write.en.eq(res_beat)]
 
-            valid_cases.update({LN1: ln1.o.valid, OUT: ln2.o.valid})
+            valid_cases.update({LN1: row_queue.r_valid, OUT: row_queue.r_valid})
             last_cases.update({RES2: res_done, LN1: ln_done, GELU: gelu_done, OUT: ln_done})
             for col, cases in enumerate(lane_cases):
                 cases[RES2] = residual[col]
-                cases[LN1] = ln1.o.payload if col == 0 else Const(0, 8)
-                cases[OUT] = ln2.o.payload if col == 0 else Const(0, 8)
+                cases[LN1] = row_queue.r_data.as_signed() if col == 0 else Const(0, 8)
+                cases[OUT] = row_queue.r_data.as_signed() if col == 0 else Const(0, 8)
                 cases[GELU] = rq_gelu_code if col == 0 else gelu_q if col == 1 else Const(0, 8)
 
         for write, addr, word, en in x_writes:
             m.d.comb += [write.addr.eq(addr), write.data.eq(word), write.en.eq(en)]
+        # One row block's output at a time (each phase's last code leaves before the next phase starts).
+        m.d.comb += [row_queue.w_en.eq(reduce(operator.or_, (valid for valid, _ in row_sources))),
+                     row_queue.w_data.eq(reduce(operator.or_, (Mux(valid, code, 0) for valid, code in row_sources))),
+                     row_taken.eq(reduce(operator.or_, row_inputs))]
         m.d.comb += [self.o.valid.eq(by_phase(queue.r_valid, valid_cases)),
                      at_last.eq(by_phase(gemm_at_last, last_cases))]
         for col in range(cols):
@@ -1036,13 +1122,9 @@ class EncoderLayer(BlockComponent):
         sh, si, sj = Signal(range(cfg.heads)), Signal(range(n)), Signal(range(n))
         # sj as a key tile and a lane, counted alongside it.
         sj_tile, sj_lane = Signal(range(s_tiles)), Signal(range(cols))
-        sm_valid, sm_j, sm_last = Signal(), Signal(range(cols)), Signal()
-        sm_advance = Signal()
-        sm_fed, (sm_x, sm_x_last), sm_fed_advance = feed_register(
-            sm_valid, [s_read.data.word_select(sm_j, 8), sm_last], softmax.i.ready)
-        m.d.comb += sm_advance.eq(~sm_valid | sm_fed_advance)
-        m.d.comb += [s_read.addr.eq((sh * n + si) * s_tiles + sj_tile), s_read.en.eq(sm_advance)]
-        with m.If(feeding & sm_advance):
+        sm_issue, sm_valid, sm_x, sm_x_last, sm_ready = row_feeder(
+            "sm", s_read, feeding, (sh * n + si) * s_tiles + sj_tile, sj_lane, 8, sj == seq_last)
+        with m.If(sm_issue):
             with m.If(loop([sh, si, sj], [cfg.heads - 1, seq_last, seq_last], 1)):
                 m.d.sync += feeding.eq(0)
             with m.If(sj == seq_last):
@@ -1051,10 +1133,8 @@ class EncoderLayer(BlockComponent):
                 m.d.sync += [sj_tile.eq(sj_tile + 1), sj_lane.eq(0)]
             with m.Else():
                 m.d.sync += sj_lane.eq(sj_lane + 1)
-        with m.If(sm_advance):
-            m.d.sync += [sm_valid.eq(feeding), sm_j.eq(sj_lane), sm_last.eq(sj == seq_last)]
-        m.d.comb += [softmax.i.valid.eq(sm_fed), softmax.i.payload.data.eq(sm_x),
-                     softmax.i.payload.last.eq(sm_x_last)]
+        m.d.comb += [softmax.i.valid.eq(sm_valid & row_room), softmax.i.payload.data.eq(sm_x),
+                     softmax.i.payload.last.eq(sm_x_last), sm_ready.eq(softmax.i.ready & row_room)]
         for r, (write, _) in enumerate(p_banks):
             m.d.sync += [write.addr.eq((ph * depth_r + pi // rows) * n + pj), write.data.eq(prob_code),
                          write.en.eq(probs_beat & (pi % rows == r))]
