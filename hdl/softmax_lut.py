@@ -159,14 +159,16 @@ class SoftmaxLut(RowSchedule, BlockComponent):
     @property
     def exp_padded(self):
         """Whether the exp ROM holds an entry for every ``d`` of ``in_width`` bits (the table's last entry
-        repeated): when that is at most 256 entries, the depth of one iCE40 block RAM at 16 bits and a
-        fraction of one DP16KD. Synthesis then puts it in block RAM, one copy per read port, where the
-        shorter table had been partly logic (iCE40 ``n64_recip_o12``: 5 block RAMs instead of 3, 947
-        logic cells instead of 1265). With ``memory="ecp5"``, whenever the padded ROM and its masked half
+        repeated): when that is at most 1024 entries (``in_width`` up to 10; at 8-bit words two iCE40 block
+        RAMs per read port, a fraction of one DP16KD). Synthesis then puts it in block RAM, one copy per read
+        port, where the shorter table had been partly logic (iCE40 ``n64_recip_o12``: 5 block RAMs instead
+        of 3, 947 logic cells instead of 1265). With a limit of 256 entries ``n256_recip_s10`` kept the
+        clamp of the index, a subtraction then a compare, and that was its iCE40 path (19.5-20.7 ns). With
+        ``memory="ecp5"``, whenever the padded ROM and its masked half
         fit one DP16KD's depth (``in_width`` up to 13): the ROM is whole DP16KD either way, and the clamp
         had been the sum pass's ECP5 path of ``n256_recip_s10`` (``s2_x`` through the subtraction and
         the compare into the ROM's address)."""
-        limit = DP16KD_DEPTHS[1] // 2 if self.cfg.memory == "ecp5" else 256
+        limit = DP16KD_DEPTHS[1] // 2 if self.cfg.memory == "ecp5" else 1024
         return len(exp_table(self.cfg)) < (1 << self.cfg.in_width) <= limit
 
     @property

@@ -87,8 +87,14 @@ class TestConfig:
         # The block's exp ROM holds every 8-bit d (the last entry repeated, so its index needs no
         # clamp): 155 more 8-bit entries than the table.
         assert BLOCKS["softmax_lut"].interface(cfg).table_bytes == cfg.table_bytes + (256 - 101)
-        assert BLOCKS["softmax_lut"].interface(SoftmaxLutConfig(in_width=10, n=256)).table_bytes == \
-            SoftmaxLutConfig(in_width=10, n=256).table_bytes
+        # Up to 1024 entries (in_width 10): n256_recip_s10's 401 8-bit entries become 1024. Past that the
+        # table stays as it is and the index is clamped.
+        s10 = BLOCKS["softmax_lut"].configs["n256_recip_s10"]
+        assert (s10.in_width, len(exp_table(s10)), int(exp_table(s10).max()).bit_length()) == (10, 401, 8)
+        assert BLOCKS["softmax_lut"].interface(s10).table_bytes == s10.table_bytes + (1024 - 401)
+        s11 = SoftmaxLutConfig(in_width=11, n=256, scale=1 / 64)
+        assert len(exp_table(s11)) < 2048
+        assert BLOCKS["softmax_lut"].interface(s11).table_bytes == s11.table_bytes
         # The issue's budget for the default configuration, and the peer's tables for scale.
         assert cfg.table_bytes <= 700 and SoftmaxLutConfig(method="log").table_bytes <= 700
         assert HLS4ML_TABLE_BYTES == 4608
@@ -224,6 +230,22 @@ def test_log_sum_register_holds_every_table_sum():
     assert cfg.log_max == 34
     case = row_vectors(cfg, "wide_log", torch.tensor([[0, 0], [5, -3], [-128, 127], [1, 1]]), softmax_lut)
     run_amaranth(BLOCKS["softmax_lut"].elaborate(cfg), case)
+
+
+@pytest.mark.parametrize("method", ["recip", "log"])
+def test_clamped_exp_index(method):
+    """Past 1024 entries the exp ROM is not padded and both passes clamp ``d = max - x`` to the table's
+    last entry: rows whose differences run past the table (401 entries, ``d`` up to 2047) are bit-exact."""
+    cfg = SoftmaxLutConfig(n=4, in_width=11, scale=1 / 64, method=method)
+    dut = BLOCKS["softmax_lut"].elaborate(cfg)
+    assert not dut.exp_padded and len(exp_table(cfg)) == 401
+    gen = torch.Generator().manual_seed(3)
+    rows = torch.cat([torch.tensor([[1023, 1023 - 399, 1023 - 400, 1023 - 401], [1023, -1024, -1023, 0],
+                                    [-1024, -1024, -1024, -1024], [600, 200, 199, 201]]),
+                      torch.randint(-1024, 1024, (24, 4), generator=gen)])
+    case = row_vectors(cfg, "clamped", rows, softmax_lut)
+    run_amaranth(dut, case)
+    run_amaranth(BLOCKS["softmax_lut"].elaborate(cfg), case, idle=0.3, backpressure=0.5, seed=2)
 
 
 @pytest.mark.parametrize("kwargs", [{"n": 1}, {"n": 3, "method": "log"}, {"n": 5, "mask_min": False}])
