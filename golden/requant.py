@@ -41,8 +41,10 @@ INT32_MAX = (1 << 31) - 1
 ACTIVATIONS = ("none", "relu", "relu6")
 ROUNDINGS = ("double", "single")
 #: How the hardware builds the Q31 multiply's four 16x16 partial products: ``"fabric"`` (``a * b``, left
-#: to synthesis) or ``"ecp5"`` (MULT18X18D instances with their own input and output registers).
-MULTIPLIERS = ("fabric", "ecp5")
+#: to synthesis), ``"ecp5"`` (MULT18X18D instances with their own input and output registers, fed by the
+#: left shift) or ``"ecp5_reg"`` (the same, with the left shift registered in fabric ahead of them: one
+#: cycle more, and only a register's wire in front of the DSPs).
+MULTIPLIERS = ("fabric", "ecp5", "ecp5_reg")
 
 
 @dataclass(frozen=True)

@@ -119,8 +119,9 @@ QUEUE_STAGES = 2
 #: Register stages in front of a residual phase's quantization stage (the token banks' read, each bank's
 #: word, then the bank's word chosen).
 RES_STAGES = 3
-#: Cycles between a phase's last beat and the next phase's start (the last beat registered).
-PHASE_STAGES = 1
+#: Cycles between a phase's last beat and the next phase's start (each phase's last-beat test registered,
+#: then their OR).
+PHASE_STAGES = 2
 #: Register stages between a row phase's feeder issuing an element and its block's input (softmax,
 #: LayerNorm, GELU), besides the memory's read: the read address, the memory's word, the chosen code,
 #: and the feeder's queue (its write, then its head register).
@@ -171,13 +172,13 @@ class EncoderLayer(BlockComponent):
             softmax_cfg = params.softmax_config(cfg.max_seq, variable_length=True)
             self.softmax = SoftmaxLut(softmax_cfg) if cfg.softmax == "lut" else Shiftmax(softmax_cfg)
         if self.layer:
-            self.ln1 = ILayerNorm(dataclasses.replace(params.ln1, multiplier=cfg.multiplier))
-            self.ln2 = ILayerNorm(dataclasses.replace(params.ln2, multiplier=cfg.multiplier))
+            self.ln1 = ILayerNorm(dataclasses.replace(params.ln1, multiplier=self.requant_multiplier))
+            self.ln2 = ILayerNorm(dataclasses.replace(params.ln2, multiplier=self.requant_multiplier))
             self.gelu = ShiftGelu(params.gelu)
             acc_width = max(acc_width, params.gelu.out_width)
         # One requantizer for every phase that requantizes (the matrix products, the residuals' x, the
         # GELU's codes): they never overlap, and with multiplier="ecp5" each lane takes four MULT18X18D.
-        self.requant = Requant(RequantConfig(lanes=cfg.cols, acc_width=acc_width, multiplier=cfg.multiplier))
+        self.requant = Requant(RequantConfig(lanes=cfg.cols, acc_width=acc_width, multiplier=self.requant_multiplier))
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "token": data.ArrayLayout(signed(8), cfg.d_model), "last": 1}))),
@@ -185,6 +186,13 @@ class EncoderLayer(BlockComponent):
                 "phase": unsigned(self.phase_width),
                 "data": data.ArrayLayout(signed(self.data_width), cfg.cols), "last": 1}))),
         })
+
+    @property
+    def requant_multiplier(self):
+        """The requantizers' multipliers (the layer's and the LayerNorms'): with ``multiplier="ecp5"``,
+        MULT18X18D with the left shift registered ahead of them (``ecp5_reg``), so that no shifter sits
+        on the wires into the DSPs, which lie in rows across the die."""
+        return "ecp5_reg" if self.cfg.multiplier == "ecp5" else self.cfg.multiplier
 
     @property
     def sim_sources(self):
@@ -623,17 +631,31 @@ class EncoderLayer(BlockComponent):
             with m.Else():
                 m.d.sync += fr.eq(fr + 1)
 
-        # A phase's last beat is registered (PHASE_STAGES) before the sequencer moves on: the choice of the
-        # phase's last-beat test (a compare per phase, then a multiplexer by phase) then ends at one
-        # flip-flop, not at every register the phase change loads.
+        # A phase's last beat is registered (PHASE_STAGES) before the sequencer moves on: each phase's
+        # last-beat test (its source's valid and its counters' compares, with the output ready) into a
+        # flip-flop of its own (driven at the end, done_terms), then their OR into phase_done, so neither
+        # the multiplexers by phase nor the loads of the phase change sit behind the compares.
         phase_done = Signal()
         sequence_done = Signal()
-        m.d.sync += phase_done.eq(beat & at_last)
+        done_terms = []
         m.d.comb += sequence_done.eq(phase_done & is_phase(final))
         # The loops' last values for the next cycle's phase (the sequencer's moves below), and the
         # sequence's last token a cycle after each token is taken (the run starts later).
         next_hot = Signal.like(phase_hot)
         m.d.comb += next_hot.eq(Mux(phase_done, Mux(sequence_done, 1, phase_hot << 1), phase_hot))
+
+        def phase_flag(name, *codes):
+            """Whether the phase is one of ``codes``: a flip-flop of its own, loaded from the next cycle's
+            phase, so that a ready gated by the phase has one flip-flop for it, not the one-hot's loads."""
+            live = [code for code in codes if code < len(self.phases)]
+            flag = Signal(name=name, init=int(0 in live))
+            m.d.sync += flag.eq(reduce(operator.or_, (next_hot[code] for code in live), Const(0)))
+            return flag
+
+        def finish_phase_done():
+            terms = [Signal(name=f"done_term{j}") for j in range(len(done_terms))]
+            m.d.sync += [t.eq(term & self.o.ready) for t, term in zip(terms, done_terms)]
+            m.d.sync += phase_done.eq(reduce(operator.or_, terms))
         m.d.sync += [
             last_g.eq(by_phase(self.column_tiles - 1, {SCORES: cfg.heads - 1, CTX: cfg.heads - 1,
                                                        ATTN_OUT: d_tiles - 1, HIDDEN: ff_tiles - 1,
@@ -672,7 +694,9 @@ class EncoderLayer(BlockComponent):
                     with m.If(self.i.payload.last):
                         m.next = "write"
             with m.State("write"):
-                # The last token's last column tile reaches its bank at the end of the cycle of pend_last.
+                # The last token's last column tile is registered at the end of the cycle of pend_last and
+                # reaches its bank a cycle later (the X banks' writes are registered), before the first
+                # issue's read a cycle after that.
                 with m.If(pend_last):
                     m.d.sync += [issuing.eq(1), g.eq(0), rt.eq(0), c.eq(0), k.eq(0)]
                     m.next = "run"
@@ -901,7 +925,8 @@ class EncoderLayer(BlockComponent):
             requant.output_offset.eq(0), requant.act_min.eq(-128), requant.act_max.eq(127),
             queue.w_en.eq(requant.o.valid),
             queue.w_data.eq(Cat(requant.o.payload, attn_word, rq_code)),
-            queue.r_ready.eq(self.o.ready & (in_gemm | in_side)),
+            queue.r_ready.eq(self.o.ready & phase_flag("in_queue_phase", QKV, SCORES, CTX, ATTN_OUT, HIDDEN,
+                                                       FFN_OUT, RES1, RES2, GELU)),
         ]
         # room leaves out this cycle's returned credit (it adds room a cycle later), so both it and the
         # count are registers compared with constants.
@@ -929,8 +954,10 @@ class EncoderLayer(BlockComponent):
         ]
         if not attention:
             for write, addr, word, en in x_writes:
-                m.d.comb += [write.addr.eq(addr), write.data.eq(word), write.en.eq(en)]
+                m.d.sync += [write.addr.eq(addr), write.data.eq(word), write.en.eq(en)]
             m.d.comb += [self.o.valid.eq(queue.r_valid), at_last.eq(gemm_at_last)]
+            done_terms.append(queue.r_valid & gemm_at_last)
+            finish_phase_done()
             m.d.comb += [self.o.payload.data[col].eq(lane) for col, lane in enumerate(rq_lanes)]
             return m
 
@@ -988,8 +1015,7 @@ class EncoderLayer(BlockComponent):
         m.submodules.row_queue = row_queue = RowQueue(width=8, depth=rowq_depth, attrs={"ram_style": "block"})
         row_credits = Signal(range(rowq_depth + 1), init=rowq_depth)
         row_room, row_taken = Signal(init=1), Signal()
-        in_rows = in_phase(PROBS, LN1, OUT)
-        m.d.comb += row_queue.r_ready.eq(self.o.ready & in_rows)
+        m.d.comb += row_queue.r_ready.eq(self.o.ready & phase_flag("in_row_phase", PROBS, LN1, OUT))
         m.d.sync += [row_credits.eq(row_credits - row_taken + (row_queue.r_valid & row_queue.r_ready)),
                      row_room.eq(Mux(row_taken, row_credits >= 2, row_credits >= 1))]
         prob_code = Signal(8)      # the probability code, zero-extended to a P bank's code
@@ -1077,13 +1103,17 @@ class EncoderLayer(BlockComponent):
                 cases[GELU] = rq_gelu_code if col == 0 else gelu_q if col == 1 else Const(0, 8)
 
         for write, addr, word, en in x_writes:
-            m.d.comb += [write.addr.eq(addr), write.data.eq(word), write.en.eq(en)]
+            m.d.sync += [write.addr.eq(addr), write.data.eq(word), write.en.eq(en)]
         # One row block's output at a time (each phase's last code leaves before the next phase starts).
         m.d.comb += [row_queue.w_en.eq(reduce(operator.or_, (valid for valid, _ in row_sources))),
                      row_queue.w_data.eq(reduce(operator.or_, (Mux(valid, code, 0) for valid, code in row_sources))),
                      row_taken.eq(reduce(operator.or_, row_inputs))]
         m.d.comb += [self.o.valid.eq(by_phase(queue.r_valid, valid_cases)),
                      at_last.eq(by_phase(gemm_at_last, last_cases))]
+        done_terms.append(phase_flag("in_gemm_phase", QKV, SCORES, CTX, ATTN_OUT, HIDDEN, FFN_OUT)
+                          & queue.r_valid & gemm_at_last)
+        done_terms += [is_phase(p) & valid_cases.get(p, queue.r_valid) & last for p, last in last_cases.items()]
+        finish_phase_done()
         for col in range(cols):
             m.d.comb += self.o.payload.data[col].eq(by_phase(gemm_lanes[col], lane_cases[col]))
 

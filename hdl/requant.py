@@ -9,7 +9,9 @@ input ports.
 Ten pipeline stages (bias add; left shift; four 16x16 partial products, one DSP multiplier each; middle
 sum; full product; high word and saturation; right shift and remainder; rounding; output offset; clamp);
 latency 10 cycles, one beat per cycle. With ``multiplier="ecp5"`` the partial products are MULT18X18D
-instances whose input registers are stage 2 and output registers stage 3 (the same latency). The
+instances whose input registers are stage 2 and output registers stage 3 (the same latency); with
+``"ecp5_reg"`` the left shift is registered in fabric first and the DSPs' registers are stages 3 and 4
+(latency 11), so no shifter sits on the wires into the DSPs. The
 pipeline stalls as a whole while ``o.ready`` is low, so backpressure never loses or duplicates a beat.
 """
 
@@ -53,13 +55,16 @@ class Requant(BlockComponent):
 
     config_class = RequantConfig
 
-    latency = 10
     throughput = 1  # beats per cycle
 
     @property
+    def latency(self):
+        return 11 if self.cfg.multiplier == "ecp5_reg" else 10
+
+    @property
     def sim_sources(self):
-        """Simulation models the emitted Verilog needs (the ``ecp5`` multiplier's MULT18X18D)."""
-        return [MULT18X18D_MODEL] if self.cfg.multiplier == "ecp5" else []
+        """Simulation models the emitted Verilog needs (the ``ecp5`` multipliers' MULT18X18D)."""
+        return [MULT18X18D_MODEL] if self.cfg.multiplier in ("ecp5", "ecp5_reg") else []
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -77,7 +82,7 @@ class Requant(BlockComponent):
         m = Module()
         cfg = self.cfg
         single = cfg.rounding == "single"
-        ecp5 = cfg.multiplier == "ecp5"
+        ecp5 = cfg.multiplier in ("ecp5", "ecp5_reg")
 
         valid = Signal(self.latency)
         advance = Signal()
@@ -127,8 +132,16 @@ class Requant(BlockComponent):
                 shift_next = Signal(signed(32))
                 both_min2 = Signal()
                 m.d.comb += shift_next.eq((biased << left)[:32])
-                x_high, x_low = shift_next[16:].as_signed(), shift_next[:16]
-                m_high, m_low = multiplier1[16:].as_signed(), multiplier1[:16]
+                # The DSPs' operands and the shift beside them: stage 1's (``ecp5``), or registered a
+                # stage later (``ecp5_reg``).
+                dsp_x, dsp_m, dsp_right = shift_next, multiplier1, right
+                if cfg.multiplier == "ecp5_reg":
+                    dsp_x, dsp_m = Signal(signed(32), name="shifted_reg"), Signal(signed(32), name="multiplier_reg")
+                    dsp_right = Signal.like(right, name="right_reg")
+                    with m.If(advance):
+                        m.d.sync += [dsp_x.eq(shift_next), dsp_m.eq(multiplier1), dsp_right.eq(right)]
+                x_high, x_low = dsp_x[16:].as_signed(), dsp_x[:16]
+                m_high, m_low = dsp_m[16:].as_signed(), dsp_m[:16]
                 for name, a, b, partial in (("ll", x_low, m_low, low_low), ("hh", x_high, m_high, high_high),
                                             ("lh", x_low, m_high, low_high), ("hl", x_high, m_low, high_low)):
                     # 18-bit signed operands hold the 16-bit halves, sign- or zero-extended.
@@ -150,8 +163,8 @@ class Requant(BlockComponent):
 
                 if ecp5:
                     m.d.sync += [
-                        right2.eq(right),
-                        both_min2.eq((shift_next == INT32_MIN) & (multiplier1 == INT32_MIN)),
+                        right2.eq(dsp_right),
+                        both_min2.eq((dsp_x == INT32_MIN) & (dsp_m == INT32_MIN)),
                         both_min3.eq(both_min2),
                         right3.eq(right2),
                     ]

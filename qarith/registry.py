@@ -185,6 +185,8 @@ BLOCKS = {block.name: block for block in [
             # The partial products on MULT18X18D instances with their registers (ECP5).
             "int8_x4_ecp5": RequantConfig(lanes=4, acc_width=24, multiplier="ecp5"),
             "uint8_single_ecp5": RequantConfig(out_signed=False, rounding="single", multiplier="ecp5"),
+            # The same with the left shift registered ahead of the DSPs (latency 11).
+            "int8_x4_ecp5_reg": RequantConfig(lanes=4, acc_width=24, multiplier="ecp5_reg"),
         }),
     Block(
         name="linear_int8",

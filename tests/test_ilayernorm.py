@@ -34,7 +34,7 @@ class TestConfig:
         ({"channels": 2, "gamma": (1.0, -1.0)},
          r"^gamma must be positive and finite in every channel \(fold a sign into the next layer\)$"),
         ({"channels": 2, "beta": (0.0, math.nan)}, r"^beta must be finite in every channel$"),
-        ({"multiplier": "dsp"}, r"^Multiplier must be one of fabric, ecp5, not 'dsp'$"),
+        ({"multiplier": "dsp"}, r"^Multiplier must be one of fabric, ecp5, ecp5_reg, not 'dsp'$"),
         # beta / (gamma sqrt(64) / 2**30) = 15 * 2**27 = 2013265920: z + bias could wrap past 2**31.
         ({"channels": 64, "beta": (15.0,) * 64},
          r"^beta 15\.0 over gamma 1\.0 needs a bias of 2013265920; z \+ bias must fit 32 bits with \|z\| up to "

@@ -30,7 +30,7 @@ class TestConfig:
         ({"acc_width": 33}, r"^Accumulator width must be between 2 and 32, not 33$"),
         ({"out_width": 1}, r"^Output width must be between 2 and 16, not 1$"),
         ({"rounding": "nearest"}, r"^Rounding must be one of double, single, not 'nearest'$"),
-        ({"multiplier": "ice40"}, r"^Multiplier must be one of fabric, ecp5, not 'ice40'$"),
+        ({"multiplier": "ice40"}, r"^Multiplier must be one of fabric, ecp5, ecp5_reg, not 'ice40'$"),
     ])
     def test_bad_values(self, kwargs, message):
         with pytest.raises(ValueError, match=message):
