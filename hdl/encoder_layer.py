@@ -369,9 +369,10 @@ class EncoderLayer(BlockComponent):
         A matrix phase of ``T`` tiles of ``K`` steps issues a step per cycle, each tile taking at least
         ``rows`` cycles (the array emits one row per cycle); its last tile's first row appears ``K`` +
         the array's and the requantizer's latencies after that tile starts, its further rows one per
-        cycle. A row phase (softmax, LayerNorm) reads one element per cycle (a read cycle first) and
-        its last row leaves the block's row latency and the row's length less one cycles after its last
-        element (the softmax's rows later when short rows fill its banks: its ``row_outputs``); the GELU
+        cycle. A row phase (softmax, LayerNorm) issues one element per cycle (its feeder's stages and the
+        memory's read before the block) and its last row leaves the block's row latency and the row's
+        length less one cycles after its last element, then the row queue (the softmax's rows later when
+        short rows fill its banks: its ``row_outputs``); the GELU
         phase's last code leaves the GELU's latency, the quantization stage and the requantizer's latency
         after the last element. A residual phase issues a beat per cycle through the
         token banks' read and word stages, the quantization stage and the requantizer. Each phase starts
