@@ -756,20 +756,26 @@ class EncoderLayer(BlockComponent):
         m.d.sync += [s0_valid.eq(issue), s0_g.eq(g), s0_k.eq(k), s0_last.eq(k == last_k),
                      s1_valid.eq(s0_valid), s1_g.eq(s0_g), s1_k.eq(s0_k), s1_last.eq(s0_last),
                      s2_valid.eq(s1_valid), s2_last.eq(s1_last), s3_valid.eq(s2_valid), s3_last.eq(s2_last)]
-        # The feed queue: the steps as the array takes them, written from stage 2.
+        def credit_count(room, depth, taken, returned, name):
+            """The credits of a queue of ``depth`` entries whose writer takes one per entry (``taken``)
+            before it is written and gets it back as the entry leaves (``returned``): ``room``, a
+            register, is whether a credit is free, leaving out this cycle's returned credit (it adds
+            room a cycle later), so both ``room`` and the count are registers compared with constants."""
+            credits = Signal(range(depth + 1), init=depth, name=name)
+            m.d.sync += [credits.eq(credits - taken + returned),
+                         room.eq(Mux(taken, credits >= 2, credits >= 1))]
+
+        # The feed queue: the steps as the array takes them, written from stage 3.
         step = Signal(mac.i.payload.shape())
         m.submodules.feed_queue = feed_queue = RowQueue(
             width=len(step.as_value()), depth=self.feed_queue_depth, attrs={"ram_style": "distributed"})
-        feed_credits = Signal(range(self.feed_queue_depth + 1), init=self.feed_queue_depth)
         m.d.comb += [
             step.last.eq(s3_last),
             feed_queue.w_en.eq(s3_valid), feed_queue.w_data.eq(step.as_value()),
             mac.i.valid.eq(feed_queue.r_valid), mac.i.payload.eq(feed_queue.r_data),
             feed_queue.r_ready.eq(mac.i.ready),
         ]
-        # As the requantizer's queue: feed_room leaves out this cycle's returned credit.
-        m.d.sync += [feed_credits.eq(feed_credits - issue + (feed_queue.r_valid & mac.i.ready)),
-                     feed_room.eq(Mux(issue, feed_credits >= 2, feed_credits >= 1))]
+        credit_count(feed_room, self.feed_queue_depth, issue, feed_queue.r_valid & mac.i.ready, "feed_credits")
 
         def staged(value, name):
             """``value`` registered (a stage-2 memory word, or a stage-3 operand chosen from one)."""
@@ -778,9 +784,10 @@ class EncoderLayer(BlockComponent):
             return register
 
         def lane_copy(index, salt, name):
-            """``index`` (a stage-1 lane index) registered at stage 2 for one memory's word: stored XOR
-            ``salt`` (the memory's number), so that Yosys keeps a copy per salt instead of merging the
-            identical registers into one of about 1000 loads across the die."""
+            """``index`` (a stage-1 lane index) registered at stage 2 for one memory's word, stored XOR
+            ``salt`` (the memory's number). Yosys's ``opt_merge`` merges registers with the same input,
+            bit by bit, so this leaves each index bit two registers (itself and its inverse), not one per
+            memory: at the target the largest lane net goes from about 1500 loads (one register) to 576."""
             register = Signal(len(index), name=name)
             m.d.sync += register.eq(index ^ (salt % (1 << len(index))))
             return register ^ (salt % (1 << len(index)))
@@ -827,7 +834,6 @@ class EncoderLayer(BlockComponent):
             the caller to drive: the block takes the head)."""
             depth = self.row_feed_depth
             issue, room, ready = Signal(name=f"{name}_issue"), Signal(init=1, name=f"{name}_room"), Signal()
-            credits = Signal(range(depth + 1), init=depth, name=f"{name}_credits")
             extra = Const(0, 0) if extra is None else Value.cast(extra)
             m.d.comb += [issue.eq(want & room), read.en.eq(1)]
             m.d.sync += read.addr.eq(addr)
@@ -842,8 +848,7 @@ class EncoderLayer(BlockComponent):
             m.submodules[f"{name}_queue"] = queue
             m.d.comb += [queue.w_en.eq(valid), queue.w_data.eq(Cat(chosen, side[len(lane):])),
                          queue.r_ready.eq(ready)]
-            m.d.sync += [credits.eq(credits - issue + (queue.r_valid & ready)),
-                         room.eq(Mux(issue, credits >= 2, credits >= 1))]
+            credit_count(room, depth, issue, queue.r_valid & ready, f"{name}_credits")
             return issue, queue.r_valid, queue.r_data[:bits], queue.r_data[bits:], ready
 
         live = set(range(len(self.phases))) if attention else set()
@@ -902,7 +907,6 @@ class EncoderLayer(BlockComponent):
         attn_word = attn_read.data if attention else Const(0, 0)
         m.submodules.rq_queue = queue = RowQueue(width=8 * cols + len(attn_word) + code_width,
                                                  depth=self.queue_depth, attrs={"ram_style": "distributed"})
-        credits = Signal(range(self.queue_depth + 1), init=self.queue_depth)
         room = Signal(init=1)
         source_valid = Signal()
         admit = Signal()
@@ -929,11 +933,8 @@ class EncoderLayer(BlockComponent):
             queue.r_ready.eq(self.o.ready & phase_flag("in_queue_phase", QKV, SCORES, CTX, ATTN_OUT, HIDDEN,
                                                        FFN_OUT, RES1, RES2, GELU)),
         ]
-        # room leaves out this cycle's returned credit (it adds room a cycle later), so both it and the
-        # count are registers compared with constants.
-        m.d.sync += [credits.eq(credits - taken + (queue.r_valid & queue.r_ready)),
-                     room.eq(Mux(taken, credits >= 2, credits >= 1)),
-                     qa_valid.eq(admit), qb_valid.eq(qa_valid), q_valid.eq(qb_valid),
+        credit_count(room, self.queue_depth, taken, queue.r_valid & queue.r_ready, "credits")
+        m.d.sync += [qa_valid.eq(admit), qb_valid.eq(qa_valid), q_valid.eq(qb_valid),
                      quant_port.addr.eq(quant_addr), quant_word.eq(quant_port.data)]
         m.d.sync += [a.eq(Mux(in_side, side_acc[col], mac.o.payload.acc[col])) for col, a in enumerate(qa_acc)]
         m.d.sync += [b.eq(a) for b, a in zip(qb_acc, qa_acc)] + [q.eq(b) for q, b in zip(q_acc, qb_acc)]
@@ -1014,11 +1015,9 @@ class EncoderLayer(BlockComponent):
         # their input ready, their feeder's memory.
         rowq_depth = self.row_queue_depth
         m.submodules.row_queue = row_queue = RowQueue(width=8, depth=rowq_depth, attrs={"ram_style": "block"})
-        row_credits = Signal(range(rowq_depth + 1), init=rowq_depth)
         row_room, row_taken = Signal(init=1), Signal()
         m.d.comb += row_queue.r_ready.eq(self.o.ready & phase_flag("in_row_phase", PROBS, LN1, OUT))
-        m.d.sync += [row_credits.eq(row_credits - row_taken + (row_queue.r_valid & row_queue.r_ready)),
-                     row_room.eq(Mux(row_taken, row_credits >= 2, row_credits >= 1))]
+        credit_count(row_room, rowq_depth, row_taken, row_queue.r_valid & row_queue.r_ready, "row_credits")
         prob_code = Signal(8)      # the probability code, zero-extended to a P bank's code
         m.d.comb += [prob_code.eq(row_queue.r_data), softmax.o.ready.eq(1)]
         row_sources = [(softmax.o.valid, softmax.o.payload.data)]
