@@ -787,7 +787,7 @@ class EncoderLayer(BlockComponent):
             """``index`` (a stage-1 lane index) registered at stage 2 for one memory's word, stored XOR
             ``salt`` (the memory's number). Yosys's ``opt_merge`` merges registers with the same input,
             bit by bit, so this leaves each index bit two registers (itself and its inverse), not one per
-            memory: at the target the largest lane net goes from about 1500 loads (one register) to 576."""
+            memory: at the target the lane index's largest nets go from about 1500 loads to 576."""
             register = Signal(len(index), name=name)
             m.d.sync += register.eq(index ^ (salt % (1 << len(index))))
             return register ^ (salt % (1 << len(index)))
