@@ -538,10 +538,10 @@ class EncoderLayer(BlockComponent):
                           Mux(others, default, 0))
 
         def in_phase(*codes):
-            value = Const(0)
-            for code in codes:
-                value = value | is_phase(code)
-            return value
+            """Whether the phase is one of ``codes``: a flip-flop of its own for each use (phase_flag,
+            defined below), so a choice by phase starts at a register near its loads, not at an OR of the
+            one-hot's bits, each of which has dozens of loads across the die."""
+            return phase_flag("in_" + "_".join(TAP_PHASES[code] for code in codes), *codes)
 
         seq_len = Signal(range(n + 1))
         row_tiles = Signal(range(depth_r + 1))
@@ -601,6 +601,27 @@ class EncoderLayer(BlockComponent):
         feed_room, issue = Signal(init=1), Signal()
         m.d.comb += issue.eq(issuing & feed_room)
 
+        # A phase's last beat is registered (PHASE_STAGES) before the sequencer moves on: each phase's
+        # last-beat test (its source's valid and its counters' compares, with the output ready) into a
+        # flip-flop of its own (driven at the end, done_terms), then their OR into phase_done, so neither
+        # the multiplexers by phase nor the loads of the phase change sit behind the compares.
+        phase_done = Signal()
+        sequence_done = Signal()
+        done_terms = []
+        m.d.comb += sequence_done.eq(phase_done & is_phase(final))
+        # The loops' last values for the next cycle's phase (the sequencer's moves below), and the
+        # sequence's last token a cycle after each token is taken (the run starts later).
+        next_hot = Signal.like(phase_hot)
+        m.d.comb += next_hot.eq(Mux(phase_done, Mux(sequence_done, 1, phase_hot << 1), phase_hot))
+
+        def phase_flag(name, *codes):
+            """Whether the phase is one of ``codes``: a flip-flop of its own, loaded from the next cycle's
+            phase, so that a ready gated by the phase has one flip-flop for it, not the one-hot's loads."""
+            live = [code for code in codes if code < len(self.phases)]
+            flag = Signal(name=name, init=int(0 in live))
+            m.d.sync += flag.eq(reduce(operator.or_, (next_hot[code] for code in live), Const(0)))
+            return flag
+
         # Output beats: the requantizer's rows in the issue order, skipping the rows past the sequence.
         fg, frt, fc, fr = Signal.like(g), Signal.like(rt), Signal.like(c), Signal(range(rows))
         f_token = Signal(range(depth_r * rows))
@@ -632,27 +653,6 @@ class EncoderLayer(BlockComponent):
             with m.Else():
                 m.d.sync += fr.eq(fr + 1)
 
-        # A phase's last beat is registered (PHASE_STAGES) before the sequencer moves on: each phase's
-        # last-beat test (its source's valid and its counters' compares, with the output ready) into a
-        # flip-flop of its own (driven at the end, done_terms), then their OR into phase_done, so neither
-        # the multiplexers by phase nor the loads of the phase change sit behind the compares.
-        phase_done = Signal()
-        sequence_done = Signal()
-        done_terms = []
-        m.d.comb += sequence_done.eq(phase_done & is_phase(final))
-        # The loops' last values for the next cycle's phase (the sequencer's moves below), and the
-        # sequence's last token a cycle after each token is taken (the run starts later).
-        next_hot = Signal.like(phase_hot)
-        m.d.comb += next_hot.eq(Mux(phase_done, Mux(sequence_done, 1, phase_hot << 1), phase_hot))
-
-        def phase_flag(name, *codes):
-            """Whether the phase is one of ``codes``: a flip-flop of its own, loaded from the next cycle's
-            phase, so that a ready gated by the phase has one flip-flop for it, not the one-hot's loads."""
-            live = [code for code in codes if code < len(self.phases)]
-            flag = Signal(name=name, init=int(0 in live))
-            m.d.sync += flag.eq(reduce(operator.or_, (next_hot[code] for code in live), Const(0)))
-            return flag
-
         def finish_phase_done():
             terms = [Signal(name=f"done_term{j}") for j in range(len(done_terms))]
             m.d.sync += [t.eq(term & self.o.ready) for t, term in zip(terms, done_terms)]
@@ -675,8 +675,16 @@ class EncoderLayer(BlockComponent):
         pend_valid, pend_bank, pend_tile = Signal(), Signal(range(rows)), Signal(range(d_tiles))
         pend_addr, pend_data = Signal(range(depth_r)), Signal(8 * d_model)
         pend_last = (pend_tile == d_tiles - 1) if d_tiles > 1 else Const(1)
-        pend_free = Signal()
-        m.d.comb += pend_free.eq(~pend_valid | pend_last)
+        # Whether the pending register takes a token this cycle (``~pend_valid | pend_last``), itself a
+        # register: it drives the enable of every pending bit, so it must not sit behind a compare.
+        pend_free = Signal(init=1)
+        if d_tiles > 1:
+            with m.If(pend_free):
+                m.d.sync += pend_free.eq(~(loading & self.i.valid))
+            with m.Else():
+                m.d.sync += pend_free.eq(pend_tile == d_tiles - 2)
+        else:
+            m.d.comb += pend_free.eq(1)
         # Which non-matrix phase's feeder runs: the softmax's, the residuals', the LayerNorms', the GELU's.
         feeding, res_feeding, ln_feeding, gelu_feeding = Signal(), Signal(), Signal(), Signal()
         with m.FSM() as fsm:

@@ -10,8 +10,10 @@ Ten pipeline stages (bias add; left shift; four 16x16 partial products, one DSP 
 sum; full product; high word and saturation; right shift and remainder; rounding; output offset; clamp);
 latency 10 cycles, one beat per cycle. With ``multiplier="ecp5"`` the partial products are MULT18X18D
 instances whose input registers are stage 2 and output registers stage 3 (the same latency); with
-``"ecp5_reg"`` the left shift is registered in fabric first and the DSPs' registers are stages 3 and 4
-(latency 11), so no shifter sits on the wires into the DSPs. The
+``"ecp5_reg"`` the left shift is registered in fabric first and the DSPs' registers are stages 3 and 4,
+so no shifter sits on the wires into the DSPs, and (double rounding) the rounding right shift takes two
+stages, whole bytes then the rest: latency 12 (11 with single rounding, whose one-stage shift is
+unchanged). The
 pipeline stalls as a whole while ``o.ready`` is low, so backpressure never loses or duplicates a beat.
 """
 
@@ -59,7 +61,11 @@ class Requant(BlockComponent):
 
     @property
     def latency(self):
-        return 11 if self.cfg.multiplier == "ecp5_reg" else 10
+        # ecp5_reg: the left shift's register, and (double rounding) the rounding right shift's second
+        # stage.
+        if self.cfg.multiplier != "ecp5_reg":
+            return 10
+        return 11 if self.cfg.rounding == "single" else 12
 
     @property
     def sim_sources(self):
@@ -237,7 +243,15 @@ class Requant(BlockComponent):
                         rounded.eq(high + Mux(high < 0, half_less_one, half)),
                         right5.eq(right4),
                     ]
-                    m.d.sync += scaled.eq((rounded >> right5)[:32])
+                    if cfg.multiplier == "ecp5_reg":
+                        # The shift in two stages, by whole bytes and then by the rest (floor shifts
+                        # compose): each a three-level multiplexer, not one of six.
+                        coarse = Signal(signed(35))
+                        right6 = Signal(3)
+                        m.d.sync += [coarse.eq(rounded >> Cat(Const(0, 3), right5[3:])), right6.eq(right5[:3])]
+                        m.d.sync += scaled.eq((coarse >> right6)[:32])
+                    else:
+                        m.d.sync += scaled.eq((rounded >> right5)[:32])
 
                 with_offset = Signal(signed(32))
                 m.d.sync += with_offset.eq((scaled + self.output_offset)[:32])
