@@ -43,12 +43,23 @@ from amaranth.lib.memory import Memory
 
 from .ecp5 import dp16kd_ram
 
-__all__ = ["RowEngine", "RowSchedule", "OutputPass", "BUFFER_READ_EXTRA", "banks_for", "output_pass_starts",
-           "row_layout"]
+__all__ = ["RowEngine", "RowSchedule", "OutputPass", "BUFFER_READ_EXTRA", "ONE_HOT_BANKS", "banks_for",
+           "output_pass_starts", "row_layout"]
 
 #: The row buffer's kinds (:class:`RowEngine`'s ``buffer``) and the cycles each pass's reads of it take
 #: beyond the inferred buffer's: the DP16KD output register of ``"ecp5"``.
 BUFFER_READ_EXTRA = {"inferred": 0, "ecp5": 1}
+
+#: From this many banks on, the output pass selects its row's maximum and parameters with a one-hot bank
+#: register rather than by the bank number (see :meth:`RowEngine.output_pass`).
+ONE_HOT_BANKS = 32
+
+
+def _or_all(values):
+    """The OR of ``values``, as a balanced tree."""
+    while len(values) > 1:
+        values = [values[k] | values[k + 1] if k + 1 < len(values) else values[k] for k in range(0, len(values), 2)]
+    return values[0]
 
 
 def row_layout(shape):
@@ -348,7 +359,25 @@ class RowEngine:
             with m.Else():
                 m.d.sync += out_index.eq(out_index + 1)
         row_end = [out_index == out_top] if self.variable_length else []
-        carried = [self.row_max[bank]] + [array[bank] for array in arrays] + row_end + [out_index]
+        if self.banks >= ONE_HOT_BANKS:
+            # The bank number's bits, which also address the buffer, drove every bit's multiplexer over
+            # the banks: 695 loads on one bit (ilayernorm c3_i6, 32 banks, the ECP5 critical path). A
+            # one-hot copy of the bank turns each multiplexer into an OR of ANDs, each of its bits a
+            # select for one bank's entries only.
+            one_hot = Signal(self.banks, init=1, name="out_bank_one_hot")
+            with m.If(issue & (out_index == out_top)):
+                m.d.sync += one_hot.eq(one_hot.rotate_left(1))
+
+            def select(array):
+                selected = Signal.like(array[0], name=f"out_{array[0].name.rsplit('_', 1)[0]}")
+                width = len(selected)
+                terms = [array[b].as_unsigned() & one_hot[b].replicate(width) for b in range(self.banks)]
+                m.d.comb += selected.eq(_or_all(terms))
+                return selected
+        else:
+            def select(array):
+                return array[bank]
+        carried = [select(self.row_max)] + [select(array) for array in arrays] + row_end + [out_index]
         valid, values = [None], [None]
         previous_valid, previous_values = issue, carried
         if self.buffer == "ecp5":
