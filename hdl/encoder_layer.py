@@ -113,9 +113,9 @@ FEED_QUEUE_STAGES = 2
 #: Register stages between the MAC array's rows and the requantizer (the quantization ROM's address, its
 #: read, then its word).
 QUANT_STAGES = 3
-#: Register stages between the requantizer's output and the layer's (its queue: the write, then the head
-#: register).
-QUEUE_STAGES = 2
+#: Register stages between the requantizer's output (or a row block's) and the layer's: its queue's
+#: write, the block RAM's read register, then the head register in fabric (``RowQueue(out_reg=True)``).
+QUEUE_STAGES = 3
 #: Register stages in front of a residual phase's quantization stage (the token banks' read, each bank's
 #: word, then the bank's word chosen).
 RES_STAGES = 3
@@ -914,7 +914,7 @@ class EncoderLayer(BlockComponent):
         # And a residual's attn_out (ffn_out) word beside its rq(x) (rq(ln1)) codes.
         attn_word = attn_read.data if attention else Const(0, 0)
         m.submodules.rq_queue = queue = RowQueue(width=8 * cols + len(attn_word) + code_width,
-                                                 depth=self.queue_depth, attrs={"ram_style": "distributed"})
+                                                 depth=self.queue_depth, attrs={"ram_style": "block"}, out_reg=True)
         room = Signal(init=1)
         source_valid = Signal()
         admit = Signal()
@@ -1022,7 +1022,8 @@ class EncoderLayer(BlockComponent):
         # layer's output ready reached the LayerNorms' pipeline enables (about 420 loads each) and, through
         # their input ready, their feeder's memory.
         rowq_depth = self.row_queue_depth
-        m.submodules.row_queue = row_queue = RowQueue(width=8, depth=rowq_depth, attrs={"ram_style": "block"})
+        m.submodules.row_queue = row_queue = RowQueue(width=8, depth=rowq_depth, attrs={"ram_style": "block"},
+                                                       out_reg=True)
         row_room, row_taken = Signal(init=1), Signal()
         m.d.comb += row_queue.r_ready.eq(self.o.ready & phase_flag("in_row_phase", PROBS, LN1, OUT))
         credit_count(row_room, rowq_depth, row_taken, row_queue.r_valid & row_queue.r_ready, "row_credits")
