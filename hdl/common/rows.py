@@ -250,9 +250,11 @@ class RowEngine:
             # ports (top_of). A memory rather than an Array of registers: Icarus evaluates a
             # combinational mux of registers only when one of them changes, and a bank's index written
             # with the value it already holds (0 after reset) left the mux unknown there.
-            m.submodules.row_tops = self._row_tops = Memory(shape=range(n), depth=banks, init=[])
+            # Beside it, whether that index is 0 (a row of one element): the passes' row ends
+            # (:meth:`_row_end`) read it as one bit.
+            m.submodules.row_tops = self._row_tops = Memory(shape=unsigned(index_bits + 1), depth=banks, init=[])
             top_write = self._row_tops.write_port()
-            m.d.comb += [top_write.addr.eq(rows_in[:bank_bits]), top_write.data.eq(in_index)]
+            m.d.comb += [top_write.addr.eq(rows_in[:bank_bits]), top_write.data.eq(Cat(in_index, in_index == 0))]
             in_end = Signal()
             m.d.comb += in_end.eq(i.payload.last | (in_index == n - 1))
         else:
@@ -289,15 +291,25 @@ class RowEngine:
         ]
         if buffer == "inferred":
             m.d.sync += reduce_word.eq(reduce_read.data)
-        reduce_top = self.top_of(rows_reduced[:bank_bits]) if variable_length else n - 1
+        if variable_length:
+            # The row's last index may be written in the cycle before its first read (the pass waits for
+            # the row), so a row that starts then takes its end from the ingest's index instead.
+            counter_bits = len(rows_reduced)
+            written_now = Signal()
+            m.d.comb += written_now.eq(row_in_done & ((rows_in == rows_reduced)
+                                                      | (rows_in == (rows_reduced + 1)[:counter_bits])))
+            at_top = self._row_end(issue, reduce_index, rows_reduced, written_now, in_index == 0,
+                                   restart_too=row_in_done & (rows_in == rows_reduced), name="reduce")
+        else:
+            at_top = reduce_index == n - 1
         with m.If(issue):
-            with m.If(reduce_index == reduce_top):
+            with m.If(at_top):
                 m.d.sync += [reduce_index.eq(0), rows_reduced.eq(rows_reduced + 1)]
             with m.Else():
                 m.d.sync += reduce_index.eq(reduce_index + 1)
         s1 = [Signal(name="s1_valid"), Signal(name="s1_first"), Signal(name="s1_last"), Signal(bank_bits, name="s1_bank"),
               Signal(range(n), name="s1_index")]
-        m.d.sync += [s1[0].eq(issue), s1[1].eq(reduce_index == 0), s1[2].eq(reduce_index == reduce_top),
+        m.d.sync += [s1[0].eq(issue), s1[1].eq(reduce_index == 0), s1[2].eq(at_top),
                      s1[3].eq(rows_reduced[:bank_bits]), s1[4].eq(reduce_index)]
         if buffer == "ecp5":
             later = [Signal.like(tag, name=f"s1r_{tag.name[3:]}") for tag in s1]
@@ -319,7 +331,35 @@ class RowEngine:
         it."""
         port = self._row_tops.read_port(domain="comb")
         self.m.d.comb += port.addr.eq(bank)
-        return port.data
+        return port.data[:-1]
+
+    def _row_end(self, issue, index, rows, written_now, written_single, restart_too, name):
+        """With ``variable_length``: whether ``index`` is the last of the row in bank ``rows[:bank_bits]``,
+        from flip-flops and one compare, not through the multiplexer over the banks' last indices.
+
+        The last index comes from a register of the bank's entry, read a cycle earlier; in the cycle after
+        the pass moves on to the next bank (``issue`` at the end), or after ``restart_too``, the index is
+        0 and the end is whether the new row is one element long: a flip-flop, set from the next bank's
+        entry or, when ``written_now``, from ``written_single`` (the entry being written)."""
+        m = self.m
+        bank_bits = self.bank_bits
+        last_index, single, restart = (Signal(range(self.n), name=f"{name}_last_index"),
+                                       Signal(name=f"{name}_single"), Signal(name=f"{name}_restart"))
+        at_end = Signal(name=f"{name}_at_end")
+        next_bank = (rows[:bank_bits] + 1)[:bank_bits]
+        m.d.sync += [
+            last_index.eq(self.top_of(rows[:bank_bits])),
+            single.eq(Mux(written_now, written_single, self._single_of(next_bank))),
+            restart.eq((issue & at_end) | restart_too),
+        ]
+        m.d.comb += at_end.eq(Mux(restart, single, index == last_index))
+        return at_end
+
+    def _single_of(self, bank):
+        """Whether the row in ``bank`` is one element long (see :meth:`top_of`)."""
+        port = self._row_tops.read_port(domain="comb")
+        self.m.d.comb += port.addr.eq(bank)
+        return port.data[-1]
 
     def tags(self, delay):
         """``(valid, first, last, bank)`` of the reduce pass ``delay`` registers after stage ``s2``, to go
@@ -351,21 +391,29 @@ class RowEngine:
             issue.eq(advance & (self._rows_out != self._rows_ready)),
             self._out_read.addr.eq(Cat(out_index, bank)),
         ]
-        out_top = self.top_of(bank) if self.variable_length else self.n - 1
+        if self.variable_length:
+            # A row's last index is written long before its output pass reads it (the parameters
+            # come after the reduce pass), so no write is in flight here.
+            out_end = self._row_end(issue, out_index, self._rows_out, 0, 0, restart_too=0, name="out")
+        else:
+            out_end = out_index == self.n - 1
+        # Outside the If: a continuous assignment, which Icarus evaluates at time 0. As an always block it
+        # ran only once an input changed, and every input of out_end is now a register that holds its
+        # initial value, so the bank count took an unknown row_freed until the first output.
+        m.d.comb += self._row_freed.eq(issue & out_end)
         with m.If(issue):
-            with m.If(out_index == out_top):
+            with m.If(out_end):
                 m.d.sync += [out_index.eq(0), self._rows_out.eq(self._rows_out + 1)]
-                m.d.comb += self._row_freed.eq(1)
             with m.Else():
                 m.d.sync += out_index.eq(out_index + 1)
-        row_end = [out_index == out_top] if self.variable_length else []
+        row_end = [out_end] if self.variable_length else []
         if self.banks >= ONE_HOT_BANKS:
             # The bank number's bits, which also address the buffer, drove every bit's multiplexer over
             # the banks: 695 loads on one bit (ilayernorm c3_i6, 32 banks, the ECP5 critical path). A
             # one-hot copy of the bank turns each multiplexer into an OR of ANDs, each of its bits a
             # select for one bank's entries only.
             one_hot = Signal(self.banks, init=1, name="out_bank_one_hot")
-            with m.If(issue & (out_index == out_top)):
+            with m.If(issue & out_end):
                 m.d.sync += one_hot.eq(one_hot.rotate_left(1))
 
             def select(array):
