@@ -271,10 +271,12 @@ class Record:
     operations: dict | None = None
 
 
-def implement(block, config_name, device, seeds=1, workdir=None, cfg=None, router=None):
+def implement(block, config_name, device, seeds=1, workdir=None, cfg=None, router=None, placer=None):
     """Synthesize and place-and-route one config of ``block`` (a registry entry) on one device: its named
     config ``config_name``, or ``cfg`` under that name; returns a :class:`Record`. ``router`` picks
-    nextpnr's router (``"router1"``, its default, or ``"router2"``, which finishes large designs sooner)."""
+    nextpnr's router (``"router1"``, its default, or ``"router2"``, which finishes large designs sooner),
+    ``placer`` its placer (``"heap"``, its default, or ``"static"``, whose placements of the encoder layer's
+    target route where the heap placer's do not)."""
     cfg = block.configs[config_name] if cfg is None else cfg
     name = f"{block.name}__{config_name}"
     workdir = Path(workdir or tempfile.mkdtemp()) / name / device.name
@@ -309,7 +311,7 @@ def implement(block, config_name, device, seeds=1, workdir=None, cfg=None, route
         report = workdir / f"nextpnr_seed{seed}.json"
         argv = [_bin(device.nextpnr), *device.nextpnr_args, "--json", "synth.json", "--report", report.name,
                 "--freq", str(device.target_mhz), "--seed", str(seed), "--timing-allow-fail",
-                *(["--router", router] if router else [])]
+                *(["--router", router] if router else []), *(["--placer", placer] if placer else [])]
         command_file = workdir / f"nextpnr_seed{seed}.cmd"
         if not _up_to_date([report], [workdir / "synth.json"], command_file, " ".join(argv[1:])):
             command_file.write_text(" ".join(argv[1:]))
@@ -431,7 +433,7 @@ def dask_client(scheduler=None, workers=None):
 
 
 def run_report(output, registry, blocks=None, devices=None, seeds=1, jobs=None, configs=None, scheduler=None,
-               router=None):
+               router=None, placer=None):
     """Implement every (block, config, device) of ``registry`` (the mapping of block names to registry
     entries), or of the named ``blocks``, ``devices`` and ``configs`` only, as jobs on Dask
     (:func:`dask_client` of ``scheduler``, or of a local cluster of ``jobs`` workers), and write
@@ -449,7 +451,8 @@ def run_report(output, registry, blocks=None, devices=None, seeds=1, jobs=None, 
     with Progress() as progress, dask_client(scheduler, jobs) as client:
         task = progress.add_task("place and route", total=len(jobs_list))
         work = (output / "work").resolve()
-        futures = {client.submit(implement, block, config, device, seeds, work, router=router, pure=False):
+        futures = {client.submit(implement, block, config, device, seeds, work, router=router, placer=placer,
+                                 pure=False):
                    (block.name, config, device.name) for block, config, device in jobs_list}
         for future in as_completed(futures):
             key = futures[future]
@@ -462,9 +465,10 @@ def run_report(output, registry, blocks=None, devices=None, seeds=1, jobs=None, 
     command = "make report" if seeds == 1 else f"make report SEEDS={seeds}"
     if blocks or devices or configs:
         # A partial run updates its rows of an existing report of the same seed count.
-        command = "qarith report --seeds {}{}{}{}{}".format(
+        command = "qarith report --seeds {}{}{}{}{}{}".format(
             seeds, "".join(f" --block {b}" for b in blocks or []), "".join(f" --device {d}" for d in devices or []),
-            "".join(f" --config {c}" for c in configs or []), f" --router {router}" if router else "")
+            "".join(f" --config {c}" for c in configs or []), f" --router {router}" if router else "",
+            f" --placer {placer}" if placer else "")
         previous = output / "report.json"
         if previous.exists() and json.loads(previous.read_text()).get("seeds") == seeds:
             def key(record):

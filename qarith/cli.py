@@ -238,7 +238,7 @@ def _cmd_report(args):
             raise CliError(f"unknown config {config!r} for {', '.join(args.block or ['any block'])}")
     from .fpga.report import run_report
     run_report(Path(args.output), _blocks(), blocks=args.block, devices=args.device, seeds=args.seeds,
-               configs=args.config, scheduler=args.scheduler, router=args.router)
+               configs=args.config, scheduler=args.scheduler, router=args.router, placer=args.placer)
 
 
 def _custom_report(args):
@@ -256,7 +256,8 @@ def _custom_report(args):
     args.config = args.config[0] if args.config else None
     cfg, name = _config(block, args)
     out = Path(args.output) / "custom"
-    records = [asdict(implement(block, name, devices[d], args.seeds, out / "work", cfg=cfg, router=args.router))
+    records = [asdict(implement(block, name, devices[d], args.seeds, out / "work", cfg=cfg, router=args.router,
+                                placer=args.placer))
                for d in args.device or devices]
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(records, indent=2) + "\n")
@@ -527,6 +528,9 @@ def _parser():
     p.add_argument("--seeds", type=int, default=1, help="place-and-route seeds per design (median Fmax)")
     p.add_argument("--router", choices=("router1", "router2"),
                    help="nextpnr's router (default: nextpnr's own, router1); router2 routes large designs sooner")
+    p.add_argument("--placer", choices=("heap", "static"),
+                   help="nextpnr's placer (default: nextpnr's own, heap); static places large designs so that "
+                        "they route")
     p.add_argument("--scheduler", metavar="tcp://HOST:8786", help="run the designs on an existing dask "
                                                                  "scheduler (default: a LocalCluster)")
     p.set_defaults(func=_cmd_report)

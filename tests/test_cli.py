@@ -145,6 +145,7 @@ MAC_KEYS = ("rows, cols, a_width, a_signed, b_width, b_signed, max_k, acc_width,
     (["report", "--block", "nope"], f"unknown block 'nope'; blocks: {BLOCK_NAMES}"),
     (["report", "--set", "lanes=2"], "--config-file and --set report one custom config: give exactly one --block"),
     (["report", "--seeds", "two"], "argument --seeds: invalid int value: 'two'"),
+    (["report", "--placer", "sa2"], "argument --placer: invalid choice: 'sa2' (choose from 'heap', 'static')"),
 ])
 def test_errors(capsys, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)

@@ -26,6 +26,18 @@ def test_place_and_route_small_array(tmp_path, device):
     assert f"| mac_array | int8_2x3_u8s8 | {device} | ok |" in _markdown(report)
 
 
+@pytest.mark.synthesis
+def test_static_placer_reaches_nextpnr(tmp_path):
+    record = implement(BLOCKS["mac_array"], "int8_2x3_u8s8", DEVICES["ecp5-85f"], seeds=1, workdir=tmp_path,
+                       placer="static")
+    assert record.status == "ok", record.note
+    assert record.utilisation["MULT18X18D"]["used"] == 6
+    command = (tmp_path / "mac_array__int8_2x3_u8s8" / "ecp5-85f" / "nextpnr_seed1.cmd").read_text()
+    assert "--placer static" in command
+    log = (tmp_path / "mac_array__int8_2x3_u8s8" / "ecp5-85f" / "nextpnr_seed1.log").read_text()
+    assert "Running Static placer" in log and "Running main analytical placer" not in log
+
+
 def test_multiply_driven_nets_are_found():
     """The check that sends a design to the classic-ABC flow: a net with two driving cell outputs (as Yosys
     0.70's default ECP5 flow produced for wino_output f2_i16), not a net with one driver and two loads."""
