@@ -287,9 +287,13 @@ class EncoderLayer(BlockComponent):
     def row_queue_depth(self):
         """Codes the row blocks' output queue holds (softmax, LayerNorms): every code in flight from its
         element entering the block (where the credit is taken) to the queue's head, and the cycles a
-        returned credit takes to reach ``row_room``. The blocks' outputs are then never stalled."""
-        blocks = ([self.softmax] if self.attention else []) + ([self.ln1, self.ln2] if self.layer else [])
-        return max((block.latency for block in blocks), default=0) + QUEUE_STAGES + 2
+        returned credit takes to reach ``row_room``. The blocks' outputs are then never stalled. A block's
+        ``latency`` runs from a row's last element to its first output, so an element stays ``length - 1``
+        cycles longer than that (its row's later elements entering, then its row's earlier outputs
+        leaving): a row of ``max_seq`` scores in the softmax, of ``d_model`` codes in a LayerNorm."""
+        blocks = (([(self.softmax, self.cfg.max_seq)] if self.attention else [])
+                  + ([(self.ln1, self.cfg.d_model), (self.ln2, self.cfg.d_model)] if self.layer else []))
+        return max((block.latency + length - 1 for block, length in blocks), default=0) + QUEUE_STAGES + 2
 
     @property
     def queue_depth(self):
