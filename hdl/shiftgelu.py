@@ -9,9 +9,11 @@ A single pipeline that stalls as a whole while ``o.ready`` is low:
 4. ``e1 + e2`` registered;
 5. a non-restoring divider, two stages per quotient bit (:func:`qarith.hdl.common.arith.split_divide_stages`,
    ``2 quotient_width``), gives ``f = floor((2**31 - 1) / (e1 + e2))``;
-6. the sigmoid code ``(e1 * f) >> (32 - sig_width)``, registered; 7. ``x * sigmoid``, registered.
+6. ``e1 * f`` as 16-bit partial products, registered; 7. the sigmoid code ``(e1 * f) >> (32 - sig_width)``,
+   their sum, registered; 8. ``x * sigmoid``, registered.
 
-Latency ``2 quotient_width + 9`` cycles; two multipliers (``e1 * f`` and ``x * sigmoid``), no table.
+Latency ``2 quotient_width + 10`` cycles; the multipliers ``e1 * f`` (one per 16 bits of its wider
+operand) and ``x * sigmoid``, no table.
 
 ``method="ibert"`` is I-BERT's i-GELU instead: ``min(|x|, -b)`` and the sign, ``+ b``, the square,
 ``sign (... + c) >> erf_shift``, ``+ h``, ``-(x * ...)``: six stages, two multipliers, latency 6.
@@ -65,7 +67,7 @@ class ShiftGelu(BlockComponent):
     def latency(self):
         if self.cfg.method == "ibert":
             return IBERT_STAGES
-        return 2 + SHIFT_EXP_STAGES + 1 + 2 * self.cfg.quotient_width + 2
+        return 2 + SHIFT_EXP_STAGES + 1 + 2 * self.cfg.quotient_width + 3
 
     def elaborate(self, platform):
         m = Module()
@@ -109,12 +111,23 @@ class ShiftGelu(BlockComponent):
         e1 = delayed(e1, stages, "e1_div")
         x5 = delayed(x4, stages, "x5")
         valid = delayed(valid, stages, "valid_div")
+        # e1 * f in partial products of 16 bits of the wider operand by the narrower one (at most 16 bits:
+        # the two together are about 32), each registered straight behind its multiplier, then summed into
+        # the sigmoid register: no DSP's combinational delay and adder share one stage (the encoder
+        # layer's ECP5 critical path ran from the quotient through an inferred MULT18X18D and its sum).
+        wide, narrow = (e1, factor) if len(e1) >= len(factor) else (factor, e1)
+        partials = []
+        for j, low in enumerate(range(0, len(wide), 16)):
+            chunk = wide[low:low + 16]
+            partial = Signal(len(chunk) + len(narrow), name=f"sig_partial{j}")
+            stalled(partial, chunk * narrow)
+            partials.append(partial)
         sigmoid = Signal(cfg.sig_width)
         product = Signal(len(e1) + cfg.quotient_width)
-        m.d.comb += product.eq(e1 * factor)
+        m.d.comb += product.eq(sum(partial << (16 * j) for j, partial in enumerate(partials)))
         stalled(sigmoid, product >> (32 - cfg.sig_width))
-        x6 = delayed(x5, 1, "x6")
-        valid = delayed(valid, 1, "valid_sig")
+        x6 = delayed(x5, 2, "x6")
+        valid = delayed(valid, 2, "valid_sig")
         stalled(self.o.payload, x6 * sigmoid)
         stalled(self.o.valid, valid)
         return m
